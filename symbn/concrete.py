@@ -1,0 +1,168 @@
+"""The concrete realisation: a slice of a given size n with explicit symbols.
+
+A row value is a :class:`Row` of n SymPy expressions (x_1 .. x_n); a scalar is one
+expression.  It shares nothing with the moment algebra beyond the graph, so the two
+realisations check each other.
+
+Coordinates.  A row input that the layer centres (``mean(x)`` appears) is written
+in centred coordinates x_k = m + c_k, with c_n = -(c_1 + ... + c_{n-1}): a linear
+bijection, so identities are unchanged, but x - mu collapses to c_k and the
+gradient has O(n) terms instead of the O(n³) of (Σ dy·x)(Σ x)².  With numbers in place of symbols
+(:meth:`Concrete.at_point`) it is also symbn's exact evaluator: SymPy Rationals,
+and square roots of perfect squares stay rational.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Callable, Mapping, Sequence
+
+import sympy as sp
+
+from .graph import ROW
+
+
+class Row:
+    """n expressions, one per position of the slice; arithmetic broadcasts scalars."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Sequence[sp.Expr]):
+        self.items = tuple(items)
+
+    def map(self, f: Callable[[sp.Expr], sp.Expr]) -> "Row":
+        return Row([f(a) for a in self.items])
+
+    def _zip(self, other, f) -> "Row":
+        if isinstance(other, Row):
+            return Row([f(a, b) for a, b in zip(self.items, other.items)])
+        return Row([f(a, other) for a in self.items])
+
+    def __add__(self, o):
+        return self._zip(o, lambda a, b: a + b)
+
+    def __radd__(self, o):
+        return self._zip(o, lambda a, b: b + a)
+
+    def __sub__(self, o):
+        return self._zip(o, lambda a, b: a - b)
+
+    def __rsub__(self, o):
+        return self._zip(o, lambda a, b: b - a)
+
+    def __mul__(self, o):
+        return self._zip(o, lambda a, b: a * b)
+
+    def __rmul__(self, o):
+        return self._zip(o, lambda a, b: b * a)
+
+    def __truediv__(self, o):
+        return self._zip(o, lambda a, b: a / b)
+
+    def __rtruediv__(self, o):
+        return self._zip(o, lambda a, b: b / a)
+
+    def __pow__(self, o):
+        return self._zip(o, lambda a, b: a**b)
+
+    def __rpow__(self, o):
+        return self._zip(o, lambda a, b: b**a)
+
+    def __neg__(self):
+        return Row([-a for a in self.items])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> sp.Expr:
+        return self.items[k]
+
+    def __repr__(self) -> str:
+        return f"Row({list(self.items)})"
+
+
+def entries(value, n: int) -> tuple[sp.Expr, ...]:
+    """A value as n entries (a scalar is broadcast)."""
+    return value.items if isinstance(value, Row) else (sp.sympify(value),) * n
+
+
+class Concrete:
+    """The realisation at a fixed slice size n."""
+
+    def __init__(
+        self,
+        n: int,
+        kinds: Mapping[str, str],
+        positive: set[str] = frozenset(),
+        point: Mapping | None = None,
+        centred: set[str] = frozenset(),
+    ):
+        if n < 1:
+            raise ValueError(f"the slice size must be at least 1, got {n}")
+        self.n = n
+        self.centred = set(centred)
+        self.coordinates: dict[str, tuple[sp.Symbol, ...]] = {}  # centred row -> (m, c_1..c_{n-1})
+        self.N = sp.Integer(n)
+        self.kinds = dict(kinds)
+        self.positive = set(positive)
+        self.point = point  # name -> exact values, or None for symbols
+        self.symbols: dict[str, object] = {}
+
+    @classmethod
+    def at_point(cls, n: int, kinds: Mapping[str, str], point: Mapping[str, object]) -> "Concrete":
+        return cls(n, kinds, point=point)
+
+    def input(self, name: str):
+        if name not in self.symbols:
+            self.symbols[name] = self._make(name)
+        return self.symbols[name]
+
+    def _make(self, name: str):
+        if self.point is not None:
+            value = self.point[name]
+            return Row([sp.sympify(v) for v in value]) if self.kinds[name] == ROW else sp.sympify(value)
+        if self.kinds[name] == ROW and name in self.centred:
+            m = sp.Symbol(f"m_{name}")
+            c = [sp.Symbol(f"c_{name}_{k}") for k in range(1, self.n)]
+            self.coordinates[name] = (m, *c)
+            return Row([m + ck for ck in c] + [m - sp.Add(*c)])
+        if self.kinds[name] == ROW:
+            return Row([sp.Symbol(f"{name}_{k}") for k in range(1, self.n + 1)])
+        return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
+
+    def substitution(self, point: Mapping[str, object]) -> dict[sp.Symbol, sp.Expr]:
+        """This realisation's symbols -> the exact values of a data point."""
+        sub: dict[sp.Symbol, sp.Expr] = {}
+        for name, value in self.symbols.items():
+            data = [sp.sympify(v) for v in point[name]] if isinstance(value, Row) else sp.sympify(point[name])
+            if name in self.coordinates:
+                m, *c = self.coordinates[name]
+                mean = sp.Add(*data) / self.n
+                sub[m] = mean
+                sub.update({ck: xk - mean for ck, xk in zip(c, data)})
+            elif isinstance(value, Row):
+                sub.update(dict(zip(value.items, data)))
+            else:
+                sub[value] = data
+        return sub
+
+    def seed(self, kind: str, j: int):
+        """Tangent e_j for a row input, 1 for a scalar."""
+        if kind != ROW:
+            return sp.Integer(1)
+        return Row([sp.Integer(int(k == j)) for k in range(self.n)])
+
+    def const(self, value: Fraction) -> sp.Expr:
+        return sp.Rational(value.numerator, value.denominator)
+
+    def sqrt(self, v):
+        return v.map(sp.sqrt) if isinstance(v, Row) else sp.sqrt(v)
+
+    def exp(self, v):
+        return v.map(sp.exp) if isinstance(v, Row) else sp.exp(v)
+
+    def log(self, v):
+        return v.map(sp.log) if isinstance(v, Row) else sp.log(v)
+
+    def sum(self, v) -> sp.Expr:
+        return sp.Add(*v.items) if isinstance(v, Row) else self.N * v

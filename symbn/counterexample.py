@@ -1,0 +1,148 @@
+"""Exact counterexamples: a slice size, rational data, and the two sides' values.
+
+A refutation is never "the normal form is not zero" (moment atoms are not
+independent at every N); it is a point where the two sides differ, evaluated
+exactly.  The point is chosen so that every radicand is a rational square: for
+sqrt(var + eps), pick a rational root s with s² > var and set eps = s² - var.  Then
+the whole layer, its gradients and any formula are rational at the point, and
+the two sides are compared as exact Rationals.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import sympy as sp
+
+from .concrete import Concrete, Row
+from .graph import ROW
+from .spec import Layer
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    n: int
+    j: int  # 0-based free index (0 for a scalar wrt)
+    values: Mapping[str, Any]  # input -> Rational or list of Rationals, dy included
+    lhs: sp.Rational
+    rhs: sp.Rational
+
+    def to_json(self) -> dict:
+        show = lambda v: [str(a) for a in v] if isinstance(v, (list, tuple)) else str(v)
+        return {
+            "N": self.n,
+            "j": self.j,
+            "values": {k: show(v) for k, v in self.values.items()},
+            "lhs": str(self.lhs),
+            "rhs": str(self.rhs),
+        }
+
+    def __str__(self) -> str:
+        vals = ", ".join(f"{k}={_short(v)}" for k, v in self.values.items())
+        return f"N={self.n}, j={self.j}: {self.lhs} != {self.rhs} at {vals}"
+
+
+def _short(v) -> str:
+    return "[" + ", ".join(str(a) for a in v) + "]" if isinstance(v, (list, tuple)) else str(v)
+
+
+Side = Callable[[Any], Any]  # routes-on-a-realisation -> gradient (tuple over j, or scalar)
+
+
+def search(
+    layer: Layer,
+    sides: tuple[Side, Side],
+    routes_at: Callable[[int], Any],
+    sizes: Sequence[int] = (3, 2, 4, 5, 1, 6),
+    tries: int = 4,
+    seed: int = 0,
+) -> Counterexample | None:
+    """Look for a point where the two sides differ.  ``routes_at(n)`` gives the
+    (cached) concrete-n routes; each side maps them to symbolic values at n, which
+    are then evaluated exactly at random rational points."""
+    rng = random.Random(seed)
+    for n in sizes:
+        routes = routes_at(n)
+        left, right = (side(routes) for side in sides)
+        for _ in range(tries):
+            point = random_point(layer, routes.B, routes.env, rng)
+            if point is None:
+                continue
+            sub = routes.B.substitution(point)
+            found = _compare(left, right, sub, n, point)
+            if found is not None:
+                return found
+    return None
+
+
+def _compare(left, right, sub, n, point) -> Counterexample | None:
+    lefts = left if isinstance(left, tuple) else (left,)
+    rights = right if isinstance(right, tuple) else (right,) * len(lefts)
+    for j, (a, b) in enumerate(zip(lefts, rights)):
+        va, vb = _value(a, sub), _value(b, sub)
+        if va is None or vb is None:
+            return None  # undefined at this point (a division by zero): try another
+        if va != vb:
+            return Counterexample(n, j, point, va, vb)
+    return None
+
+
+def _value(e, sub) -> sp.Rational | None:
+    v = sp.sympify(e).xreplace(sub)
+    if not v.is_number:
+        v = v.doit()
+    return v if v.is_Rational else None
+
+
+def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.Random) -> dict | None:
+    """Random rational data, with the constants under a square root chosen so the
+    root is rational."""
+    n = B.n
+    point: dict[str, Any] = {}
+    for name, kind in [*((i, layer.graph.kinds[i]) for i in layer.graph.inputs), ("dy", layer.output_kind)]:
+        if kind == ROW:
+            point[name] = [_rational(rng) for _ in range(n)]
+        elif layer.inputs.get(name) is None or layer.inputs[name].differentiable:
+            point[name] = _rational(rng)
+    for c in layer.constants:
+        point[c] = _rational(rng, positive=True)
+    for eqn in layer.graph.eqns:  # make each radicand a rational square by choosing a constant
+        if eqn.prim != "sqrt":
+            continue
+        solved = _solve_square(layer, B, env[eqn.args[0]] if isinstance(eqn.args[0], str) else None, point, rng)
+        if solved is False:
+            return None
+    return point
+
+
+def _solve_square(layer, B, radicand, point, rng) -> bool:
+    if radicand is None or isinstance(radicand, Row):
+        return True  # elementwise roots are left to chance: a non-rational value skips the point
+    free = [c for c in layer.constants if sp.Symbol(c, positive=True) in sp.sympify(radicand).free_symbols or sp.Symbol(c) in sp.sympify(radicand).free_symbols]
+    partial = {k: v for k, v in point.items() if k not in free}
+    sub = B.substitution({**partial, **{c: sp.Symbol(f"__{c}") for c in free}}) if free else B.substitution(point)
+    r = sp.expand(sp.sympify(radicand).xreplace(sub))
+    if not free:
+        return True
+    c = free[0]
+    unknown = sp.Symbol(f"__{c}")
+    a, rest = r.coeff(unknown), r - r.coeff(unknown) * unknown
+    if a == 0 or unknown in a.free_symbols or not rest.is_Rational:
+        return True
+    for _ in range(20):  # s with (s**2 - rest)/a > 0
+        s = sp.Rational(rng.randint(1, 12), rng.choice((1, 2, 3)))
+        value = (s**2 - rest) / a
+        if value > 0:
+            point[c] = value
+            for other in free[1:]:
+                point[other] = _rational(rng, positive=True)
+            return True
+    return False
+
+
+def _rational(rng: random.Random, positive: bool = False) -> sp.Rational:
+    if positive:
+        return sp.Rational(rng.randint(1, 9), rng.choice((1, 2, 4)))
+    return sp.Rational(rng.randint(-9, 9), rng.choice((1, 2, 3)))

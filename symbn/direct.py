@@ -1,0 +1,69 @@
+"""The direct route: SymPy's own ``diff`` of the fully composed output.
+
+No stage-by-stage rules here: the layer is composed into one expression and
+differentiated by SymPy.
+
+- Concrete n: f = Σ_k dy_k y_k(x_1..x_n) and ∂f/∂x_j = ``sympy.diff(f, x_j)``.
+- General N: y_i is an expression in i-atoms and moment atoms S[m].  SymPy
+  differentiates with respect to those atoms; the one fact it cannot know is how a
+  moment moves with the data, ∂S[m]/∂x_j = ∂m/∂x (at j), which is applied here::
+
+      ∂f/∂x_j = dy_j ∂y/∂x (at j) + Σ_M (Σ_i dy_i ∂y_i/∂M) · ∂M/∂x_j
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from .concrete import Concrete
+from .evaluate import primal
+from .graph import ROW, Graph
+from .moments import Moments
+
+
+def gradient_moments(graph: Graph, B: Moments, wrt: str) -> sp.Expr:
+    """∂f/∂wrt (at the free index j for a row input) in the moment algebra."""
+    y = sp.sympify(primal(graph, B)[graph.output])
+    dy = B.input("dy")
+    row_out = graph.kinds[graph.output] == ROW
+    row_wrt = graph.kinds[wrt] == ROW
+    theta = B.input(wrt)
+
+    def reduce(e: sp.Expr) -> sp.Expr:  # Σ_i over the slice, weighted by dy_i
+        return B.sum(dy * e) if row_out else dy * e
+
+    def local(e: sp.Expr, weight: sp.Expr) -> sp.Expr:  # the direct dependence on wrt
+        d = sp.diff(e, theta)
+        return B.at_j(weight * d) if row_wrt else B.sum(weight * d) if e.free_symbols & B.i_atoms else weight * d
+
+    cache: dict[sp.Symbol, sp.Expr] = {}
+
+    def d_moment(M: sp.Symbol) -> sp.Expr:
+        if M not in cache:
+            body = B.moment_body[M]
+            inner = [K for K in body.free_symbols if K in B.moment_body]
+            cache[M] = local(body, 1) + sp.Add(*(B.sum(sp.diff(body, K)) * d_moment(K) for K in inner))
+        return cache[M]
+
+    head = local(y, dy)  # the δ_ij term; zero when y reaches wrt only through moments
+    moments = [M for M in y.free_symbols if M in B.moment_body]
+    return head + sp.Add(*(reduce(sp.diff(y, M)) * d_moment(M) for M in moments))
+
+
+def gradient_concrete(graph: Graph, B: Concrete, wrt: str) -> tuple[sp.Expr, ...] | sp.Expr:
+    """∂f/∂wrt: a tuple over j for a row input, one expression for a scalar."""
+    y = primal(graph, B)[graph.output]
+    dy = B.input("dy")
+    f: Any = sp.Add(*(a * b for a, b in zip(dy.items, y.items))) if graph.kinds[graph.output] == ROW else dy * y
+    theta = B.input(wrt)
+    if graph.kinds[wrt] != ROW:
+        return sp.diff(f, theta)
+    if wrt not in B.coordinates:
+        return tuple(sp.diff(f, t) for t in theta.items)
+    # centred coordinates m = mean(x), c_k = x_k - m (k < n): ∂m/∂x_j = 1/n, ∂c_k/∂x_j = δ_kj - 1/n
+    m, *c = B.coordinates[wrt]
+    df_dm, df_dc = sp.diff(f, m), [sp.diff(f, ck) for ck in c]
+    common = (df_dm - sp.Add(*df_dc)) / B.n
+    return tuple(common + (df_dc[j] if j < len(c) else 0) for j in range(B.n))

@@ -1,0 +1,132 @@
+r"""The moment algebra: exact symbolic computation over a slice of *every* size N.
+
+A value over the slice is a SymPy expression in
+
+- **i-atoms** ``x_i, dy_i, gamma_i, ...``: row quantities at a generic bound index i,
+  and ``δ_ij``, Kronecker's delta between i and the free index j;
+- **j-atoms** ``x_j, dy_j, ...``: row quantities at the free index j;
+- scalars (``gamma``, ``eps``), the size ``N`` (a positive integer symbol), and
+- **moment atoms** ``S[m] = \sum_i m(i)`` for each monomial ``m`` of i-atoms.
+
+A row quantity is an expression with i-atoms; a scalar one has none.  The only
+rule that needs care is the sum over the slice (:meth:`Moments.sum`)::
+
+    expand, then per term  c·m(i):   Σ_i c = N·c,   Σ_i c·δ_ij·h(i) = c·h(j),
+                                     Σ_i c·m(i) = c·S[m]
+
+Forward-mode tangents are linear in ``δ_ij`` (the seed ẋ_i = δ_ij), so the same
+representation carries them; no special tangent type is needed.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Mapping
+
+import sympy as sp
+
+from .graph import ROW
+
+N = sp.Symbol("N", integer=True, positive=True)
+DELTA = sp.Symbol("δ_ij")
+
+
+class Moments:
+    """The general-N realisation: values are SymPy expressions as described above."""
+
+    N = N
+
+    def __init__(self, kinds: Mapping[str, str], positive: set[str] = frozenset()):
+        self.kinds = dict(kinds)
+        self.positive = set(positive)
+        self.i_atom: dict[str, sp.Symbol] = {}
+        self.j_atom: dict[str, sp.Symbol] = {}
+        self.scalar: dict[str, sp.Symbol] = {}
+        self.moment_body: dict[sp.Symbol, sp.Expr] = {}  # S[m] -> m (in i-atoms)
+        self._moment: dict[sp.Expr, sp.Symbol] = {}
+        self._sum_cache: dict[sp.Expr, sp.Expr] = {}
+
+    # --- atoms -----------------------------------------------------------------
+
+    def input(self, name: str) -> sp.Expr:
+        """The primal value of an input (or of dy): its atom at i, or its scalar symbol."""
+        if self.kinds[name] == ROW:
+            if name not in self.i_atom:
+                self.i_atom[name] = sp.Symbol(f"{name}_i")
+                self.j_atom[name] = sp.Symbol(f"{name}_j")
+            return self.i_atom[name]
+        if name not in self.scalar:
+            self.scalar[name] = sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
+        return self.scalar[name]
+
+    def seed(self, kind: str) -> sp.Expr:
+        """The tangent of the input being differentiated: δ_ij for a row, 1 for a scalar."""
+        return DELTA if kind == ROW else sp.Integer(1)
+
+    def const(self, value: Fraction) -> sp.Expr:
+        return sp.Rational(value.numerator, value.denominator)
+
+    def moment(self, body: sp.Expr) -> sp.Symbol:
+        """The atom S[body]; one symbol per distinct body."""
+        atom = self._moment.get(body)
+        if atom is None:
+            atom = sp.Symbol(f"S[{body}]")
+            self._moment[body] = atom
+            self.moment_body[atom] = body
+        return atom
+
+    @property
+    def i_atoms(self) -> set[sp.Symbol]:
+        return {*self.i_atom.values(), DELTA}
+
+    # --- the primitives a realisation provides -------------------------------------
+
+    def sqrt(self, v: sp.Expr) -> sp.Expr:
+        return sp.sqrt(v)
+
+    def exp(self, v: sp.Expr) -> sp.Expr:
+        return sp.exp(v)
+
+    def log(self, v: sp.Expr) -> sp.Expr:
+        return sp.log(v)
+
+    def sum(self, v: sp.Expr) -> sp.Expr:
+        """Σ_i v(i) over the slice, in moment atoms."""
+        v = sp.sympify(v)
+        cached = self._sum_cache.get(v)
+        if cached is None:
+            cached = self._sum_cache[v] = sp.Add(*(self._sum_term(t) for t in sp.Add.make_args(sp.expand(v))))
+        return cached
+
+    def _sum_term(self, term: sp.Expr) -> sp.Expr:
+        i_atoms = self.i_atoms
+        outer, inner = [], []
+        for factor in sp.Mul.make_args(term):
+            (inner if factor.free_symbols & i_atoms else outer).append(factor)
+        c, m = sp.Mul(*outer), sp.Mul(*inner)
+        if not inner:
+            return self.N * c
+        if m.has(DELTA):  # Σ_i δ_ij h(i) = h(j); tangents are linear in δ
+            return c * self.at_j(m)
+        return c * self.moment(m)
+
+    def at_j(self, v: sp.Expr) -> sp.Expr:
+        """The value at the free index j: i-atoms become j-atoms, δ_jj = 1."""
+        sub = {a: self.j_atom[n] for n, a in self.i_atom.items()}
+        sub[DELTA] = sp.Integer(1)
+        return sp.sympify(v).xreplace(sub)
+
+    # --- evaluation at data -----------------------------------------------------------
+
+    def substitution(self, n: int, j: int, data: Mapping[str, object]) -> dict[sp.Symbol, sp.Expr]:
+        """Atoms -> exact values for a slice of size n with free index j (0-based).
+        ``data`` maps row inputs to lists and scalars to numbers (SymPy Rationals)."""
+        sub: dict[sp.Symbol, sp.Expr] = {self.N: sp.Integer(n)}
+        for name, atom in self.scalar.items():
+            sub[atom] = data[name]
+        for name, atom in self.j_atom.items():
+            sub[atom] = data[name][j]
+        rows = [{self.i_atom[name]: data[name][k] for name in self.i_atom} for k in range(n)]
+        for atom, body in self.moment_body.items():  # bodies hold i-atoms only
+            sub[atom] = sp.Add(*(body.xreplace(row) for row in rows))
+        return sub

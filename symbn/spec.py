@@ -1,0 +1,362 @@
+"""Derivation files: read a TOML file, check it, and build the layer it describes.
+
+Every problem is one :class:`SpecError` naming the file, the key and what is wrong,
+with a hint how to fix it.  Nothing in the file is executed: formulas go through
+:func:`symbn.expr.parse`, a whitelist over Python's ``ast``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping
+
+from .expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
+from .graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+RESERVED = set(FUNCTIONS) | {"N", "dy", "f", "j", "i"}
+EXPECT = ("correct", "wrong")
+
+
+class SpecError(ValueError):
+    """A derivation file that cannot be used. ``str()`` is the one-line message."""
+
+    def __init__(self, path: str | Path, key: str, message: str):
+        self.path, self.key, self.message = str(path), key, message
+        super().__init__(f"{self.path}: {key}: {message}" if key else f"{self.path}: {message}")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    kind: str  # row | scalar | constant
+    latex: str
+    positive: bool = False
+    default: Fraction | None = None
+
+    @property
+    def differentiable(self) -> bool:
+        return self.kind != CONSTANT
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula from the file, parsed, with where it came from (for messages)."""
+
+    text: str
+    expr: Expr
+    key: str
+    kind: str  # row | scalar | constant: its value's kind
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    wrt: str
+    formula: Formula
+    expect: str  # correct | wrong
+    source: str = ""
+    note: str = ""
+    latex: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A loaded, checked derivation file."""
+
+    path: str
+    name: str
+    title: str
+    inputs: Mapping[str, Input]
+    stage_text: Mapping[str, str]  # stage name -> its formula as written
+    graph: Graph
+    closed_form: Mapping[str, Formula]
+    claims: tuple[Claim, ...] = ()
+    latex_names: Mapping[str, str] = field(default_factory=dict)
+    notation: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def differentiable(self) -> tuple[str, ...]:
+        return tuple(n for n, i in self.inputs.items() if i.differentiable)
+
+    @property
+    def constants(self) -> tuple[str, ...]:
+        return tuple(n for n, i in self.inputs.items() if not i.differentiable)
+
+    @property
+    def output_kind(self) -> str:
+        return self.graph.kinds[self.graph.output]
+
+    def formula(self, text: str, key: str = "formula", adjoints: bool = False) -> Formula:
+        """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
+        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
+
+    def adjoint_kinds(self) -> dict[str, str]:
+        names = [*self.differentiable, *self.graph.stages]
+        return {"d" + n: self.graph.kinds[n] for n in names}
+
+    def _repr_markdown_(self) -> str:  # Jupyter
+        from .render.latex import layer_markdown
+
+        return layer_markdown(self)
+
+
+def load(path: str | Path) -> Layer:
+    """Read and check a derivation file. Raises :class:`SpecError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(path, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(path, "", f"cannot read the file: {err}") from None
+    return loads(text, str(path))
+
+
+def loads(text: str, path: str = "<string>") -> Layer:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(path, "", f"not valid TOML: {err}") from None
+    return _Reader(path).layer(data)
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+
+    def error(self, key: str, message: str) -> SpecError:
+        return SpecError(self.path, key, message)
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: set[str], required: bool = True) -> dict:
+        value = data.get(key.rpartition(".")[2])
+        if value is None:
+            if required:
+                raise self.error(key, f"missing table [{key}]")
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a table [{key}], got {type(value).__name__}")
+        if allowed:
+            unknown = sorted(set(value) - allowed)
+            if unknown:
+                raise self.error(f"{key}.{unknown[0]}", f"unknown key; the keys of [{key}] are {', '.join(sorted(allowed))}")
+        return value
+
+    def string(self, data: Mapping[str, Any], key: str, required: bool = True, default: str = "") -> str:
+        value = data.get(key.rpartition(".")[2], None)
+        if value is None:
+            if required:
+                raise self.error(key, "missing")
+            return default
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {type(value).__name__} {value!r}")
+        return value
+
+    def layer(self, data: dict) -> Layer:
+        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation"}
+        unknown = sorted(set(data) - top)
+        if unknown:
+            raise self.error(unknown[0], f"unknown table; the tables are {', '.join(sorted(top))}")
+        meta = self.table(data, "layer", {"name", "title", "stages", "output"})
+        inputs = self.inputs(self.table(data, "inputs", set()))
+        stages = self.stages(meta.get("stages"), inputs)
+        output = self.string(meta, "layer.output")
+        if output not in stages:
+            raise self.error("layer.output", f"'{output}' is not a stage; the stages are {', '.join(stages)}")
+        try:
+            graph = build({n: i.kind for n, i in inputs.items()}, [(n, e) for n, (_, e) in stages.items()], output)
+        except ExprError as err:  # pragma: no cover - stages are checked one by one below
+            raise self.error("layer.stages", str(err)) from None
+        closed = self.closed_forms(self.table(data, "closed_form", set(), required=False), inputs, graph)
+        latex_names = {n: i.latex for n, i in inputs.items()}
+        latex_names.update(self.latex_table(data, graph))
+        layer = Layer(
+            path=self.path,
+            name=self.string(meta, "layer.name"),
+            title=self.string(meta, "layer.title", required=False),
+            inputs=inputs,
+            stage_text={n: t for n, (t, _) in stages.items()},
+            graph=graph,
+            closed_form=closed,
+            latex_names=latex_names,
+            notation=self.notation(data),
+        )
+        return _with_claims(layer, self.claims(data.get("claims", []), layer))
+
+    def inputs(self, table: dict) -> dict[str, Input]:
+        if not table:
+            raise self.error("inputs", "no inputs; declare at least x = { kind = \"row\" }")
+        out = {}
+        for name, spec in table.items():
+            key = f"inputs.{name}"
+            self.check_name(key, name)
+            if not isinstance(spec, dict):
+                raise self.error(key, 'expected an inline table such as { kind = "row", latex = "x" }')
+            allowed = {"kind", "latex", "positive", "default"}
+            if set(spec) - allowed:
+                bad = sorted(set(spec) - allowed)[0]
+                raise self.error(f"{key}.{bad}", f"unknown key; the keys of an input are {', '.join(sorted(allowed))}")
+            kind = self.string(spec, f"{key}.kind")
+            if kind not in KINDS:
+                raise self.error(f"{key}.kind", f"unknown kind '{kind}'; the kinds are {', '.join(KINDS)}")
+            positive = spec.get("positive", False)
+            if not isinstance(positive, bool):
+                raise self.error(f"{key}.positive", "expected true or false")
+            default = self.number(spec.get("default"), f"{key}.default")
+            if default is not None and kind != CONSTANT:
+                raise self.error(f"{key}.default", "only constants have a default value")
+            if positive and default is not None and default <= 0:
+                raise self.error(f"{key}.default", f"{name} is declared positive but its default is {default}")
+            out[name] = Input(name, kind, self.string(spec, f"{key}.latex", required=False, default=name), positive, default)
+        if not any(i.differentiable for i in out.values()):
+            raise self.error("inputs", "no differentiable input: give at least one input kind row or scalar")
+        return out
+
+    def number(self, value: Any, key: str) -> Fraction | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(key, f"expected a number, got {value!r}")
+        return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+    def check_name(self, key: str, name: str, known: Mapping[str, Any] = {}) -> None:
+        if not name.isidentifier() or name.startswith("_"):
+            raise self.error(key, f"'{name}' is not a valid name: use letters, digits and _, starting with a letter")
+        if name in RESERVED:
+            raise self.error(key, f"'{name}' is reserved (functions, N, dy, f, i, j); choose another name")
+        for other in known:
+            if name == "d" + other or other == "d" + name:
+                raise self.error(key, f"'{name}' clashes with '{other}': d<name> is the adjoint of <name>; rename one")
+
+    def stages(self, value: Any, inputs: Mapping[str, Input]) -> dict[str, tuple[str, Expr]]:
+        if not isinstance(value, list) or not value:
+            raise self.error("layer.stages", 'expected a list of stages such as ["mu = mean(x)", ...]')
+        stages: dict[str, tuple[str, Expr]] = {}
+        kinds = {n: i.kind for n, i in inputs.items()}
+        for k, text in enumerate(value):
+            key = f"layer.stages[{k}]"
+            try:
+                name, expr = parse_assignment(text)
+            except ExprError as err:
+                raise self.error(key, f"{err} in {text!r}") from None
+            if name in inputs:
+                raise self.error(key, f"stage '{name}' has the name of an input; rename the stage")
+            if name in stages:
+                raise self.error(key, f"stage '{name}' is defined twice (first as {stages[name][0]!r})")
+            self.check_name(key, name, {**inputs, **stages})
+            try:  # check order, names and kinds now, to name the stage at fault
+                build(kinds, [*((n, e) for n, (_, e) in stages.items()), (name, expr)], name)
+            except ExprError as err:
+                hint = " (stages are computed in order: define it in an earlier stage)" if "unknown name" in err.message else ""
+                raise self.error(key, f"{err} in {text!r}{hint}") from None
+            stages[name] = (text.strip(), expr)
+        return stages
+
+    def closed_forms(self, table: dict, inputs: Mapping[str, Input], graph: Graph) -> dict[str, Formula]:
+        out = {}
+        for name, text in table.items():
+            key = f"closed_form.{name}"
+            if name not in inputs or not inputs[name].differentiable:
+                diff = ", ".join(n for n, i in inputs.items() if i.differentiable)
+                raise self.error(key, f"'{name}' is not a differentiable input; closed forms are for {diff}")
+            if not isinstance(text, str):
+                raise self.error(key, f"expected a formula string, got {type(text).__name__}")
+            formula = _formula(self.path, key, text, graph, {})
+            self.check_kind(key, formula, graph.kinds[name], name)
+            out[name] = formula
+        return out
+
+    def check_kind(self, key: str, formula: Formula, want: str, wrt: str) -> None:
+        if formula.kind == ROW and want != ROW:
+            raise self.error(
+                key,
+                f"the formula varies along the slice (row) but {wrt} is {want}: "
+                "reduce it with sum(...) or mean(...)",
+            )
+
+    def latex_table(self, data: dict, graph: Graph) -> dict[str, str]:
+        table = self.table(data, "latex", set(), required=False)
+        for name, value in table.items():
+            if name not in graph.stages:
+                raise self.error(f"latex.{name}", f"'{name}' is not a stage; [latex] names stages (inputs carry their own latex)")
+            if not isinstance(value, str):
+                raise self.error(f"latex.{name}", "expected a LaTeX string such as \"\\\\hat{x}\"")
+        return dict(table)
+
+    def notation(self, data: dict) -> dict[str, str]:
+        table = self.table(data, "notation", set(), required=False)
+        for key, value in table.items():
+            if not isinstance(value, str):
+                raise self.error(f"notation.{key}", "expected the name it stands for, as a string")
+        return dict(table)
+
+    def claims(self, value: Any, layer: Layer) -> tuple[Claim, ...]:
+        if not isinstance(value, list):
+            raise self.error("claims", "expected an array of tables [[claims]]")
+        claims: list[Claim] = []
+        seen: set[str] = set()
+        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex"}
+        for k, spec in enumerate(value):
+            key = f"claims[{k}]"
+            if not isinstance(spec, dict):
+                raise self.error(key, "expected a table")
+            bad = sorted(set(spec) - allowed)
+            if bad:
+                raise self.error(f"{key}.{bad[0]}", f"unknown key; the keys of a claim are {', '.join(sorted(allowed))}")
+            cid = self.string(spec, f"{key}.id")
+            key = f"claims.{cid}" if cid not in seen else key
+            if cid in seen:
+                raise self.error(key, f"claim id '{cid}' is used twice")
+            seen.add(cid)
+            wrt = self.string(spec, f"{key}.wrt")
+            targets = [*layer.differentiable, *layer.graph.stages]
+            if wrt not in targets:
+                raise self.error(f"{key}.wrt", f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
+            expect = self.string(spec, f"{key}.expect", required=False, default="correct")
+            if expect not in EXPECT:
+                raise self.error(f"{key}.expect", f"expected \"correct\" or \"wrong\", got {expect!r}")
+            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, layer.adjoint_kinds())
+            self.check_kind(f"{key}.formula", formula, layer.graph.kinds[wrt], wrt)
+            claims.append(
+                Claim(
+                    id=cid,
+                    wrt=wrt,
+                    formula=formula,
+                    expect=expect,
+                    source=self.string(spec, f"{key}.source", required=False),
+                    note=self.string(spec, f"{key}.note", required=False),
+                    latex=self.string(spec, f"{key}.latex", required=False),
+                )
+            )
+        return tuple(claims)
+
+
+def _with_claims(layer: Layer, claims: tuple[Claim, ...]) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, claims=claims)
+
+
+def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str]) -> Formula:
+    """Parse a formula and check its names and kinds against the graph."""
+    dy_kind = graph.kinds[graph.output]
+    try:
+        expr = parse(text)
+        _, _, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
+    except ExprError as err:
+        hint = ""
+        if "unknown name" in err.message:
+            names = [*graph.inputs, *graph.stages, "dy", "N"]
+            hint = f"; the names are {', '.join(names)}"
+        raise SpecError(path, key, f"{err} in {text!r}{hint}") from None
+    return Formula(text=text, expr=expr, key=key, kind=kind)
+
+
+__all__ = ["Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads", "ROW", "SCALAR", "CONSTANT"]
