@@ -26,8 +26,8 @@ class Counterexample:
     n: int
     j: int  # 0-based free index (0 for a scalar wrt)
     values: Mapping[str, Any]  # input -> Rational or list of Rationals, dy included
-    lhs: sp.Rational
-    rhs: sp.Rational
+    lhs: sp.Expr  # exact: a Rational, or an algebraic number such as 3*sqrt(2)/4
+    rhs: sp.Expr
 
     def to_json(self) -> dict:
         show = lambda v: [str(a) for a in v] if isinstance(v, (list, tuple)) else str(v)
@@ -84,16 +84,32 @@ def _compare(left, right, sub, n, point) -> Counterexample | None:
         va, vb = _value(a, sub), _value(b, sub)
         if va is None or vb is None:
             return None  # undefined at this point (a division by zero): try another
-        if va != vb:
+        if _differ(va, vb):
             return Counterexample(n, j, point, va, vb)
     return None
 
 
-def _value(e, sub) -> sp.Rational | None:
+def _value(e, sub) -> sp.Expr | None:
+    """The exact value at a point; None where undefined (a division by zero) or not real."""
     v = sp.sympify(e).xreplace(sub)
     if not v.is_number:
-        v = v.doit()
-    return v if v.is_Rational else None
+        return None
+    if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
+        return None
+    return v
+
+
+def _differ(a: sp.Expr, b: sp.Expr) -> bool:
+    """Exactly different.  Rationals compare exactly; for algebraic values (a radicand
+    that is not a square) the difference is evaluated to 60 digits by SymPy's evalf,
+    which tracks its own error, and must be clearly away from zero."""
+    if a.is_Rational and b.is_Rational:
+        return a != b
+    d = a - b
+    if d == 0:
+        return False
+    value = sp.Abs(d).evalf(60)
+    return bool(value.is_number and value > sp.Float("1e-40", 60))
 
 
 def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.Random) -> dict | None:

@@ -73,19 +73,19 @@ Expr = Union[Num, Name, Neg, BinOp, Call]
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _FRIENDLY = {
-    ast.Attribute: "attribute access",
-    ast.Subscript: "subscripts",
-    ast.Lambda: "lambdas",
-    ast.Compare: "comparisons",
-    ast.BoolOp: "boolean operators",
-    ast.IfExp: "conditional expressions",
-    ast.Starred: "starred arguments",
-    ast.List: "lists",
-    ast.Tuple: "tuples",
-    ast.Dict: "dicts",
-    ast.Set: "sets",
-    ast.JoinedStr: "f-strings",
-    ast.NamedExpr: "assignment expressions",
+    ast.Attribute: "attribute access is",
+    ast.Subscript: "subscripts are",
+    ast.Lambda: "lambdas are",
+    ast.Compare: "comparisons are",
+    ast.BoolOp: "boolean operators are",
+    ast.IfExp: "conditional expressions are",
+    ast.Starred: "starred arguments are",
+    ast.List: "lists are",
+    ast.Tuple: "tuples are",
+    ast.Dict: "dicts are",
+    ast.Set: "sets are",
+    ast.JoinedStr: "f-strings are",
+    ast.NamedExpr: "assignment expressions are",
 }
 _HINT = "use numbers, names, + - * / **, parentheses and sqrt/exp/log/mean/sum"
 
@@ -172,8 +172,8 @@ class _Converter:
             return BinOp(op, left, right, col)
         if isinstance(node, ast.Call):
             return self._call(node, col)
-        what = _FRIENDLY.get(type(node), type(node).__name__)
-        raise ExprError(f"{what} are not allowed in a formula; {_HINT}", col)
+        what = _FRIENDLY.get(type(node), f"{type(node).__name__} is")
+        raise ExprError(f"{what} not allowed in a formula; {_HINT}", col)
 
     def _call(self, node: ast.Call, col: int) -> Expr:
         if not isinstance(node.func, ast.Name):

@@ -98,6 +98,10 @@ class Layer:
         """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
 
+    def formula_from_expr(self, expr: Expr, key: str, text: str, adjoints: bool = False) -> Formula:
+        """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
+        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
+
     def adjoint_kinds(self) -> dict[str, str]:
         names = [*self.differentiable, *self.graph.stages]
         return {"d" + n: self.graph.kinds[n] for n in names}
@@ -344,11 +348,11 @@ def _with_claims(layer: Layer, claims: tuple[Claim, ...]) -> Layer:
     return replace(layer, claims=claims)
 
 
-def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str]) -> Formula:
+def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None) -> Formula:
     """Parse a formula and check its names and kinds against the graph."""
     dy_kind = graph.kinds[graph.output]
     try:
-        expr = parse(text)
+        expr = parse(text) if expr is None else expr
         _, _, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
     except ExprError as err:
         hint = ""
