@@ -1,0 +1,80 @@
+"""The command line: exit codes, JSON, and bad input as one line without a traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symbn.cli import main
+
+ROOT = Path(__file__).parent.parent
+BN = str(ROOT / "derivations" / "batchnorm.toml")
+
+
+def run(*args, cwd=ROOT):
+    p = subprocess.run([sys.executable, "-m", "symbn.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_prove_table_and_exit_0():
+    code, out, err = run("prove", BN)
+    assert code == 0, err
+    assert "batchnorm (every N): 18/18 proved" in out and "verdict: proved" in out
+
+
+def test_prove_json_contract(capsys):
+    assert main(["prove", BN, "--json", "--n", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layer"] == "batchnorm" and data["n"] == 3
+    r = data["results"][0]
+    assert set(r) == {"wrt", "route", "against", "verdict", "counterexample", "seconds"}
+    assert {x["route"] for x in data["results"]} | {x["against"] for x in data["results"]} == {"direct", "forward", "reverse", "closed_form"}
+
+
+def test_refuted_exits_1(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(BN).read_text().replace('x     = "gamma*ivar*', 'x     = "2*gamma*ivar*'))
+    code, out, _ = run("prove", str(bad))
+    assert code == 1 and "refuted at N=" in out
+
+
+def test_unknown_exits_3():
+    code, out, _ = run("prove", BN, "--time-limit", "0.000001")
+    assert code == 3 and "time limit" in out
+
+
+def test_check_one_formula(capsys):
+    assert main(["check", BN, "--wrt", "gamma", "--formula", "sum(dy*xhat)"]) == 0
+    assert main(["check", BN, "--wrt", "gamma", "--formula", "sum(dy*xmu)"]) == 1
+    out = capsys.readouterr().out
+    assert "proved" in out and "refuted" in out and "counterexample: N=" in out
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["prove", "nope.toml"], "nope.toml: no such file"),
+        (["check", BN, "--wrt", "x", "--formula", "x.__class__"], "--formula: attribute access"),
+        (["check", BN, "--wrt", "x", "--formula", "__import__('os').system('echo hacked')"], "--formula:"),
+        (["check", BN, "--wrt", "zeta", "--formula", "dy"], "--wrt: 'zeta' is neither"),
+        (["check", BN, "--wrt", "gamma", "--formula", "dy*xhat"], "reduce it with sum"),
+        (["check", BN, "--formula", "dy"], "--wrt NAME is needed"),
+        (["check", BN, "--wrt", "x", "--latex", r"\frac{1}{\foo}"], "--latex:"),
+        (["prove", BN, "--n", "0"], "expected N >= 1"),
+        (["prove", BN, "--n", "three"], "expected a whole number"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, problem):
+    code, out, err = run(*args)
+    assert code == 2
+    assert problem in err
+    assert "Traceback" not in err and "hacked" not in out  # quoted in the message, never run
+
+
+def test_bad_file_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(BN).read_text().replace('"ivar = 1/sqrtvar"', '"ivar = 1/sqrtvr"'))
+    code, _, err = run("prove", str(bad))
+    assert code == 2 and "bad.toml: layer.stages[5]: unknown name 'sqrtvr'" in err and "Traceback" not in err
