@@ -94,7 +94,7 @@ def _value(e, sub) -> sp.Expr | None:
     v = sp.sympify(e).xreplace(sub)
     if not v.is_number:
         return None
-    if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
+    if v.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I) or v.is_extended_real is False:
         return None
     return v
 
@@ -109,7 +109,10 @@ def _differ(a: sp.Expr, b: sp.Expr) -> bool:
     if d == 0:
         return False
     value = sp.Abs(d).evalf(60)
-    return bool(value.is_number and value > sp.Float("1e-40", 60))
+    try:
+        return bool(value.is_number and value > sp.Float("1e-40", 60))
+    except TypeError:  # not real after all (e.g. a negative number to a fractional power)
+        return False
 
 
 def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.Random) -> dict | None:

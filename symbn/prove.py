@@ -28,6 +28,7 @@ from .routes import ROUTES, Routes, realisation, stage_gradient
 from .spec import Formula, Layer
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError, sp.PolynomialError)
 EXIT = {PROVED: 0, REFUTED: 1, UNKNOWN: 3}
 
 
@@ -156,6 +157,13 @@ class Prover:
     def compare(self, wrt: str, names: tuple[str, str], forms: Callable[[str], tuple], sides: tuple) -> Result:
         """One obligation: proved, or refuted by a counterexample, or unknown."""
         start = time.perf_counter()
+        try:
+            return self._compare(wrt, names, forms, sides, start)
+        except SYMPY_FAILURES as err:  # odd input (log of a negative, x**x ...) SymPy cannot decide
+            detail = f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})"
+            return Result(wrt, *names, UNKNOWN, seconds=time.perf_counter() - start, detail=detail)
+
+    def _compare(self, wrt: str, names: tuple[str, str], forms, sides, start: float) -> Result:
         if self.equal(forms(names[0]), forms(names[1])):
             return Result(wrt, *names, PROVED, seconds=time.perf_counter() - start)
         sizes = (self.n,) if self.n is not None else (3, 2, 4, 5, 1, 6)

@@ -42,32 +42,49 @@ def _map(f, v):
     return [f(a) for a in v] if isinstance(v, list) else f(v)
 
 
-def stages(layer: Layer, env: dict, n: int) -> dict:
-    """Every stage, computed from the stage texts (parsed again, evaluated here)."""
+def stages(layer: Layer, env: dict, n: int, nudge: tuple | None = None) -> dict:
+    """Every stage, computed from the stage texts (parsed again, evaluated here).
+    ``nudge = (stage, j, t)`` adds t to that stage (at j for a row) as it is computed."""
     from symbn.expr import parse_assignment
 
     env = dict(env)
     for text in layer.stage_text.values():
         name, expr = parse_assignment(text)
         env[name] = evaluate(expr, env, n)
+        if nudge is not None and nudge[0] == name:
+            value, (_, j, t) = env[name], nudge
+            env[name] = [v + t if k == j else v for k, v in enumerate(value)] if isinstance(value, list) else value + t
     return env
+
+
+def _f(layer: Layer, env: dict, n: int, nudge=None):
+    y = stages(layer, env, n, nudge)[layer.graph.output]
+    dy = env["dy"]
+    return sp.Add(*(a * b for a, b in zip(dy, y))) if isinstance(y, list) else dy * y
 
 
 def true_gradient(layer: Layer, point: dict, wrt: str, n: int, j: int):
     """∂f/∂wrt (at j for a row input) at an exact point, by SymPy's diff."""
     t = sp.Symbol("t")
     env = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in point.items()}
+    if wrt in layer.graph.stages:  # ∂f/∂stage: nudge the stage itself, recompute what follows
+        return sp.diff(_f(layer, env, n, (wrt, j, t)), t).subs(t, 0)
     if isinstance(env[wrt], list):
         env[wrt] = [v + t if k == j else v for k, v in enumerate(env[wrt])]
     else:
         env[wrt] = env[wrt] + t
-    y = stages(layer, env, n)[layer.graph.output]
-    dy = env["dy"]
-    f = sp.Add(*(a * b for a, b in zip(dy, y))) if isinstance(y, list) else dy * y
-    return sp.diff(f, t).subs(t, 0)
+    return sp.diff(_f(layer, env, n), t).subs(t, 0)
 
 
 def formula_value(layer: Layer, expr, point: dict, n: int, j: int):
+    """A formula's value; adjoint names d<stage> get the oracle's own ∂f/∂stage."""
+    from symbn.expr import names
+
     env = stages(layer, {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in point.items()}, n)
+    for name in names(expr):
+        target = name[1:]
+        if name.startswith("d") and name != "dy" and (target in layer.graph.stages or target in layer.inputs):
+            row = layer.graph.kinds[target] == "row"
+            env[name] = [true_gradient(layer, point, target, n, k) for k in range(n)] if row else true_gradient(layer, point, target, n, 0)
     v = evaluate(expr, env, n)
     return v[j] if isinstance(v, list) else v

@@ -1,0 +1,184 @@
+"""Claims: the seeds' formulas get the verdicts their authors' readers need, every
+refutation is re-checked by the independent oracle, mutants of the closed form are
+never proved, and random input never crashes or runs code."""
+
+import random
+from pathlib import Path
+
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import symbn
+from symbn.claims import AGREES, check_claims, check_one
+from symbn.expr import BinOp, Call, ExprError, Name, Neg, Num, parse, to_text
+from symbn.latex_reader import read_latex
+from symbn.prove import PROVED, Prover, check_formula
+from symbn.spec import SpecError
+
+from .oracle import formula_value, true_gradient
+
+ROOT = Path(__file__).parent.parent
+FILES = sorted(ROOT.glob("derivations/*.toml"))
+BN = ROOT / "derivations" / "batchnorm.toml"
+
+
+@pytest.fixture(scope="module")
+def bn():
+    return symbn.load(BN)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
+    layer = symbn.load(path)
+    report = check_claims(layer)
+    assert report.exit_code == 0, report.table()
+    for item in report.items:
+        assert item.result.verdict == AGREES[item.expect], item.id
+        ce = item.result.counterexample
+        if ce is None:
+            continue
+        claim = next(c for c in layer.claims if item.id.startswith(c.id))
+        truth = true_gradient(layer, ce.values, claim.wrt, ce.n, ce.j)
+        claimed = formula_value(layer, claim.formula.expr, ce.values, ce.n, ce.j)
+        assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(claimed - ce.rhs) == 0
+        assert sp.simplify(truth - claimed) != 0, item.id
+
+
+def test_the_seeds_are_all_there(bn):
+    ids = {c.id for c in bn.claims}
+    assert {"seed-000-dX", "seed-001-dvar", "seed-001-dmu", "seed-001-dx", "seed-003-staged-dx"} <= ids
+    wrong = {c.id for c in bn.claims if c.expect == "wrong"}
+    assert wrong == {"seed-001-dmu", "seed-001-dx", "seed-001-dx-dy"}
+    assert all(c.note for c in bn.claims if c.expect == "wrong")
+
+
+def test_seed_000_pasted_as_latex_is_proved(bn):
+    text = (ROOT.parent / "shared" / "seeds" / "000_b1e12a8b3f037b83.txt")
+    tex = r"\gamma(v + \epsilon)^{-\frac{1}{2}} \left(-\frac{1}{N} \sum_{i=1}^N \frac{\partial f}{\partial y_i} - (x_j - \mu)(v + \epsilon)^{-1} \frac{1}{N} \sum_{i=1}^N (x_i - \mu) \frac{\partial f}{\partial y_i} + \frac{\partial f}{\partial y_j} \right)"
+    if text.exists():
+        assert tex in text.read_text()  # exactly as written there
+    (item,) = check_one(bn, "x", tex=tex).items
+    assert item.result.verdict == PROVED
+
+
+# --- mutation testing ---------------------------------------------------------------
+
+BASES = [
+    "gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat))",
+    "gamma*(var+eps)**(-1/2)*(dy - mean(dy) - (x-mu)*(var+eps)**(-1)*mean((x-mu)*dy))",
+    "ivar*gamma*(dy - mean(dy) - xmu*ivar**2*mean(dy*xmu))",
+    "gamma*ivar/N*(N*dy - sum(dy) - xhat*sum(dy*xhat))",
+    "gamma*ivar*dy - gamma*ivar*mean(dy) - gamma*ivar*xhat*mean(dy*xhat)",
+    "gamma/sqrt(var + eps)*(dy - mean(dy) - (x - mu)/(var + eps)*mean(dy*(x - mu)))",
+    "gamma*ivar*((dy - xhat*mean(dy*xhat)) - mean(dy - xhat*mean(dy*xhat)))",
+]
+
+
+def mutants(e):
+    """Every single-site mutation of the kinds people make."""
+    yield from _here(e)
+    if isinstance(e, BinOp):
+        for m in mutants(e.left):
+            yield BinOp(e.op, m, e.right)
+        for m in mutants(e.right):
+            yield BinOp(e.op, e.left, m)
+    elif isinstance(e, (Neg, Call)):
+        for m in mutants(e.arg):
+            yield type(e)(e.fn, m) if isinstance(e, Call) else Neg(m)
+
+
+def _here(e):
+    two = Num(symbn.spec.Fraction(2))
+    if isinstance(e, BinOp) and e.op in "+-":
+        yield e.left  # a dropped term
+        yield e.right if e.op == "+" else Neg(e.right)
+        yield BinOp("-" if e.op == "+" else "+", e.left, e.right)  # a flipped sign
+    if isinstance(e, BinOp) and e.op == "*":
+        yield BinOp("*", two, e)
+        yield BinOp("/", e.left, e.right)
+    if isinstance(e, BinOp) and e.op == "**":
+        yield BinOp("**", e.left, BinOp("*", two, e.right))  # a changed power
+    if isinstance(e, Call) and e.fn == "mean":
+        yield Call("sum", e.arg)  # mean <-> sum
+        yield BinOp("/", Call("sum", e.arg), BinOp("-", Name("N"), Num(symbn.spec.Fraction(1))))  # 1/N -> 1/(N-1)
+    if isinstance(e, Call) and e.fn == "sum":
+        yield Call("mean", e.arg)
+    if isinstance(e, Num):
+        yield Num(e.value + 1)  # a wrong constant
+    if isinstance(e, Name):
+        swap = {"gamma": Num(symbn.spec.Fraction(1)), "x": Name("xhat"), "xhat": Name("x"), "ivar": Name("sqrtvar"), "N": BinOp("-", Name("N"), Num(symbn.spec.Fraction(1)))}
+        if e.id in swap:
+            yield swap[e.id]  # gamma missing, x <-> xhat, sigma for 1/sigma, N-1 for N
+        if e.id == "ivar":
+            yield BinOp("**", e, two)
+
+
+def all_mutants():
+    seen, out = set(), []
+    for base in BASES:
+        for m in mutants(parse(base)):
+            text = to_text(m)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+    return out
+
+
+def test_at_least_200_mutants_none_proved(bn):
+    texts = all_mutants()
+    assert len(texts) >= 200, len(texts)
+    prover = Prover(bn)
+    rng = random.Random(1)
+    refuted = 0
+    for text in texts:
+        result = check_formula(bn, "x", bn.formula(text, "mutant"), "mutant", prover=prover)
+        if result.verdict == PROVED:  # only if the mutation happens to be an identity: the oracle must agree
+            point = {"x": [sp.Rational(rng.randint(-9, 9), 2) for _ in range(3)], "dy": [sp.Rational(rng.randint(-9, 9)) for _ in range(3)], "gamma": sp.Rational(3, 2), "beta": 1, "eps": sp.Rational(1, 3)}
+            assert sp.simplify(true_gradient(bn, point, "x", 3, 1) - formula_value(bn, parse(text), point, 3, 1)) == 0, text
+        else:
+            assert result.verdict == "refuted", (text, result.detail)
+            refuted += 1
+    assert refuted >= 200
+
+
+# --- fuzzing ----------------------------------------------------------------------
+
+NAMES = ["x", "gamma", "beta", "eps", "mu", "xmu", "var", "ivar", "xhat", "dy", "N", "dmu", "dvar", "q"]
+leaf = st.one_of(st.sampled_from(NAMES), st.integers(-3, 9).map(str), st.sampled_from(["0.5", "1e-3"]))
+tree = st.recursive(
+    leaf,
+    lambda t: st.one_of(
+        st.tuples(t, st.sampled_from(["+", "-", "*", "/", "**"]), t).map(lambda a: f"({a[0]} {a[1]} {a[2]})"),
+        st.tuples(st.sampled_from(["mean", "sum", "sqrt", "exp", "log", "-"]), t).map(lambda a: f"{a[0]}({a[1]})"),
+    ),
+    max_leaves=8,
+)
+junk = st.text(alphabet="xyNdmue+-*/()._[]'\"\\ 0123456789,=:;lambdaimport", max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(tree, junk))
+def test_random_formulas_end_in_a_verdict_or_a_clean_error(bn, text):
+    try:
+        report = check_one(bn, "x", formula=text, time_limit=5)
+    except SpecError as err:
+        assert str(err).startswith(f"{bn.path}: --formula") or "--wrt" in str(err)
+        return
+    assert report.items[0].result.verdict in ("proved", "refuted", "unknown")
+
+
+TEX = ["\\frac{", "}{", "}", "^", "_", "\\sum_{i=1}^{N}", "x_i", "x_j", "\\mu", "\\sigma", "\\gamma", "\\hat{x}_j", "(", ")", "+", "-", "\\cdot", "2", "N", "\\partial", "\\frac{\\partial f}{\\partial y_i}", "\\left(", "\\right)", "\\sqrt{", "v", "\\epsilon"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(TEX), max_size=14))
+def test_random_latex_ends_in_a_verdict_or_a_clean_error(bn, parts):
+    tex = " ".join(parts)
+    try:
+        report = check_one(bn, "x", tex=tex, time_limit=5)
+    except SpecError as err:
+        assert "--latex" in str(err)
+        return
+    assert report.items[0].result.verdict in ("proved", "refuted", "unknown")
