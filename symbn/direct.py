@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from .concrete import Concrete
+from .concrete import Concrete, Row
 from .evaluate import primal
 from .graph import ROW, Graph
 from .moments import Moments
@@ -52,18 +52,29 @@ def gradient_moments(graph: Graph, B: Moments, wrt: str) -> sp.Expr:
     return head + sp.Add(*(reduce(sp.diff(y, M)) * d_moment(M) for M in moments))
 
 
-def gradient_concrete(graph: Graph, B: Concrete, wrt: str) -> tuple[sp.Expr, ...] | sp.Expr:
-    """∂f/∂wrt: a tuple over j for a row input, one expression for a scalar."""
-    y = primal(graph, B)[graph.output]
-    dy = B.input("dy")
-    f: Any = sp.Add(*(a * b for a, b in zip(dy.items, y.items))) if graph.kinds[graph.output] == ROW else dy * y
-    theta = B.input(wrt)
+def gradient_concrete(graph: Graph, B: Concrete, wrt: str, js: tuple[int, ...]) -> tuple[sp.Expr, ...] | sp.Expr:
+    """∂f/∂wrt: a tuple over ``js`` for a row input, one expression for a scalar.
+
+    Composed and differentiated in the raw coordinates x_1..x_n (one ``diff`` per j),
+    then written in B's coordinates (which may be centred)."""
+    raw, f, to_b = _composed_loss(graph, B)
+    theta = raw.input(wrt)
     if graph.kinds[wrt] != ROW:
-        return sp.diff(f, theta)
-    if wrt not in B.coordinates:
-        return tuple(sp.diff(f, t) for t in theta.items)
-    # centred coordinates m = mean(x), c_k = x_k - m (k < n): ∂m/∂x_j = 1/n, ∂c_k/∂x_j = δ_kj - 1/n
-    m, *c = B.coordinates[wrt]
-    df_dm, df_dc = sp.diff(f, m), [sp.diff(f, ck) for ck in c]
-    common = (df_dm - sp.Add(*df_dc)) / B.n
-    return tuple(common + (df_dc[j] if j < len(c) else 0) for j in range(B.n))
+        return sp.diff(f, theta).xreplace(to_b)
+    return tuple(sp.diff(f, theta.items[j]).xreplace(to_b) for j in js)
+
+
+def _composed_loss(graph: Graph, B: Concrete):
+    """f = Σ_k dy_k y_k in raw coordinates, and the map to B's coordinates; once per B."""
+    cached = getattr(B, "_composed_loss", None)
+    if cached is None:
+        raw = Concrete(B.n, B.kinds, B.positive)
+        y = primal(graph, raw)[graph.output]
+        dy = raw.input("dy")
+        f: Any = sp.Add(*(a * b for a, b in zip(dy.items, y.items))) if graph.kinds[graph.output] == ROW else dy * y
+        to_b = {}
+        for name, value in raw.symbols.items():
+            if isinstance(value, Row):
+                to_b.update(zip(value.items, B.input(name).items))
+        cached = B._composed_loss = (raw, f, to_b)
+    return cached

@@ -127,7 +127,7 @@ class Prover:
 
     def __init__(self, layer: Layer, n: int | None = None):
         self.layer, self.n = layer, n
-        self.routes = Routes(layer, realisation(layer, n))
+        self.routes = Routes(layer, realisation(layer, n), every_j=False)
         B = self.routes.B
         constants = sorted(layer.constants, key=lambda c: not layer.inputs[c].positive)
         self.canonical = Canonical([B.input(c) for c in constants])
@@ -141,7 +141,7 @@ class Prover:
         if self.n == n:
             return self.routes
         if n not in self._concrete:
-            self._concrete[n] = Routes(self.layer, realisation(self.layer, n))
+            self._concrete[n] = Routes(self.layer, realisation(self.layer, n), every_j=False)
         return self._concrete[n]
 
     def form(self, value) -> tuple[sp.Expr, ...]:
