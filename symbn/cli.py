@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Sequence
 
-from .expr import ExprError
-from .spec import Layer, SpecError, load
+from .spec import SpecError, load
 
 BAD_INPUT = 2
 
@@ -112,12 +110,8 @@ def cmd_check(args) -> int:
     return report.exit_code
 
 
-def layer_or_exit(path: str) -> Layer:
-    return load(path)
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__ = ["main", "UsageError", "ExprError", "os"]
+__all__ = ["main", "UsageError"]

@@ -26,6 +26,7 @@ from typing import Any
 from . import direct
 from .concrete import Concrete, entries
 from .evaluate import primal, read, run
+from .expr import names
 from .forward import contract, jvp
 from .graph import ROW, Graph, lower_formula
 from .moments import Moments
@@ -97,7 +98,7 @@ class Routes:
         extra = {"dy": self.layer.output_kind}
         env = {**self.env, "dy": self.dy}
         adjoint_names = self.layer.adjoint_kinds()
-        used = {n for n in _names(formula) if n in adjoint_names}
+        used = names(formula.expr) & set(adjoint_names)
         if used:
             adjoints = self.adjoints()
             extra.update({n: adjoint_names[n] for n in used})
@@ -118,12 +119,6 @@ class Routes:
             return value
         items = entries(value, self.B.n)
         return tuple(items[j] for j in self.js)
-
-
-def _names(formula: Formula) -> set[str]:
-    from .expr import names
-
-    return names(formula.expr)
 
 
 def stage_gradient(routes: Routes, stage: str):

@@ -8,7 +8,7 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
@@ -192,7 +192,7 @@ class _Reader:
             latex_names=latex_names,
             notation=self.notation(data),
         )
-        return _with_claims(layer, self.claims(data.get("claims", []), layer))
+        return replace(layer, claims=self.claims(data.get("claims", []), layer))
 
     def inputs(self, table: dict) -> dict[str, Input]:
         if not table:
@@ -340,12 +340,6 @@ class _Reader:
                 )
             )
         return tuple(claims)
-
-
-def _with_claims(layer: Layer, claims: tuple[Claim, ...]) -> Layer:
-    from dataclasses import replace
-
-    return replace(layer, claims=claims)
 
 
 def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None) -> Formula:

@@ -110,7 +110,27 @@ RIGHT = {
     "sums over N": "gamma*ivar/N*(N*dy - sum(dy) - xhat*sum(dy*xhat))",
     "pytorch cpu": "ivar*gamma*(dy - mean(dy) - xmu*ivar**2*mean(dy*xmu))",
     "c - mean(c)": "gamma*ivar*((dy - xhat*mean(dy*xhat)) - mean(dy - xhat*mean(dy*xhat)))",
+    "factored": "(gamma*ivar)*(dy - (mean(dy) + xhat*mean(dy*xhat)))",
 }
+
+# interchangeable spellings of the same quantity, for the property test below
+SPELLINGS = {
+    "IVAR": ["ivar", "1/sqrt(var + eps)", "(var + eps)**(-1/2)", "1/sqrtvar", "sqrtvar**(-1)"],
+    "XHAT": ["xhat", "xmu*ivar", "(x - mu)/sqrtvar", "(x - mean(x))*ivar"],
+    "MEANDY": ["mean(dy)", "sum(dy)/N", "mean(dy*1)"],
+    "PROJ": ["mean(dy*XHAT)", "sum(XHAT*dy)/N", "mean(dy*xmu)*IVAR"],
+}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), shape=st.sampled_from(["gamma*IVAR*(dy - MEANDY - XHAT*PROJ)", "gamma*IVAR*dy - gamma*IVAR*MEANDY - gamma*IVAR*XHAT*PROJ", "IVAR*gamma*(dy - (MEANDY + PROJ*XHAT))"]))
+def test_equivalent_rewritings_are_always_proved(bn, data, shape):
+    formula = shape
+    for key in ("PROJ", "IVAR", "XHAT", "MEANDY", "IVAR", "XHAT"):  # PROJ brings its own IVAR and XHAT
+        while key in formula:
+            formula = formula.replace(key, f"({data.draw(st.sampled_from(SPELLINGS[key]))})", 1)
+    (item,) = check_one(bn, "x", formula=formula).items
+    assert item.result.verdict == PROVED, formula
 
 
 @pytest.mark.parametrize("formula", RIGHT.values(), ids=list(RIGHT))
