@@ -6,7 +6,8 @@
 Columns:
 - symbn, every N: ``prove(layer)`` in the moment algebra (all routes, all inputs);
 - the whole ``symbn prove derivations/batchnorm.toml`` command, wall clock, in a subprocess;
-- symbn at concrete N: ``prove(layer, n=N)`` (18 obligations, every j);
+- symbn at concrete N: ``prove(layer, n=N)`` (18 obligations, at j = 1: by permutation
+  equivariance that is every j, see symbn/routes.py);
 - plain SymPy at the same N: explicit symbols x_1..x_N, the forward derivative ∂f/∂x_1 by
   ``sympy.diff``, and ``cancel(together(forward - closed))`` for that one j only.
 """
@@ -91,7 +92,7 @@ def main() -> None:
         )
         print(f"| {name} | {seconds:.3f} | {len(proof.results)} | {wall:.2f} |")
 
-    print("\n| N | symbn concrete N, BatchNorm, 18 obligations, every j (s) | plain SymPy, one obligation, j = 1 (s) |")
+    print("\n| N | symbn `prove --n N`, BatchNorm, 18 obligations (s) | plain SymPy, 1 obligation: dx at j = 1 vs the closed form (s) |")
     print("|---|---|---|")
     layer = symbn.load(ROOT / "derivations" / "batchnorm.toml")
     for n in args.sizes:
