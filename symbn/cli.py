@@ -110,8 +110,10 @@ def cmd_check(args) -> int:
     return report.exit_code
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - run the imported module, not a second copy
+    from symbn.cli import main as _main
+
+    sys.exit(_main())
 
 
 __all__ = ["main", "UsageError"]

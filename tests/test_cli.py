@@ -14,7 +14,7 @@ BN = str(ROOT / "derivations" / "batchnorm.toml")
 
 
 def run(*args, cwd=ROOT):
-    p = subprocess.run([sys.executable, "-m", "symbn.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "symbn", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -78,3 +78,14 @@ def test_bad_file_exit_2(tmp_path):
     bad.write_text(Path(BN).read_text().replace('"ivar = 1/sqrtvar"', '"ivar = 1/sqrtvr"'))
     code, _, err = run("prove", str(bad))
     assert code == 2 and "bad.toml: layer.stages[5]: unknown name 'sqrtvr'" in err and "Traceback" not in err
+
+
+def test_latex_and_graph_commands(tmp_path):
+    code, out, _ = run("latex", BN, "--format", "md")
+    assert code == 0 and out.startswith("# Batch normalization") and "$$" in out
+    code, _, err = run("latex", BN, "-o", str(tmp_path / "bn.tex"))
+    assert code == 0 and (tmp_path / "bn.tex").read_text().startswith("\\documentclass")
+    code, out, _ = run("graph", BN)
+    assert code == 0 and out.startswith('digraph "batchnorm"')
+    code, _, err = run("graph", BN, "-o", str(tmp_path / "bn.xyz"))
+    assert code == 2 and "unknown graph format" in err and "Traceback" not in err
