@@ -89,3 +89,16 @@ def test_latex_and_graph_commands(tmp_path):
     assert code == 0 and out.startswith('digraph "batchnorm"')
     code, _, err = run("graph", BN, "-o", str(tmp_path / "bn.xyz"))
     assert code == 2 and "unknown graph format" in err and "Traceback" not in err
+
+
+def test_emit_and_check_numeric_commands(tmp_path):
+    code, out, _ = run("emit", BN)
+    assert code == 0 and out.startswith('"""Batch normalization') and "def backward(dy, x, gamma, beta, *, eps=1e-05" in out
+    code, out, _ = run("check-numeric", BN, "--shape", "5,3")
+    assert code == 0 and "verdict: all within tolerance" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(BN).read_text().replace('gamma = "sum(dy*xhat)"', 'gamma = "sum(dy*xmu)"'))
+    code, out, err = run("emit", str(bad))
+    assert code == 1 and "not emitted" in err and out == ""
+    code, _, err = run("check-numeric", BN, "--axis", "7")
+    assert code == 2 and "Traceback" not in err

@@ -1,0 +1,246 @@
+"""Speed and memory of the emitted BatchNorm backward against its baselines.
+
+    python3 benchmarks/bench_emit.py [--quick] [--json PATH]
+
+Variants, timed interleaved (round-robin over repetitions, so that drifts of the
+machine hit all alike), median milliseconds per call:
+
+- emitted:        the module ``symbn emit derivations/batchnorm.toml`` prints, saved=None
+                  (recomputes mean and variance from x);
+- emitted+saved:  the same, given forward's saved mean and inverse std;
+- seeds staged:   the staged NumPy backward of seed 003 (steps 9 to 0), from its cache;
+- closed form:    the file's closed forms written by hand in NumPy, statistics from x;
+- torch:          ``torch.ops.aten.native_batch_norm_backward`` on CPU with the saved mean
+                  and invstd (only when torch is installed: ``pip install torch==2.13.0``);
+- copy:           ``np.copyto`` of one array of the input's size: the memory-bandwidth unit.
+
+Peak extra memory is NumPy's allocations during one call, from ``tracemalloc``, in units
+of one input-sized array (outputs included; torch's allocator is not traced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import symbn
+from symbn.emit import load_module
+
+try:
+    import torch
+except ImportError:  # optional: the benchmark runs without it
+    torch = None
+
+SIZES = [(256, 256), (4096, 1024), (65536, 64)]
+DTYPES = [np.float32, np.float64]
+EPS = 1e-5
+
+
+# --- baselines ------------------------------------------------------------------------
+
+
+def seeds_forward(x, gamma, beta, eps):
+    """Seed 003's staged forward pass (its cache feeds the staged backward)."""
+    N, D = x.shape  # noqa: RUF059 - as published
+    mean = x.mean(axis=0)
+    dev_from_mean = x - mean
+    dev_from_mean_sq = dev_from_mean**2
+    var = 1.0 / N * np.sum(dev_from_mean_sq, axis=0)
+    stddev = np.sqrt(var + eps)
+    inverted_stddev = 1.0 / stddev
+    x_norm = dev_from_mean * inverted_stddev
+    out = gamma * x_norm + beta
+    cache = {"mean": mean, "stddev": stddev, "var": var, "gamma": gamma, "beta": beta, "eps": eps, "x_norm": x_norm,
+             "dev_from_mean": dev_from_mean, "inverted_stddev": inverted_stddev, "x": x, "axis": 0}
+    return out, cache
+
+
+def seeds_backward(dout, cache):
+    """Seed 003's staged backward pass, steps (9) to (1), as published."""
+    gamma, x_norm, var, eps = cache["gamma"], cache["x_norm"], cache["var"], cache["eps"]
+    stddev, dev_from_mean, inverted_stddev, axis = cache["stddev"], cache["dev_from_mean"], cache["inverted_stddev"], cache["axis"]
+    N, D = dout.shape
+    dbeta = np.sum(dout, axis=axis)  # (9)
+    dscaled_x = dout
+    dgamma = np.sum(x_norm * dscaled_x, axis=axis)  # (8)
+    dx_norm = gamma * dscaled_x
+    dinverted_stddev = np.sum(dev_from_mean * dx_norm, axis=0)  # (7)
+    ddev_from_mean = inverted_stddev * dx_norm
+    dstddev = -1 / (stddev**2) * dinverted_stddev  # (6)
+    dvar = 0.5 * 1 / np.sqrt(var + eps) * dstddev  # (5)
+    ddev_from_mean_sq = 1 / N * np.ones((N, D), dtype=dout.dtype) * dvar  # (4)
+    ddev_from_mean += 2 * dev_from_mean * ddev_from_mean_sq  # (3)
+    dx = 1 * ddev_from_mean  # (2)
+    dmean = -1 * np.sum(ddev_from_mean, axis=0)
+    dx += 1.0 / N * np.ones((N, D), dtype=dout.dtype) * dmean  # (1)
+    return dx, dgamma, dbeta
+
+
+def closed_form_backward(dy, x, gamma, beta, eps=EPS):
+    """The closed forms of derivations/batchnorm.toml, written by hand in NumPy."""
+    mu = x.mean(axis=0)
+    xmu = x - mu
+    var = (xmu**2).mean(axis=0)
+    ivar = 1 / np.sqrt(var + eps)
+    xhat = xmu * ivar
+    dx = gamma * ivar * (dy - dy.mean(axis=0) - xhat * (dy * xhat).mean(axis=0))
+    return dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+def variants(module, dy, x, gamma, beta):
+    _, saved = module.forward(x, gamma, beta, eps=EPS, return_saved=True)
+    _, cache = seeds_forward(x, gamma, beta, EPS)
+    dst = np.empty_like(x)
+    out = {
+        "emitted": lambda: module.backward(dy, x, gamma, beta, eps=EPS),
+        "emitted+saved": lambda: module.backward(dy, x, gamma, beta, eps=EPS, saved=saved),
+        "seeds staged": lambda: seeds_backward(dy, cache),
+        "closed form": lambda: closed_form_backward(dy, x, gamma, beta),
+        "copy": lambda: np.copyto(dst, x),
+    }
+    if torch is not None:
+        t = {k: torch.from_numpy(v) for k, v in {"dy": dy, "x": x, "gamma": gamma}.items()}
+        mean, invstd = (torch.from_numpy(np.ascontiguousarray(saved[k].reshape(-1))) for k in ("mu", "ivar"))
+        out["torch"] = lambda: torch.ops.aten.native_batch_norm_backward(
+            t["dy"], t["x"], t["gamma"], None, None, mean, invstd, True, EPS, [True, True, True])
+    return out
+
+
+def check(fns, dtype) -> None:
+    """Every variant computes the same gradients (before any timing)."""
+    want = fns["closed form"]()
+    tol = 2e-3 if dtype == np.float32 else 1e-8
+    for name, fn in fns.items():
+        if name == "copy":
+            continue
+        got = [np.asarray(g) for g in fn()]
+        for g, w in zip(got, want):
+            err = np.max(np.abs(g - w)) / max(np.max(np.abs(w)), 1e-30)
+            assert err < tol, f"{name} disagrees with the closed form: relative error {err:.2e}"
+
+
+def peak_arrays(fn, nbytes: int) -> float:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / nbytes
+
+
+def measure(module, n: int, d: int, dtype, reps: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = (3 + 2 * rng.standard_normal((n, d))).astype(dtype)
+    dy = rng.standard_normal((n, d)).astype(dtype)
+    gamma, beta = rng.standard_normal(d).astype(dtype), rng.standard_normal(d).astype(dtype)
+    fns = variants(module, dy, x, gamma, beta)
+    check(fns, dtype)
+    times = {k: [] for k in fns}
+    for _ in range(2):  # warm up: page in, first-call costs
+        for fn in fns.values():
+            fn()
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    memory = {k: peak_arrays(fn, x.nbytes) for k, fn in fns.items() if k != "torch"}
+    return {"n": n, "d": d, "dtype": np.dtype(dtype).name, "reps": reps,
+            "ms": {k: 1e3 * float(np.median(v)) for k, v in times.items()}, "peak_arrays": memory}
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = "unknown"
+    try:
+        config = np.show_config(mode="dicts")
+        info = config["Build Dependencies"]["blas"]
+        blas = f"{info.get('name')} {info.get('version', '')}".strip()
+    except (KeyError, TypeError, ValueError):  # older NumPy: no dicts mode
+        blas = "see numpy.show_config()"
+    env = {k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OPENBLAS", "OMP_", "MKL_"))}
+    return {
+        "cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+        "blas": blas, "blas_env": env, "torch": torch.__version__ if torch else "not installed",
+        "torch_threads": torch.get_num_threads() if torch else None,
+    }
+
+
+def table(results: list[dict]) -> str:
+    names = [k for k in results[0]["ms"]]
+    head = "| N × D | dtype | " + " | ".join(names) + " | emitted / closed form | emitted+saved / torch | peak extra (arrays): emitted, +saved |"
+    rule = "|" + "---|" * (len(names) + 5)
+    rows = [head, rule]
+    for r in results:
+        ms = r["ms"]
+        vs_torch = f"{ms['emitted+saved'] / ms['torch']:.2f}" if "torch" in ms else "n/a"
+        mem = r["peak_arrays"]
+        rows.append(f"| {r['n']} × {r['d']} | {r['dtype']} | " + " | ".join(f"{ms[k]:.3f}" for k in names)
+                    + f" | {ms['emitted'] / ms['closed form']:.2f} | {vs_torch} | {mem['emitted']:.2f}, {mem['emitted+saved']:.2f} |")
+    return "\n".join(rows)
+
+
+def targets(results: list[dict]) -> list[str]:
+    lines = []
+    for r in results:
+        if (r["n"], r["d"]) != (4096, 1024):
+            continue
+        ms, mem = r["ms"], r["peak_arrays"]
+        for name in ("emitted", "emitted+saved"):
+            ratio = ms[name] / ms["closed form"]
+            lines.append(f"{r['dtype']}: {name} / closed form = {ratio:.2f} (target <= 0.5: {'met' if ratio <= 0.5 else 'NOT met'})")
+            if "torch" in ms:
+                ratio = ms[name] / ms["torch"]
+                lines.append(f"{r['dtype']}: {name} / torch = {ratio:.2f} (target <= 1.5: {'met' if ratio <= 1.5 else 'NOT met'})")
+            lines.append(f"{r['dtype']}: {name} peak extra memory = {mem[name]:.2f} arrays (target <= 2: {'met' if mem[name] <= 2 else 'NOT met'})")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions (a smoke test)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    results = []
+    for n, d in SIZES:
+        for dtype in DTYPES:
+            reps = 3 if args.quick else (300 if n * d < 10**6 else 40)
+            results.append(measure(module, n, d, dtype, reps))
+            print(f"measured {n} x {d} {np.dtype(dtype).name}", file=sys.stderr)
+    info = machine()
+    print("Median milliseconds per call, interleaved; peak extra memory in input-sized arrays.\n")
+    print(table(results))
+    print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print("\nTargets at 4096 × 1024:")
+    print("\n".join("  " + t for t in targets(results)))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Helpers that every emitted module carries (copied verbatim below its docstring).
+
+They import NumPy only and are written for speed: reductions keep their axes
+(``keepdims``) so per-slice values broadcast against the data, and a sum of a
+product is one ``einsum`` pass with no temporary array.  Kept here as a real
+module so that they are linted and tested once, not as text.
+"""
+
+import numpy as np
+
+_WIDE = (np.dtype(np.float16), np.dtype(np.float32))
+_LONG = 4096  # a float16/32 sum along a longer axis is split in two levels
+
+
+def _axes(ndim, axis):
+    """The reduced axes (the slice) as a sorted tuple of non-negative ints."""
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    out = tuple(sorted({int(a) + ndim if int(a) < 0 else int(a) for a in axes}))
+    if len(out) != len(axes) or any(not 0 <= a < ndim for a in out):
+        raise ValueError(f"axis {axis!r} is not a set of distinct axes of an array with {ndim} dimensions")
+    return out
+
+
+def _place(a, shape, axes):
+    """An input as an array that broadcasts against data of ``shape``.
+
+    An array whose shape is the data's shape on ``axes`` (the kept axes for a
+    scalar-kind input, the reduced axes for a row-kind one) is put on those axes,
+    e.g. gamma of shape (C,) for (N, C, H, W) with axis=(0, 2, 3); anything
+    else is used as it is, by NumPy's broadcasting rules.
+    """
+    a = np.asarray(a)
+    home = tuple(shape[k] for k in axes)
+    if a.ndim < len(shape) and a.shape == home and home:
+        return a.reshape([n if k in axes else 1 for k, n in enumerate(shape)])
+    return a
+
+
+def _sum(axes, *factors, wide=False):
+    """Σ over ``axes`` (keepdims) of the product of ``factors``, in one pass.
+
+    ``wide``: a float16/float32 sum of the caller's raw data accumulates in
+    float64, because NumPy sums along a non-contiguous axis one element after the
+    other, and a mean with a large offset would lose the data's spread.
+    """
+    a = factors[0]
+    if len(factors) == 1 and (wide or a.dtype not in _WIDE or max(a.shape[k] for k in axes) <= _LONG):
+        dtype = np.float64 if wide and a.dtype in _WIDE else None
+        return np.add.reduce(a, axis=axes, keepdims=True, dtype=dtype).astype(a.dtype, copy=False)
+    return _contract(factors, tuple(k for k in range(max(np.ndim(f) for f in factors)) if k not in axes))
+
+
+def _recentre(d, axes, n):
+    """Centre ``d = x - mean(x)`` once more, in place, and return the correction.
+
+    In float16/float32 the mean of data with a large offset is off by up to half
+    a unit in its last place (5e-4 at 1e4), which is much of the spread; d's own
+    mean is small and exact enough, so subtracting it leaves d centred to rounding.
+    Other dtypes (float64, complex) are left alone.
+    """
+    if d.dtype not in _WIDE:
+        return 0
+    c = np.add.reduce(d, axis=axes, keepdims=True) / n
+    np.subtract(d, c, out=d)
+    return c
+
+
+def _contract(factors, keep):
+    """Σ over every axis not in ``keep`` of the product of broadcasting
+    ``factors``, keepdims, as one einsum (size-1 axes are squeezed away).
+
+    A long summed axis (> 4096) is split into blocks of about √n, summed as
+    (blocks, √n) and then over the blocks: einsum adds one term after the other,
+    whose float32 error grows like n·ε; two levels make it about 2·√n·ε.
+    """
+    ndim = max(np.ndim(f) for f in factors)
+    factors = [np.asarray(f).reshape((1,) * (ndim - np.ndim(f)) + np.shape(f)) for f in factors]
+    shape = np.broadcast_shapes(*(f.shape for f in factors))
+    letters = [chr(97 + k) for k in range(ndim)]
+    out = "".join(letters[k] for k in keep if shape[k] != 1)
+    summed = [k for k in range(ndim) if k not in keep and shape[k] > _LONG]
+    if summed and factors[0].dtype in _WIDE:
+        k = summed[0]
+        size = shape[k]
+        block = 1 << ((size.bit_length() + 1) // 2)
+        head = size - size % block
+        cut = [(slice(None),) * k + (slice(0, head) if f.shape[k] != 1 else slice(None),) for f in factors]
+        split = [f[c].reshape(f.shape[:k] + ((head // block, block) if f.shape[k] != 1 else (1, 1)) + f.shape[k + 1:])
+                 for f, c in zip(factors, cut)]
+        total = _einsum(split, letters[:k] + ["A"] + letters[k:], "A" + out).sum(axis=0)
+        if head < size:
+            tail = [f[(slice(None),) * k + (slice(head, None) if f.shape[k] != 1 else slice(None),)] for f in factors]
+            total = total + _einsum(tail, letters, out)
+    else:
+        total = _einsum(factors, letters, out)
+    return total.reshape([shape[k] if k in keep else 1 for k in range(ndim)])
+
+
+def _einsum(factors, letters, out):
+    """einsum over broadcasting factors, their size-1 axes squeezed away."""
+    operands, subscripts = [], []
+    for f in factors:
+        live = [k for k in range(f.ndim) if f.shape[k] != 1]
+        operands.append(f.reshape([f.shape[k] for k in live]))
+        subscripts.append("".join(letters[k] for k in live))
+    return np.einsum(",".join(subscripts) + "->" + out, *operands)
+
+
+def _sum_to(shape, *factors):
+    """The product of ``factors`` summed down to ``shape`` (a gradient of an input
+    that was broadcast): over leading axes and axes where ``shape`` has size 1."""
+    ndim = max(np.ndim(f) for f in factors)
+    full = (1,) * (ndim - len(shape)) + tuple(shape)
+    full_shape = np.broadcast_shapes(*(np.shape(f) for f in factors))
+    if len(factors) == 1 and full_shape == full:
+        return np.reshape(factors[0], shape)
+    keep = tuple(k for k in range(ndim) if full[k] != 1)
+    return _contract(factors, keep).reshape(shape)
+
+
+def _out(out, k, count):
+    """The k-th of ``count`` output buffers given as ``out`` (an array is the first)."""
+    if out is None:
+        return None
+    if isinstance(out, np.ndarray):
+        out = (out,) + (None,) * (count - 1)
+    if len(out) != count:
+        raise ValueError(f"out must be an array or a tuple of {count} arrays or None, got {len(out)} entries")
+    return out[k]
+
+
+def _store(value, out):
+    """``value``, written into ``out`` when one was given."""
+    if out is None:
+        return value
+    np.copyto(out, value)
+    return out

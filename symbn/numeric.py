@@ -1,0 +1,210 @@
+"""Numerical oracles for gradients, and ``check_numeric``: the emitted module against them.
+
+Three oracles of ∂L/∂θ for L = Σ dy·y, each independent of the emitted backward:
+
+- **central differences** of a forward function in float64, step h·max(1, |θ|)
+  with h = ε^(1/3) (the step that balances truncation, O(h²), and rounding, O(ε/h));
+  accurate to about 1e-9 relative;
+- **the complex step**, Im L(θ + i·h)/h with h = 1e-30: no subtraction, hence no
+  cancellation, accurate to rounding (the forward must be analytic: the emitted one
+  is, two-pass statistics included);
+- **an mpmath reference**: the layer's stage equations evaluated with
+  :func:`symbn.evaluate.run` at ``dps`` digits, slice by slice, and differentiated
+  with ``mpmath.diff``.  It shares no code with the emitted module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+
+from .concrete import Row
+from .emit_runtime import _axes, _place
+from .evaluate import run
+from .graph import CONSTANT, ROW
+from .spec import Layer
+
+Forward = Callable[..., np.ndarray]
+
+
+def central_difference(forward: Forward, args: Sequence[np.ndarray], k: int, dy: np.ndarray, h: float | None = None, **kw) -> np.ndarray:
+    """∂(Σ dy·forward(*args))/∂args[k] by central differences in float64."""
+    h = np.finfo(np.float64).eps ** (1 / 3) if h is None else h
+    args = [np.array(a, dtype=np.float64) for a in args]
+    grad = np.zeros_like(args[k])
+    for idx in np.ndindex(args[k].shape):
+        a0 = args[k][idx]
+        step = h * max(1.0, abs(a0))
+        args[k][idx] = a0 + step
+        up = np.sum(dy * forward(*args, **kw))
+        args[k][idx] = a0 - step
+        down = np.sum(dy * forward(*args, **kw))
+        args[k][idx] = a0
+        grad[idx] = (up - down) / (2 * step)
+    return grad
+
+
+def complex_step(forward: Forward, args: Sequence[np.ndarray], k: int, dy: np.ndarray, h: float = 1e-30, **kw) -> np.ndarray:
+    """∂(Σ dy·forward(*args))/∂args[k] as Im L(θ + ih)/h: exact to rounding."""
+    args = [np.array(a, dtype=np.complex128) for a in args]
+    grad = np.zeros(args[k].shape)
+    for idx in np.ndindex(args[k].shape):
+        args[k][idx] += 1j * h
+        grad[idx] = np.sum(dy * forward(*args, **kw)).imag / h
+        args[k][idx] -= 1j * h
+    return grad
+
+
+# --- the mpmath reference ------------------------------------------------------------------
+
+
+class MP:
+    """The high-precision realisation for :func:`symbn.evaluate.run`: a slice is a
+    :class:`~symbn.concrete.Row` of mpf, a per-slice value one mpf."""
+
+    def __init__(self, n: int):
+        self.N = mpmath.mpf(n)
+
+    def const(self, value) -> mpmath.mpf:
+        return mpmath.mpf(value.numerator) / value.denominator
+
+    def sqrt(self, v):
+        return v.map(mpmath.sqrt) if isinstance(v, Row) else mpmath.sqrt(v)
+
+    def exp(self, v):
+        return v.map(mpmath.exp) if isinstance(v, Row) else mpmath.exp(v)
+
+    def log(self, v):
+        return v.map(mpmath.log) if isinstance(v, Row) else mpmath.log(v)
+
+    def sum(self, v):
+        return mpmath.fsum(v.items) if isinstance(v, Row) else self.N * v
+
+
+def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, constants: dict) -> mpmath.mpf:
+    """L = Σ dy·y, with y evaluated slice by slice from the stage equations in mpmath.
+    ``values``: the differentiable inputs as object arrays of mpf (or floats)."""
+    data = next(n for n, i in layer.inputs.items() if i.kind == ROW)
+    shape = np.shape(values[data])
+    axes = _axes(len(shape), axis)
+    kept = tuple(k for k in range(len(shape)) if k not in axes)
+
+    def slices(a: np.ndarray) -> np.ndarray:  # (slices, n): the reduced axes last
+        full = np.broadcast_to(a, shape)
+        return np.moveaxis(full, axes, range(len(shape) - len(axes), len(shape))).reshape(-1, int(np.prod([shape[k] for k in axes])))
+
+    placed = {}
+    for name, i in layer.inputs.items():
+        if i.kind != CONSTANT:
+            placed[name] = slices(_place(np.asarray(values[name], dtype=object), shape, kept if i.kind != ROW else axes))
+    dys = slices(np.asarray(dy, dtype=object))
+    total = mpmath.mpf(0)
+    for s in range(dys.shape[0]):
+        B = MP(dys.shape[1])
+        env: dict = {"N": B.N, **{c: mpmath.mpf(v) for c, v in constants.items()}}
+        for name, i in layer.inputs.items():
+            if i.kind == ROW:
+                env[name] = Row([mpmath.mpf(v) for v in placed[name][s]])
+            elif i.kind != CONSTANT:
+                env[name] = mpmath.mpf(placed[name][s][0])
+        y = run(layer.graph.eqns, env, B)[layer.graph.output]
+        items = y.items if isinstance(y, Row) else [y] * dys.shape[1]
+        total += mpmath.fsum(mpmath.mpf(d) * v for d, v in zip(dys[s], items))
+    return total
+
+
+def mp_gradient(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis=0, constants: dict | None = None, dps: int = 50) -> dict[str, np.ndarray]:
+    """∂L/∂θ for every differentiable input, by ``mpmath.diff`` of :func:`mp_loss` at
+    ``dps`` digits (exact inputs: the float64 values as given)."""
+    constants = {n: float(i.default) for n, i in layer.inputs.items() if i.kind == CONSTANT} | (constants or {})
+    grads = {}
+    with mpmath.workdps(dps):
+        arrays = {n: np.array([mpmath.mpf(float(v)) for v in np.ravel(a)], dtype=object).reshape(np.shape(a)) for n, a in values.items()}
+        for name in layer.differentiable:
+            grad = np.zeros(np.shape(values[name]))
+            for idx in np.ndindex(grad.shape):
+                def loss(t, idx=idx, name=name):
+                    trial = dict(arrays)
+                    trial[name] = arrays[name].copy()
+                    trial[name][idx] = t
+                    return mp_loss(layer, trial, dy, axis, constants)
+
+                grad[idx] = float(mpmath.diff(loss, arrays[name][idx]))
+            grads[name] = grad
+    return grads
+
+
+# --- check_numeric ---------------------------------------------------------------------------
+
+
+@dataclass
+class NumericReport:
+    """Relative errors (max |a - b| / max |b|) of the emitted backward against each oracle."""
+
+    layer: str
+    shape: tuple[int, ...]
+    axis: object
+    rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # (method, wrt, error, tolerance)
+
+    @property
+    def ok(self) -> bool:
+        return all(err <= tol for _, _, err, tol in self.rows)
+
+    def text(self) -> str:
+        lines = [f"{self.layer}: emitted backward at random inputs, shape {self.shape}, axis={self.axis!r}",
+                 f"{'oracle':<34} {'wrt':<8} {'rel. error':>10}  {'tolerance':>9}"]
+        for method, wrt, err, tol in self.rows:
+            flag = "" if err <= tol else "  FAIL"
+            lines.append(f"{method:<34} {wrt:<8} {err:>10.2e}  {tol:>9.0e}{flag}")
+        lines.append("verdict: " + ("all within tolerance" if self.ok else "ERRORS ABOVE TOLERANCE"))
+        return "\n".join(lines)
+
+
+def relative_error(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b), initial=0.0) / max(np.max(np.abs(b), initial=0.0), 1e-300))
+
+
+def random_inputs(layer: Layer, shape: tuple[int, ...], axis, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Float64 inputs in file order (the data of ``shape``; scalar-kind inputs of
+    the kept axes' shape, row-kind ones of the reduced axes' shape) and dy."""
+    rng = np.random.default_rng(seed)
+    axes = _axes(len(shape), axis)
+    data = next(n for n, i in layer.inputs.items() if i.kind == ROW)
+    values = {}
+    for name, i in layer.inputs.items():
+        if i.kind == CONSTANT:
+            continue
+        home = [k for k in range(len(shape)) if (k in axes) == (i.kind == ROW)]
+        values[name] = rng.standard_normal(shape if name == data else tuple(shape[k] for k in home))
+    return values, rng.standard_normal(shape)
+
+
+def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: int = 0, dps: int = 50, module=None) -> NumericReport:
+    """The emitted module's backward (float64 and float32) at random inputs against
+    central differences and the complex step of its forward, and the mpmath reference."""
+    from .emit import load_module
+
+    module = module or load_module(layer)
+    values, dy = random_inputs(layer, tuple(shape), axis, seed)
+    args = list(values.values())
+    got = dict(zip(values, module.backward(dy, *args, axis=axis)))
+    got32 = dict(zip(values, module.backward(dy.astype(np.float32), *(a.astype(np.float32) for a in args), axis=axis)))
+    reference = mp_gradient(layer, values, dy, axis, dps=dps)
+    report = NumericReport(layer.name, tuple(shape), axis)
+    for k, name in enumerate(values):
+        fd = central_difference(module.forward, args, k, dy, axis=axis)
+        cs = complex_step(module.forward, args, k, dy, axis=axis)
+        report.rows += [
+            ("central differences (float64)", name, relative_error(got[name], fd), 1e-6),
+            ("complex step (float64)", name, relative_error(got[name], cs), 1e-12),
+            (f"mpmath, {dps} digits (float64)", name, relative_error(got[name], reference[name]), 1e-12),
+            (f"mpmath, {dps} digits (float32)", name, relative_error(got32[name], reference[name]), 1e-4),
+        ]
+    return report
+
+
+__all__ = ["NumericReport", "central_difference", "check_numeric", "complex_step", "mp_gradient", "mp_loss", "random_inputs", "relative_error"]

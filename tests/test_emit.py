@@ -1,0 +1,265 @@
+"""The emitted NumPy modules: certified, right by value, stable, in place."""
+
+from __future__ import annotations
+
+import ast
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbn
+from symbn import emit
+from symbn.emit import NotCertified, emit_module, load_module
+from symbn.graph import CONSTANT, ROW
+from symbn.numeric import central_difference, complex_step, random_inputs, relative_error
+from symbn.routes import Routes, realisation
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("derivations/*.toml"))
+AXES = [((7, 3), 0), ((3, 7), -1), ((4, 3, 2, 2), (0, 2, 3)), ((2, 3, 4), (1, 2))]
+
+
+@pytest.fixture(scope="module", params=FILES)
+def case(request):
+    layer = symbn.load(ROOT / request.param)
+    return layer, load_module(layer)
+
+
+def test_files_found():
+    assert "derivations/batchnorm.toml" in FILES
+
+
+# --- the module as text ----------------------------------------------------------------
+
+
+def test_module_imports_numpy_only(case):
+    layer, module = case
+    tree = ast.parse(module.SOURCE)
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"numpy"}
+    assert module.GRADIENTS == tuple("d" + w for w in layer.differentiable)
+
+
+def test_signatures_follow_the_file(case):
+    layer, module = case
+    import inspect
+
+    inputs = [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
+    constants = {n: float(i.default) for n, i in layer.inputs.items() if i.kind == CONSTANT}
+    forward = inspect.signature(module.forward).parameters
+    backward = inspect.signature(module.backward).parameters
+    assert list(forward)[: len(inputs)] == inputs
+    assert list(backward)[: len(inputs) + 1] == ["dy", *inputs]
+    for name, default in constants.items():
+        assert forward[name].kind == inspect.Parameter.KEYWORD_ONLY and forward[name].default == default
+    assert backward["axis"].default == 0 and backward["saved"].default is None and backward["out"].default is None
+
+
+def test_batchnorm_golden():
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    assert module.FORMULAS == {
+        "dx": "gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu - mean(dy))",
+        "dgamma": "ivar*sum(dy*xmu)",
+        "dbeta": "sum(dy)",
+    }
+    assert module.SAVED == ("mu", "ivar")
+    src = module.SOURCE
+    assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None):" in src
+    assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
+    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu = mu + _recentre(xmu, axes, n)",
+                 "var = _sum(axes, xmu, xmu) / n",
+                 "sum_dy_xmu = _sum(axes, dy, xmu)", "np.multiply(dx, dx_scale, out=dx)"):
+        assert line in src
+    assert "gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu - mean(dy))" in module.__doc__
+
+
+def test_emit_is_deterministic():
+    layer = symbn.load(ROOT / "derivations/batchnorm.toml")
+    assert emit_module(layer) == emit_module(layer)
+
+
+# --- certification -----------------------------------------------------------------------
+
+BATCHNORM = (ROOT / "derivations/batchnorm.toml").read_text()
+
+
+def test_wrong_closed_form_is_refused():
+    layer = symbn.loads(BATCHNORM.replace('x     = "gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat))"',
+                                          'x     = "gamma*ivar*(dy - xhat*mean(dy*xhat))"'), "wrong.toml")
+    with pytest.raises(NotCertified, match=r"closed form of dx.*not proved.*refuted at N=") as info:
+        emit_module(layer)
+    assert info.value.verdict == "refuted"
+
+
+def test_wrong_emitted_formula_is_refused(monkeypatch):
+    layer = symbn.load(ROOT / "derivations/batchnorm.toml")
+    wrong = {"x": "gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu)", "gamma": "ivar*sum(dy*xmu)", "beta": "sum(dy)"}
+    monkeypatch.setattr(emit, "fast_forms", lambda layer: wrong)
+    with pytest.raises(NotCertified, match="emitted formula of dx.*nothing was emitted"):
+        emit_module(layer)
+
+
+def test_missing_closed_form_is_refused():
+    layer = symbn.load(ROOT / "derivations/batchnorm.toml")
+    layer = replace(layer, closed_form={k: v for k, v in layer.closed_form.items() if k != "beta"})
+    with pytest.raises(NotCertified, match="no closed form for beta"):
+        emit_module(layer)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def _args(layer, shape, axis, seed=0, dtype=np.float64):
+    values, dy = random_inputs(layer, shape, axis, seed)
+    return [v.astype(dtype) for v in values.values()], dy.astype(dtype)
+
+
+@pytest.mark.parametrize("shape, axis", AXES)
+def test_backward_against_differences_and_complex_step(case, shape, axis):
+    layer, module = case
+    args, dy = _args(layer, shape, axis)
+    grads = module.backward(dy, *args, axis=axis)
+    for k, grad in enumerate(grads):
+        assert grad.shape == args[k].shape
+        fd = central_difference(module.forward, args, k, dy, axis=axis)
+        cs = complex_step(module.forward, args, k, dy, axis=axis)
+        assert relative_error(grad, fd) < 1e-7
+        assert relative_error(grad, cs) < 1e-13
+
+
+@pytest.mark.parametrize("shape, axis", AXES)
+def test_saved_and_out(case, shape, axis):
+    layer, module = case
+    args, dy = _args(layer, shape, axis, seed=1)
+    copies = [a.copy() for a in (dy, *args)]
+    y, saved = module.forward(*args, axis=axis, return_saved=True)
+    assert np.array_equal(y, module.forward(*args, axis=axis))
+    assert set(saved) == set(module.SAVED)
+    kept = [saved[k].copy() for k in module.SAVED]
+    plain = module.backward(dy, *args, axis=axis)
+    outs = tuple(np.full_like(a, np.nan) for a in args)
+    given = module.backward(dy, *args, axis=axis, saved=saved, out=outs)
+    for p, g, o in zip(plain, given, outs):
+        assert g is o
+        np.testing.assert_allclose(g, p, rtol=1e-12, atol=1e-12)
+    first = np.empty_like(args[0])
+    assert module.backward(dy, *args, axis=axis, out=first)[0] is first
+    for a, c in zip((dy, *args), copies):  # inputs are never written
+        assert np.array_equal(a, c)
+    assert all(np.array_equal(saved[k], v) for k, v in zip(module.SAVED, kept))
+
+
+def _concrete(layer, n):
+    routes = Routes(layer, realisation(layer, n))
+    return routes, {w: routes.gradient("reverse", w) for w in layer.differentiable}
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_backward_against_concrete_n(case, n):
+    """Every slice of a (n, 3) array, axis=0, against the exact concrete-N gradient."""
+    layer, module = case
+    routes, exact = _concrete(layer, n)
+    args, dy = _args(layer, (n, 3), 0, seed=n)
+    names = [w for w in layer.inputs if layer.inputs[w].kind != CONSTANT]
+    grads = dict(zip(names, module.backward(dy, *args, axis=0)))
+    want = {w: np.zeros_like(g) for w, g in grads.items()}
+    for col in range(3):
+        point = {"dy": dy[:, col].tolist()}
+        point |= {c: sp.Rational(str(i.default)) for c, i in layer.inputs.items() if i.kind == CONSTANT}
+        for w, a in zip(names, args):
+            point[w] = a[:, col].tolist() if a.shape[0] == n and a.ndim == 2 else (a.tolist() if layer.inputs[w].kind == ROW else a[col])
+        sub = routes.B.substitution({k: [sp.Float(v, 30) for v in val] if isinstance(val, list) else sp.Float(val, 30) for k, val in point.items()})
+        for w in names:
+            value = exact[w]
+            if isinstance(value, tuple):
+                column = np.array([float(sp.N(e.xreplace(sub), 30)) for e in value])
+                if grads[w].ndim == 2:
+                    want[w][:, col] = column
+                else:
+                    want[w] += column
+            else:
+                want[w][col] = float(sp.N(sp.sympify(value).xreplace(sub), 30))
+    for w in names:
+        np.testing.assert_allclose(grads[w], want[w], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, axis", AXES)
+def test_float32_and_float64_agree(case, shape, axis):
+    layer, module = case
+    args, dy = _args(layer, shape, axis, seed=2)
+    g64 = module.backward(dy, *args, axis=axis)
+    g32 = module.backward(dy.astype(np.float32), *(a.astype(np.float32) for a in args), axis=axis)
+    for a, b in zip(g32, g64):
+        assert a.dtype == np.float32
+        assert relative_error(a, b) < 1e-5
+
+
+# --- numerical stability -------------------------------------------------------------------
+
+ONE_PASS = BATCHNORM.replace('''  "mu = mean(x)",                # step 1
+  "xmu = x - mu",                # step 2
+  "sq = xmu**2",                 # step 3
+  "var = mean(sq)",              # step 4''', '''  "mu = mean(x)",
+  "xmu = x - mu",
+  "sq = x**2",
+  "var = mean(sq) - mu**2",''')
+
+
+def _offset_agreement(module, n, seed=3):
+    rng = np.random.default_rng(seed)
+    x = (1e4 + rng.standard_normal((n, 8))).astype(np.float32)
+    dy = (0.5 + rng.standard_normal((n, 8))).astype(np.float32)
+    gamma, beta = rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    with np.errstate(all="ignore"):  # the one-pass variance may go negative
+        g32 = module.backward(dy, x, gamma, beta)
+        g64 = module.backward(*(a.astype(np.float64) for a in (dy, x, gamma, beta)))
+    return max(relative_error(a, b) if np.all(np.isfinite(a)) else np.inf for a, b in zip(g32, g64))
+
+
+@pytest.mark.parametrize("n", [64, 4096, 65536])
+def test_float32_with_large_mean_matches_float64(n):
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    assert _offset_agreement(module, n) < 1e-3
+
+
+def test_one_pass_variance_fails_the_same_test():
+    layer = symbn.loads(ONE_PASS, "one_pass.toml")
+    assert "var = mean(sq) - mu**2" in layer.stage_text["var"]
+    module = load_module(layer)  # proved correct: the algebra is right, the arithmetic is not
+    assert _offset_agreement(module, 4096) > 1e-3
+    args, dy = _args(layer, (6, 3), 0)
+    two_pass = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    for a, b in zip(module.backward(dy, *args), two_pass.backward(dy, *args)):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_column_and_n1_are_finite(case, dtype):
+    layer, module = case
+    args, dy = _args(layer, (5, 3), 0, dtype=dtype)
+    args[0][:, 1] = 7.0  # a constant column: v = 0
+    for a, d in ((args, dy), ([a[:1] if a.shape[:1] == (5,) and a.ndim == 2 or layer.inputs[w].kind == ROW and a.shape == (5,) else a
+                               for w, a in zip(layer.inputs, args)], dy[:1])):
+        y = module.forward(*a, axis=0)
+        grads = module.backward(d, *a, axis=0)
+        assert np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_peak_memory_is_at_most_two_arrays():
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    args, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (2048, 64), 0)
+    _, saved = module.forward(*args, return_saved=True)
+    out = np.empty_like(args[0])
+    module.backward(dy, *args)  # warm up
+    for kw, arrays in (({}, 2), ({"saved": saved}, 2), ({"saved": saved, "out": out}, 1)):
+        tracemalloc.start()
+        module.backward(dy, *args, **kw)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        # small per-slice arrays and NumPy's iterator buffers: an eighth of an array at most
+        assert peak <= (arrays + 0.125) * args[0].nbytes, (kw.keys(), peak / args[0].nbytes)
