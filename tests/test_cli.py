@@ -102,3 +102,19 @@ def test_emit_and_check_numeric_commands(tmp_path):
     assert code == 1 and "not emitted" in err and out == ""
     code, _, err = run("check-numeric", BN, "--axis", "7")
     assert code == 2 and "Traceback" not in err
+
+
+def test_check_claims_exit_codes_and_json(tmp_path):
+    code, out, _ = run("check", BN, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["n"] == "all"
+    ids = [r["id"] for r in data["results"]]
+    assert "seed-001-dmu" in ids and "seed-001-dmu (LaTeX)" in ids
+    assert all(r["agrees"] for r in data["results"])
+    # a claim whose verdict differs from its expect: exit 1
+    flipped = tmp_path / "flipped.toml"
+    text = Path(BN).read_text()
+    flipped.write_text(text.replace('formula = "-1/sqrtvar*sum(dxhat) - 2*dvar*sum(x - mu)/N"\nexpect  = "correct"', 'formula = "-1/sqrtvar*sum(dxhat) - 2*dvar*sum(x - mu)/N"\nexpect  = "wrong"'))
+    assert flipped.read_text() != text
+    code, out, _ = run("check", str(flipped))
+    assert code == 1 and "(EXPECTED WRONG)" in out
