@@ -127,6 +127,6 @@ class Moments:
         for name, atom in self.j_atom.items():
             sub[atom] = data[name][j]
         rows = [{self.i_atom[name]: data[name][k] for name in self.i_atom} for k in range(n)]
-        for atom, body in self.moment_body.items():  # bodies hold i-atoms only
-            sub[atom] = sp.Add(*(body.xreplace(row) for row in rows))
+        for atom, body in self.moment_body.items():  # in creation order: inner moments first
+            sub[atom] = sp.Add(*(body.xreplace(row) for row in rows)).xreplace(sub)
         return sub

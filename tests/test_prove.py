@@ -197,3 +197,53 @@ def test_the_moment_algebra_sums_deltas_and_moments():
     assert B.sum(DELTA * dy * x) == B.j_atom["dy"] * B.j_atom["x"]
     assert B.sum(x - B.sum(x) / N) == 0  # Σ(x_i - μ) = 0
     assert B.sum(2 * x * dy) == 2 * B.moment(dy * x)
+
+
+SOFTMAX = """
+[layer]
+name = "softmax"
+stages = ["c = x - mean(x)", "e = exp(c)", "s = sum(e)", "y = e/s"]
+output = "y"
+[inputs]
+x = { kind = "row" }
+[closed_form]
+x = "y*(dy - sum(dy*y))"
+"""
+
+MEAN_SCALE = """
+[layer]
+name = "meanscale"
+stages = ["m = mean(x)", "y = m*gamma"]
+output = "y"
+[inputs]
+x = { kind = "row" }
+gamma = { kind = "scalar" }
+[closed_form]
+x = "gamma*dy/N"
+gamma = "dy*m"
+"""
+
+
+@pytest.mark.parametrize("text, wrong", [(SOFTMAX, "y*(dy - mean(dy*y))"), (MEAN_SCALE, "gamma*dy")], ids=["softmax", "scalar-output"])
+def test_nothing_is_batchnorm_specific(text, wrong):
+    """exp, division by a sum, a moment of a non-polynomial body (S[exp(x_i - mu)]),
+    and a scalar output: proved for every N and each small N; a wrong form refuted."""
+    layer = symbn.loads(text, "inline.toml")
+    assert prove(layer).verdict == PROVED
+    assert all(prove(layer, n=n).verdict == PROVED for n in (1, 2, 3, 4))
+    (item,) = check_one(layer, "x", formula=wrong).items
+    ce = item.result.counterexample
+    assert item.result.verdict == REFUTED
+    truth = true_gradient(layer, ce.values, "x", ce.n, ce.j)
+    assert abs(sp.N(truth - ce.lhs, 30)) < 1e-25 and abs(sp.N(truth - ce.rhs, 30)) > 1e-10
+
+
+def test_general_n_agrees_with_concrete_n_for_nested_moments():
+    layer = symbn.loads(SOFTMAX, "softmax.toml")
+    general = Routes(layer, realisation(layer, None))
+    concrete = Routes(layer, realisation(layer, 3))
+    point = random_point(layer, concrete.B, concrete.env, random.Random(0))
+    g, c = general.gradient("direct", "x"), concrete.gradient("reverse", "x")
+    for j in range(3):
+        diff = sp.sympify(g).xreplace(general.B.substitution(3, j, point)) - c[j].xreplace(concrete.B.substitution(point))
+        assert abs(sp.N(diff, 40)) < 1e-30
