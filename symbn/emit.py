@@ -27,7 +27,7 @@ import types
 from . import emit_runtime
 from .expr import names, parse
 from .graph import CONSTANT, ROW
-from .npprint import Printer, number
+from .npprint import Printer, Unfoldable, centrings, number
 from .prove import PROVED, Prover, Result, check_formula
 from .rearrange import fast_forms
 from .spec import Layer
@@ -127,13 +127,17 @@ def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
     anything if a formula is not proved."""
     certified = certify(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
+    try:
+        backward, folded = _backward(plan, fold=True)
+    except Unfoldable:
+        backward, folded = _backward(plan, fold=False)
     parts = [
-        _docstring(layer, plan, certified),
+        _docstring(layer, plan, certified, folded),
         "import numpy as np",
         _constants(layer, plan),
         _runtime(),
         _forward(plan),
-        _backward(plan),
+        backward,
     ]
     return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
@@ -148,10 +152,21 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
     return module
 
 
-def _docstring(layer: Layer, plan: Plan, certified) -> str:
+def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
     from . import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
+    centred = centrings(plan.graph.eqns, {n for n, i in layer.inputs.items() if i.kind == ROW})
+    rounding = ""
+    if centred:
+        d, m = next(iter(centred.items()))
+        how = (f"the backward keeps {d} as computed and subtracts\nc where {d} is read (in the sums over the slice and the gradients' constant\nterms)"
+               if d in folded else "and so does the backward")
+        rounding = f"""
+In float16/float32 the mean {m} is off by up to half a unit in its last place, so
+the code also takes c = mean({d}), the small mean left in {d}.  The forward
+subtracts c from {d} in place; {how}.  This changes rounding only, not the formulas.
+"""
     grads = "\n".join(f"    d{w} = {t}" for w, (t, _) in certified.items())
     closed = "\n".join(f"    d{w} = {f.text}" for w, f in layer.closed_form.items())
     return f'''"""{layer.title or layer.name}: forward and backward in NumPy.
@@ -161,7 +176,7 @@ Emitted by symbn {__version__} from {layer.path}.  Do not edit: re-emit.
 Forward (the stages of the file; statistics are two-pass as written):
 
 {stages}
-
+{rounding}
 Backward: these formulas are what the code computes; each was proved equal to
 reverse mode for every slice size N before this module was written, as was the
 closed form of the file it was rearranged from.
@@ -238,11 +253,11 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     return shapes
 
 
-def _printer(plan: Plan) -> Printer:
+def _printer(plan: Plan, fold: bool = False) -> Printer:
     layer = plan.layer
     kinds = {**layer.graph.kinds, "dy": layer.output_kind}
     rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
-    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs))
+    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs), fold=fold)
 
 
 def _forward(plan: Plan) -> str:
@@ -262,9 +277,12 @@ def _forward(plan: Plan) -> str:
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
 
 
-def _backward(plan: Plan) -> str:
+def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
+    """The backward function, and the centred stages whose offset it folds.
+    ``fold``: centring offsets are folded into what reads the centred stage
+    (raises :class:`Unfoldable` when a read is not covered)."""
     layer = plan.layer
-    p = _printer(plan)
+    p = _printer(plan, fold)
     shapes = _preamble(p, plan, backward=True)
     keep = plan.rows | plan.saved | {"dy"}
     p.emit("if saved is None:")
@@ -278,7 +296,9 @@ def _backward(plan: Plan) -> str:
     for s in plan.saved_order:
         p.emit(f"{s} = saved[{s!r}]")
     p.equations(plan.eqns(plan.rows), keep)
-    if not plan.saved_order and not plan.rows:
+    for c in p.offsets.values():  # the saved mean is the corrected one: nothing to fold
+        p.emit(f"{c} = 0")
+    if not plan.saved_order and not plan.rows and not p.offsets:
         p.emit("pass")
     p.depth -= 1
     p.owned, p.full = owned & p.owned, full & p.full
@@ -291,7 +311,7 @@ def _backward(plan: Plan) -> str:
            "the statistics.  out: an array for the first gradient, or a tuple with an",
            'array or None per gradient."""']
     head = f"def backward({_signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
-    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
+    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(p.offsets)
 
 
 def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
@@ -299,7 +319,8 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
     summed to a smaller shape, then full-shape gradients (which may overwrite rows)."""
     layer = plan.layer
     count = len(layer.differentiable)
-    prepared = {w: p.prepare("d" + w, e) if layer.inputs[w].kind == ROW else p.scalar(e) for w, e in plan.formulas.items()}
+    prepared = {w: p.prepare("d" + w, e, full=w == plan.data) if layer.inputs[w].kind == ROW else p.scalar(e)
+                for w, e in plan.formulas.items()}
     full = [w for w in layer.differentiable if w == plan.data]
     results = {}
     for k, w in enumerate(layer.differentiable):

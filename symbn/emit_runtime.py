@@ -50,18 +50,26 @@ def _sum(axes, *factors, wide=False):
     return _contract(factors, tuple(k for k in range(max(np.ndim(f) for f in factors)) if k not in axes))
 
 
-def _recentre(d, axes, n):
-    """Centre ``d = x - mean(x)`` once more, in place, and return the correction.
+def _offset(d, axes, n):
+    """The per-slice mean c of ``d = x - mean(x)`` (keepdims), or 0.
 
     In float16/float32 the mean of data with a large offset is off by up to half
     a unit in its last place (5e-4 at 1e4), which is much of the spread; d's own
-    mean is small and exact enough, so subtracting it leaves d centred to rounding.
-    Other dtypes (float64, complex) are left alone.
+    mean is small and exact enough, so ``d - c`` is centred to rounding.  The
+    caller folds c into what reads d instead of touching d (one pass, no write).
+    Other dtypes (float64, complex) give 0.
     """
     if d.dtype not in _WIDE:
         return 0
-    c = np.add.reduce(d, axis=axes, keepdims=True) / n
-    np.subtract(d, c, out=d)
+    return np.add.reduce(d, axis=axes, keepdims=True) / n
+
+
+def _recentre(d, axes, n):
+    """Centre ``d = x - mean(x)`` once more, in place (``d -= _offset(d)``), and
+    return the correction c."""
+    c = _offset(d, axes, n)
+    if d.dtype in _WIDE:
+        np.subtract(d, c, out=d)
     return c
 
 
@@ -116,6 +124,14 @@ def _sum_to(shape, *factors):
         return np.reshape(factors[0], shape)
     keep = tuple(k for k in range(ndim) if full[k] != 1)
     return _contract(factors, keep).reshape(shape)
+
+
+def _sum_to_offset(shape, c, *factors):
+    """``_sum_to(shape, *factors, c)`` for an offset c from ``_offset``; 0 when c
+    is 0 (float64, or saved statistics): no pass over the data for nothing."""
+    if np.ndim(c) == 0 and c == 0:
+        return 0
+    return _sum_to(shape, *factors, c)
 
 
 def _out(out, k, count):

@@ -12,6 +12,14 @@ a pass over the data costs no allocation.
 - A row gradient ``c1*m1 + c2*m2 + c0`` is printed as: coefficients first (small
   arrays), then in-place scaling of owned arrays, then one multiply into the
   output buffer and one add per further term.
+- A centring stage ``d = x - m`` with ``m = mean(x)`` is centred once more in
+  float16/float32, where m is off by up to half an ulp.  By default d is corrected
+  in place (``_recentre``).  With ``fold=True`` d is left as computed and its small
+  per-slice mean c (``_offset``) is folded into what reads d, with no further pass:
+  Σ d·m becomes Σ d·m - c·Σ m, Σ d² becomes Σ d² - n·c², a term k·d of a gradient
+  adds -k·c to the constant (k·d·m adds a term -k·c·m).  A use it does not cover
+  (a row stage computed from d, d twice with other factors) raises
+  :class:`Unfoldable`, and the caller prints again without folding.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
-from .expr import BinOp, Call, Expr, Name, Neg, Num
+from .expr import BinOp, Call, Expr, Name, Neg, Num, names
 from .graph import CONSTANT, ROW, SCALAR, Atom, Eqn
 
 _UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
@@ -44,9 +52,16 @@ def _binary(left: str, op: str, right: str) -> str:
     return f"{left}{op}{right}" if op == "**" else f"{left} {op} {right}"
 
 
+class Unfoldable(Exception):
+    """A read of a centred stage that the offset fold does not cover."""
+
+
 class Printer:
-    def __init__(self, kinds: Mapping[str, str], data: str, row_inputs: Iterable[str], reserved: Iterable[str]):
+    def __init__(self, kinds: Mapping[str, str], data: str, row_inputs: Iterable[str], reserved: Iterable[str],
+                 fold: bool = False):
         self.kinds = dict(kinds)
+        self.fold = fold
+        self.offsets: dict[str, str] = {}  # fold: centred stage -> its per-slice offset c (d as stored minus c is centred)
         self.row_inputs = set(row_inputs)
         self.lines: list[str] = []
         self.depth = 1
@@ -105,6 +120,9 @@ class Printer:
         key = Call("sum", body)
         if key not in self.hoisted:
             scalars, rows = split(body, self.kind)
+            if names(body) & set(self.offsets):
+                self.hoisted[key] = self._folded_reduction(scalars, rows)
+                return self.hoisted[key]
             if all(isinstance(f, Name) for f in rows):
                 args = [f.id for f in rows] + ([self.scalar(product(scalars))] if scalars else [])
                 label = "_".join(f.id for f in rows)
@@ -115,6 +133,26 @@ class Printer:
             self.emit(f"{name} = _sum(axes, {', '.join(args)}{wide})")
             self.hoisted[key] = name
         return self.hoisted[key]
+
+    def _folded_reduction(self, scalars: list[Expr], rows: list[Expr]) -> str:
+        """Σ of a product that reads a centred stage d (stored as d + c), corrected by c."""
+        if not all(isinstance(f, Name) for f in rows):
+            raise Unfoldable
+        ds = [k for k, f in enumerate(rows) if f.id in self.offsets]
+        others = [f for k, f in enumerate(rows) if k not in ds]
+        c = self.offsets[rows[ds[0]].id]
+        scale = self.scalar(product(scalars), _PREC["*"]) if scalars else None
+        count = "n" if scale is None else f"n * {scale}"
+        if len(ds) == 1:
+            correction = f"{c} * {self.reduction(product(others + scalars)) if others else count}"
+        elif len(ds) == 2 and not others and rows[ds[0]] == rows[ds[1]]:
+            correction = f"{count} * {c}**2"
+        else:
+            raise Unfoldable
+        args = [f.id for f in rows] + ([self.scalar(product(scalars))] if scalars else [])
+        name = self.fresh(f"sum_{'_'.join(f.id for f in rows)}")
+        self.emit(f"{name} = _sum(axes, {', '.join(args)}) - {correction}")
+        return name
 
     def row_text(self, e: Expr) -> str:
         """A row formula as plain NumPy text, allocating: the general fallback."""
@@ -141,7 +179,7 @@ class Printer:
                 if isinstance(a, str):
                     uses.setdefault(a, []).append(e)
         fused = {e.out: e for e in eqns if self._fusable(e, uses.get(e.out, []), keep)}
-        centring = _centrings(eqns, self.row_inputs)
+        centring = centrings(eqns, self.row_inputs)
         self.centred = set(centring.values())
         inline: dict[str, tuple[str, int]] = {}
         for k, e in enumerate(eqns):
@@ -149,10 +187,18 @@ class Printer:
                 continue
             later = keep | {a for q in eqns[k + 1:] for a in q.args if isinstance(a, str)}
             if self.kinds[e.out] == ROW:
+                if any(a in self.offsets for a in e.args if isinstance(a, str)):
+                    raise Unfoldable  # a row stage computed from d would need d - c as an array
                 self._row_eqn(e, inline, later)
                 if e.out in centring and e.out in self.owned:
-                    mean = centring[e.out]
-                    fix = f"_recentre({self.alias.get(e.out, e.out)}, axes, n)"
+                    mean, d = centring[e.out], self.alias.get(e.out, e.out)
+                    if self.fold:
+                        c = self.offsets[e.out] = self.fresh(f"{d}_c")
+                        self.kinds[c] = SCALAR
+                        self.emit(f"{c} = _offset({d}, axes, n)")
+                        fix = c
+                    else:
+                        fix = f"_recentre({d}, axes, n)"
                     self.emit(f"{mean} = {mean} + {fix}" if mean not in inline else fix)
                 continue
             text = self._scalar_eqn(e, inline, fused)
@@ -183,8 +229,18 @@ class Printer:
             src = fused.get(e.args[0])
             factors = [e.args[0]] if src is None else list(src.args) if src.prim == "mul" else [src.args[0]] * 2
             wide = ", wide=True" if src is None and e.args[0] in self.row_inputs and e.out not in self.centred else ""
-            text = f"_sum(axes, {', '.join(self.atom(f, inline) for f in factors)}{wide})"
-            return (f"{text} / n", _PREC["/"]) if e.prim == "mean" else (text, _ATOM)
+            text, prec = f"_sum(axes, {', '.join(self.atom(f, inline) for f in factors)}{wide})", _ATOM
+            ds = [f for f in factors if f in self.offsets]
+            if ds:  # the stored d is d + c: Σ d·m = Σ stored·m - c·Σ m, Σ d² = Σ stored² - n·c²
+                c, others = self.offsets[ds[0]], [f for f in factors if f != ds[0]]
+                if len(ds) == 1 and all(isinstance(f, str) and self.kinds.get(f) == ROW for f in others):
+                    fix = f"{c} * " + (f"_sum(axes, {', '.join(self.atom(f, inline) for f in others)})" if others else "n")
+                elif len(ds) == 2 == len(factors) and ds[0] == ds[1]:
+                    fix = f"n * {c}**2"
+                else:
+                    raise Unfoldable
+                text, prec = f"{text} - {fix}", _PREC["-"]
+            return (f"{_wrap(text, prec, _PREC['/'] - 1)} / n", _PREC["/"]) if e.prim == "mean" else (text, prec)
         if e.prim in _OP:
             p = _PREC[_OP[e.prim]]
             lo, ro = (p, p - 1) if e.prim == "pow" else (p - 1, p)
@@ -226,22 +282,57 @@ class Printer:
             self.emit(f"{self.hoisted[c]} = {text}")
         return self.hoisted[c]
 
-    def prepare(self, grad: str, e: Expr):
+    def prepare(self, grad: str, e: Expr, full: bool = True):
         """Split a row gradient into [outer coefficient ×] (Σ terms + constant) and
-        print its coefficients now, before any row array is overwritten."""
+        print its coefficients now, before any row array is overwritten.  ``full``:
+        the gradient has the data's shape (else it is summed to a smaller one).
+        Returns (outer, terms, coefficients, constant, offsets): ``offsets[k]`` names
+        the offset c that multiplies term k (a fold correction), else None."""
         terms, constant = split_terms(e, self.kind)
         outer = None
         if len(terms) == 1 and constant is None and len(terms[0][1]) == 1 and _is_sum(terms[0][1][0]):
             outer = self.coefficient(grad, terms[0][0], "scale")
             terms, constant = split_terms(terms[0][1][0], self.kind)
         coeffs = [self.coefficient(grad, c, "_".join(getattr(f, "id", "t") for f in row)) for c, row in terms]
-        return outer, terms, coeffs, self.coefficient(grad, constant, "shift")
+        marks: list[str | None] = [None] * len(terms)
+        if self.offsets:
+            terms, coeffs, marks, constant = self._fold_terms(grad, terms, coeffs, constant, full)
+        return outer, terms, coeffs, self.coefficient(grad, constant, "shift"), marks
+
+    def _fold_terms(self, grad: str, terms: list[Term], coeffs: list[str | None], constant: Expr | None, full: bool):
+        """Terms k·d·m of a centred stage d stored as d + c: add -k·c to the constant
+        when m is 1, else (a gradient summed to a smaller shape only) a term -k·m
+        marked with c.  The coefficients k are already printed."""
+        terms, coeffs, marks = list(terms), list(coeffs), [None] * len(terms)
+        for (k, row), text in list(zip(terms, coeffs)):
+            ds = [f for f in row if isinstance(f, Name) and f.id in self.offsets]
+            if len(ds) > 1 or any(not isinstance(f, Name) and names(f) & set(self.offsets) for f in row):
+                raise Unfoldable
+            if not ds:
+                continue
+            c = Name(self.offsets[ds[0].id])
+            if k is not None and not isinstance(k, (Name, Num)):
+                k = Name(text)
+                self.kinds.setdefault(text, SCALAR)
+            fix = c if k is None else BinOp("*", k, c)
+            others = list(row)
+            others.remove(ds[0])
+            if not others:
+                constant = Neg(fix) if constant is None else BinOp("-", constant, fix)
+            elif full:  # an extra pass and array over the data: re-centring is cheaper
+                raise Unfoldable
+            else:
+                minus_k = Neg(Num(Fraction(1))) if k is None else Neg(k)
+                terms.append((minus_k, others))
+                coeffs.append(self.coefficient(grad, minus_k, "_".join(getattr(f, "id", "t") for f in others)))
+                marks.append(c.id)
+        return terms, coeffs, marks, constant
 
     def full_gradient(self, grad: str, prepared, later: set[str]) -> None:
         """grad = [outer ×] (Σ coefficient·monomial + constant), of the data's shape.
         ``grad`` holds the caller's output buffer or None; the terms are summed in
         place in that buffer, or else in an array of ours that nobody reads later."""
-        outer, terms, coeffs, c0 = prepared
+        outer, terms, coeffs, c0, _ = prepared
         counts: dict[str, int] = {}
         for _, row in terms:
             for f in row:
@@ -294,15 +385,16 @@ class Printer:
     def reduced_gradient(self, grad: str, prepared, shape: str) -> None:
         """A gradient summed down to ``shape`` (an input broadcast against the data):
         one einsum per term, no full-size temporary."""
-        outer, terms, coeffs, c0 = prepared
+        outer, terms, coeffs, c0, marks = prepared
         if outer is not None:  # a factored sum: the inner sum is reduced term by term
             terms = [(c, row) for c, row in terms]
             coeffs = [outer if c is None else f"{outer} * {c}" for c in coeffs]
             c0 = None if c0 is None else f"{outer} * {c0}"
         parts = []
-        for (_, row), coeff in zip(terms, coeffs):
+        for (_, row), coeff, mark in zip(terms, coeffs, marks):
             arrays = [f.id if isinstance(f, Name) else self.row_text(f) for f in row]
-            parts.append(f"_sum_to({shape}, {', '.join(arrays + ([coeff] if coeff else []))})")
+            parts.append(f"_sum_to({shape}, {', '.join(arrays + ([coeff] if coeff else []))})" if mark is None else
+                         f"_sum_to_offset({shape}, {mark}, {', '.join(arrays + ([coeff] if coeff else []))})")
         if c0 is not None:
             parts.append(f"_sum_to({shape}, np.broadcast_to({c0}, kshape))")
         self.emit(f"{grad} = {' + '.join(parts)}")
@@ -356,9 +448,10 @@ def product(factors: list[Expr], op: str = "*") -> Expr | None:
     return out
 
 
-def _centrings(eqns: tuple[Eqn, ...], row_inputs: set[str]) -> dict[str, str]:
+def centrings(eqns: tuple[Eqn, ...], row_inputs: set[str]) -> dict[str, str]:
     """Centring stages ``d = x - m`` with ``m = mean(x)`` of an input row, read by
-    nothing in between: d is re-centred after it is computed (``_recentre``)."""
+    nothing in between: d is re-centred after it is computed (``_recentre``), or
+    its offset is taken (``_offset``) and folded into what reads d."""
     out = {}
     for k, m in enumerate(eqns):
         if m.prim != "mean" or m.args[0] not in row_inputs:

@@ -71,10 +71,15 @@ def test_batchnorm_golden():
     src = module.SOURCE
     assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None):" in src
     assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
+    forward, backward = src.split("def backward", 1)
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu = mu + _recentre(xmu, axes, n)",
-                 "var = _sum(axes, xmu, xmu) / n",
-                 "sum_dy_xmu = _sum(axes, dy, xmu)", "np.multiply(dx, dx_scale, out=dx)"):
-        assert line in src
+                 "var = _sum(axes, xmu, xmu) / n"):
+        assert line in forward
+    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "xmu_c = _offset(xmu, axes, n)",
+                 "mu = mu + xmu_c", "var = (_sum(axes, xmu, xmu) - n * xmu_c**2) / n", "xmu_c = 0",
+                 "sum_dy_xmu = _sum(axes, dy, xmu) - xmu_c * sum_dy", "dx_shift = -(sum_dy / n) - dx_xmu * xmu_c",
+                 "np.multiply(dx, dx_scale, out=dx)"):
+        assert line in backward
     assert "gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu - mean(dy))" in module.__doc__
 
 
@@ -225,6 +230,66 @@ def _offset_agreement(module, n, seed=3):
 def test_float32_with_large_mean_matches_float64(n):
     module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
     assert _offset_agreement(module, n) < 1e-3
+
+
+def _offset_case(name, n, seed=5):
+    """float32 data with mean 1e4, std 1 and mean(dy) = 0.5; the slice has n values
+    (axis 0 of (n, 8) for BatchNorm, axis -1 of (8, n) for LayerNorm)."""
+    rng = np.random.default_rng(seed)
+    shape, axis, size = ((n, 8), 0, 8) if name == "batchnorm" else ((8, n), -1, n)
+    x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+    dy = (0.5 + rng.standard_normal(shape)).astype(np.float32)
+    gamma, beta = rng.standard_normal(size).astype(np.float32), rng.standard_normal(size).astype(np.float32)
+    return (dy, x, gamma, beta), axis
+
+
+def _agreement(module, args, axis):
+    g32 = module.backward(*args, axis=axis)
+    g64 = module.backward(*(a.astype(np.float64) for a in args), axis=axis)
+    assert all(g.dtype == np.float32 for g in g32)
+    return max(relative_error(a, b) for a, b in zip(g32, g64))
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("n", [64, 4096, 65536])
+def test_folded_offset_float32_matches_float64(name, n):
+    """The backward leaves xmu = x - mu as computed and folds c = mean(xmu) into the
+    sums and shifts that read it (no re-centring pass): float32 still agrees."""
+    module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
+    backward = module.SOURCE.split("def backward", 1)[1]
+    assert "xmu_c = _offset(xmu, axes, n)" in backward and "_recentre" not in backward
+    args, axis = _offset_case(name, n)
+    assert _agreement(module, args, axis) < 1e-4  # about 1e-6 measured; without c: 3e-4 to 0.3
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "layernorm"])
+def test_the_offset_matters(name, monkeypatch):
+    """Without c the same float32 case is off (the test above has teeth)."""
+    module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
+    args, axis = _offset_case(name, 4096)
+    monkeypatch.setattr(module, "_offset", lambda d, axes, n: 0)
+    assert _agreement(module, args, axis) > 1e-4
+
+
+def test_unfoldable_backward_recentres(monkeypatch):
+    """A read of xmu the fold does not cover: the backward is printed again with
+    the in-place re-centring, and is as accurate."""
+    from symbn import npprint
+
+    def refuse(self, *args):
+        raise npprint.Unfoldable
+
+    monkeypatch.setattr(npprint.Printer, "_fold_terms", refuse)
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    backward = module.SOURCE.split("def backward", 1)[1]
+    assert "mu = mu + _recentre(xmu, axes, n)" in backward and "_offset(" not in backward
+    assert "and so does the backward" in module.__doc__
+    args, axis = _offset_case("batchnorm", 4096)
+    assert _agreement(module, args, axis) < 1e-3
+    plain = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    a64, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (6, 3), 0)
+    for a, b in zip(module.backward(dy, *a64), plain.backward(dy, *a64)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_one_pass_variance_fails_the_same_test():
