@@ -41,10 +41,6 @@ class Canonical:
         """The normal form p/q of e."""
         return sp.cancel(sp.together(self.rewrite(e)))
 
-    def equal(self, a, b) -> bool:
-        """Proved equal: the normal form of a - b is exactly 0."""
-        return sp.cancel(sp.together(self.form(a) - self.form(b))) == 0
-
     def _rw(self, e: sp.Expr) -> sp.Expr:
         hit = self._memo.get(e)
         if hit is not None:

@@ -63,7 +63,7 @@ class Report:
             lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
             if r.counterexample is not None:
                 lines.append(f"    counterexample: {r.counterexample}")
-                lines.append(f"    (lhs: the true gradient by reverse mode; rhs: the claim)")
+                lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
             if r.detail:
                 lines.append(f"    {r.detail}")
             if c.note and c.agrees is not None:

@@ -2,14 +2,13 @@
 
 A row value is a :class:`Row` of n SymPy expressions (x_1 .. x_n); a scalar is one
 expression.  It shares nothing with the moment algebra beyond the graph, so the two
-realisations check each other.
+realisations check each other.  Exact evaluation at a data point substitutes
+numbers for the symbols (:meth:`Concrete.substitution`).
 
 Coordinates.  A row input that the layer centres (``mean(x)`` appears) is written
 in centred coordinates x_k = m + c_k, with c_n = -(c_1 + ... + c_{n-1}): a linear
 bijection, so identities are unchanged, but x - mu collapses to c_k and the
-gradient has O(n) terms instead of the O(n³) of (Σ dy·x)(Σ x)².  With numbers in place of symbols
-(:meth:`Concrete.at_point`) it is also symbn's exact evaluator: SymPy Rationals,
-and square roots of perfect squares stay rational.
+gradient has O(n) terms instead of the O(n³) of (Σ dy·x)(Σ x)².
 """
 
 from __future__ import annotations
@@ -94,7 +93,6 @@ class Concrete:
         n: int,
         kinds: Mapping[str, str],
         positive: set[str] = frozenset(),
-        point: Mapping | None = None,
         centred: set[str] = frozenset(),
     ):
         if n < 1:
@@ -105,12 +103,7 @@ class Concrete:
         self.N = sp.Integer(n)
         self.kinds = dict(kinds)
         self.positive = set(positive)
-        self.point = point  # name -> exact values, or None for symbols
         self.symbols: dict[str, object] = {}
-
-    @classmethod
-    def at_point(cls, n: int, kinds: Mapping[str, str], point: Mapping[str, object]) -> "Concrete":
-        return cls(n, kinds, point=point)
 
     def input(self, name: str):
         if name not in self.symbols:
@@ -118,9 +111,6 @@ class Concrete:
         return self.symbols[name]
 
     def _make(self, name: str):
-        if self.point is not None:
-            value = self.point[name]
-            return Row([sp.sympify(v) for v in value]) if self.kinds[name] == ROW else sp.sympify(value)
         if self.kinds[name] == ROW and name in self.centred:
             m = sp.Symbol(f"m_{name}")
             c = [sp.Symbol(f"c_{name}_{k}") for k in range(1, self.n)]

@@ -128,35 +128,30 @@ def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.
     for c in layer.constants:
         point[c] = _rational(rng, positive=True)
     for eqn in layer.graph.eqns:  # make each radicand a rational square by choosing a constant
-        if eqn.prim != "sqrt":
-            continue
-        solved = _solve_square(layer, B, env[eqn.args[0]] if isinstance(eqn.args[0], str) else None, point, rng)
-        if solved is False:
-            return None
+        arg = eqn.args[0]
+        if eqn.prim == "sqrt" and isinstance(arg, str) and not isinstance(env[arg], Row):
+            if not _make_square(layer, B, sp.sympify(env[arg]), point, rng):
+                return None
     return point
 
 
-def _solve_square(layer, B, radicand, point, rng) -> bool:
-    if radicand is None or isinstance(radicand, Row):
-        return True  # elementwise roots are left to chance: a non-rational value skips the point
-    free = [c for c in layer.constants if sp.Symbol(c, positive=True) in sp.sympify(radicand).free_symbols or sp.Symbol(c) in sp.sympify(radicand).free_symbols]
-    partial = {k: v for k, v in point.items() if k not in free}
-    sub = B.substitution({**partial, **{c: sp.Symbol(f"__{c}") for c in free}}) if free else B.substitution(point)
-    r = sp.expand(sp.sympify(radicand).xreplace(sub))
-    if not free:
-        return True
-    c = free[0]
-    unknown = sp.Symbol(f"__{c}")
-    a, rest = r.coeff(unknown), r - r.coeff(unknown) * unknown
-    if a == 0 or unknown in a.free_symbols or not rest.is_Rational:
-        return True
-    for _ in range(20):  # s with (s**2 - rest)/a > 0
+def _make_square(layer: Layer, B: Concrete, radicand: sp.Expr, point: dict, rng: random.Random) -> bool:
+    """Choose the first constant under the root so that the radicand, a*c + r at the
+    point, equals s**2 for a rational s, with c > 0.  False if that cannot be done."""
+    constants = [c for c in layer.constants if B.input(c) in radicand.free_symbols]
+    if not constants:
+        return True  # nothing to choose: an irrational value is decided exactly later
+    c = constants[0]
+    sub = B.substitution({**point, c: B.input(c)})  # everything but c
+    value = sp.expand(radicand.xreplace(sub))
+    a = value.coeff(B.input(c))
+    r = sp.expand(value - a * B.input(c))
+    if not (a.is_Rational and r.is_Rational) or a == 0:
+        return True  # not linear in c at this point: leave c random
+    for _ in range(20):
         s = sp.Rational(rng.randint(1, 12), rng.choice((1, 2, 3)))
-        value = (s**2 - rest) / a
-        if value > 0:
-            point[c] = value
-            for other in free[1:]:
-                point[other] = _rational(rng, positive=True)
+        if (s**2 - r) / a > 0:
+            point[c] = (s**2 - r) / a
             return True
     return False
 

@@ -39,9 +39,9 @@ def run(eqns: Iterable[Eqn], env: dict[str, Any], B) -> dict[str, Any]:
     return env
 
 
-def inputs_env(graph: Graph, B, extra: Iterable[str] = ()) -> dict[str, Any]:
-    """Primal values of the graph's inputs (and of names such as dy), plus N."""
-    env = {name: B.input(name) for name in (*graph.inputs, *extra)}
+def inputs_env(graph: Graph, B) -> dict[str, Any]:
+    """Primal values of the graph's inputs, plus N."""
+    env = {name: B.input(name) for name in graph.inputs}
     env["N"] = B.N
     return env
 

@@ -49,7 +49,7 @@ def mul_jvp(B, primals, tangents, out):
 
 @defjvp("div")
 def div_jvp(B, primals, tangents, out):
-    (x, y), (x_dot, y_dot) = primals, tangents
+    (_, y), (x_dot, y_dot) = primals, tangents
     return (x_dot - out * y_dot) / y
 
 

@@ -50,9 +50,6 @@ class Graph:
     stages: tuple[str, ...]  # stage names in computation order
     output: str
 
-    def kind(self, atom: Atom) -> str:
-        return CONSTANT if isinstance(atom, Fraction) else self.kinds[atom]
-
     def stage_eqns(self, stage: str) -> tuple[Eqn, ...]:
         return tuple(e for e in self.eqns if e.stage == stage)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbn.expr import BinOp, Call, Name, Neg, Num
+from symbn.expr import Call, Name, Neg, Num
 from symbn.spec import Layer
 
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 import symbn
 from symbn.claims import AGREES, check_claims, check_one
-from symbn.expr import BinOp, Call, ExprError, Name, Neg, Num, parse, to_text
-from symbn.latex_reader import read_latex
+from symbn.expr import BinOp, Call, Name, Neg, Num, parse, to_text
 from symbn.prove import PROVED, Prover, check_formula
 from symbn.spec import SpecError
 

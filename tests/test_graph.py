@@ -2,7 +2,7 @@
 
 import pytest
 
-from symbn.expr import ExprError, parse
+from symbn.expr import ExprError
 from symbn.graph import CONSTANT, ROW, SCALAR, build, format_graph
 
 INPUTS = {"x": ROW, "gamma": SCALAR, "eps": CONSTANT}

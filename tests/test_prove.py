@@ -14,7 +14,7 @@ import symbn
 from symbn.claims import check_one
 from symbn.counterexample import random_point
 from symbn.moments import Moments
-from symbn.prove import PROVED, REFUTED, UNKNOWN, Prover, prove
+from symbn.prove import PROVED, REFUTED, UNKNOWN, prove
 from symbn.routes import ROUTES, Routes, realisation
 
 from .oracle import formula_value, true_gradient
