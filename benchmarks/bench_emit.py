@@ -2,8 +2,9 @@
 
     python3 benchmarks/bench_emit.py [--quick] [--json PATH]
 
-Variants, timed interleaved (round-robin over repetitions, so that drifts of the
-machine hit all alike), median milliseconds per call:
+Variants, timed interleaved (every repetition runs each once, in a new random order,
+so that drifts of the machine, and the cores torch's threads keep busy for a while
+after a call, hit all alike), median milliseconds per call:
 
 - emitted:        the module ``symbn emit derivations/batchnorm.toml`` prints, saved=None
                   (recomputes mean and variance from x);
@@ -152,8 +153,10 @@ def measure(module, n: int, d: int, dtype, reps: int) -> dict:
     for _ in range(2):  # warm up: page in, first-call costs
         for fn in fns.values():
             fn()
-    for _ in range(reps):
-        for name, fn in fns.items():
+    order = np.random.default_rng(1)
+    for _ in range(reps):  # a new order each round: whatever follows torch (whose OpenMP threads
+        for name in order.permutation(list(fns)):  # spin for a while) is not always the same variant
+            fn = fns[name]
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
