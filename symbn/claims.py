@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from .expr import ExprError
 from .latex_reader import read_latex
 from .prove import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
-from .spec import Formula, Layer, SpecError
+from .spec import Formula, Layer, SpecError, check_kind
 
 AGREES = {"correct": PROVED, "wrong": REFUTED}
 
@@ -121,16 +121,12 @@ def check_one(
     n: int | None = None,
     time_limit: float | None = 60.0,
 ) -> Report:
-    targets = [*layer.differentiable, *layer.graph.stages]
-    if wrt not in targets:
-        raise SpecError(layer.path, "--wrt", f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
+    layer.check_wrt(wrt, "--wrt")
     if tex is not None:
         parsed = from_latex(layer, tex, "--latex")
     else:
         parsed = layer.formula(formula or "", "--formula", adjoints=True)
-    kind, want = parsed.kind, layer.graph.kinds[wrt]
-    if kind == "row" and want != "row":
-        raise SpecError(layer.path, "--formula", f"the formula varies along the slice but {wrt} is {want}: reduce it with sum(...) or mean(...)")
+    check_kind(layer.path, parsed, layer.graph.kinds[wrt], wrt)
     result = check_formula(layer, wrt, parsed, "formula", n, time_limit)
     report = Report(layer.name, n)
     report.items.append(Checked("formula", result))

@@ -24,7 +24,7 @@ import sympy as sp
 from .canonical import Canonical
 from .concrete import Row
 from .counterexample import Counterexample, search
-from .routes import ROUTES, Routes, realisation, stage_gradient
+from .routes import ROUTES, Routes, realisation
 from .spec import Formula, Layer
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
@@ -221,7 +221,7 @@ def check_formula(
     prover = prover or Prover(layer, n)
 
     def truth(routes: Routes):
-        return routes.gradient("reverse", wrt) if wrt in layer.differentiable else stage_gradient(routes, wrt)
+        return routes.gradient("reverse", wrt) if wrt in layer.differentiable else routes.stage_adjoint(wrt)
 
     def claimed(routes: Routes):
         return routes.formula(formula, wrt)

@@ -28,7 +28,7 @@ from .concrete import Concrete, entries
 from .evaluate import primal, read, run
 from .expr import names
 from .forward import contract, jvp
-from .graph import ROW, Graph, lower_formula
+from .graph import ROW, lower_formula
 from .moments import Moments
 from .reverse import vjp
 from .spec import Formula, Layer
@@ -107,6 +107,10 @@ class Routes:
         value = read(run(eqns, env, self.B), self.B, atom)
         return self._at_j(value, self.graph.kinds[wrt])
 
+    def stage_adjoint(self, stage: str):
+        """∂f/∂stage: the reverse-mode adjoint of a stage (at j for a row stage)."""
+        return self._at_j(self.adjoints().get(stage, 0), self.graph.kinds[stage])
+
     def adjoints(self) -> dict[str, Any]:
         if self._adjoints is None:
             self._adjoints = vjp(self.graph, self.B, self.env, self.dy)
@@ -121,9 +125,4 @@ class Routes:
         return tuple(items[j] for j in self.js)
 
 
-def stage_gradient(routes: Routes, stage: str):
-    """∂f/∂stage: the reverse-mode adjoint of a stage (at j for a row stage)."""
-    return routes._at_j(routes.adjoints().get(stage, 0), routes.graph.kinds[stage])
-
-
-__all__ = ["ROUTES", "Routes", "realisation", "stage_gradient", "Graph"]
+__all__ = ["ROUTES", "Routes", "realisation"]

@@ -98,6 +98,12 @@ class Layer:
         """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
 
+    def check_wrt(self, wrt: str, key: str) -> None:
+        """A gradient is taken with respect to a differentiable input or a stage."""
+        targets = (*self.differentiable, *self.graph.stages)
+        if wrt not in targets:
+            raise SpecError(self.path, key, f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
+
     def formula_from_expr(self, expr: Expr, key: str, text: str, adjoints: bool = False) -> Formula:
         """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
@@ -273,17 +279,9 @@ class _Reader:
             if not isinstance(text, str):
                 raise self.error(key, f"expected a formula string, got {type(text).__name__}")
             formula = _formula(self.path, key, text, graph, {})
-            self.check_kind(key, formula, graph.kinds[name], name)
+            check_kind(self.path, formula, graph.kinds[name], name)
             out[name] = formula
         return out
-
-    def check_kind(self, key: str, formula: Formula, want: str, wrt: str) -> None:
-        if formula.kind == ROW and want != ROW:
-            raise self.error(
-                key,
-                f"the formula varies along the slice (row) but {wrt} is {want}: "
-                "reduce it with sum(...) or mean(...)",
-            )
 
     def latex_table(self, data: dict, graph: Graph) -> dict[str, str]:
         table = self.table(data, "latex", set(), required=False)
@@ -320,14 +318,12 @@ class _Reader:
                 raise self.error(key, f"claim id '{cid}' is used twice")
             seen.add(cid)
             wrt = self.string(spec, f"{key}.wrt")
-            targets = [*layer.differentiable, *layer.graph.stages]
-            if wrt not in targets:
-                raise self.error(f"{key}.wrt", f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
+            layer.check_wrt(wrt, f"{key}.wrt")
             expect = self.string(spec, f"{key}.expect", required=False, default="correct")
             if expect not in EXPECT:
                 raise self.error(f"{key}.expect", f"expected \"correct\" or \"wrong\", got {expect!r}")
             formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, layer.adjoint_kinds())
-            self.check_kind(f"{key}.formula", formula, layer.graph.kinds[wrt], wrt)
+            check_kind(self.path, formula, layer.graph.kinds[wrt], wrt)
             claims.append(
                 Claim(
                     id=cid,
@@ -340,6 +336,16 @@ class _Reader:
                 )
             )
         return tuple(claims)
+
+
+def check_kind(path: str, formula: Formula, want: str, wrt: str) -> None:
+    """A formula for ∂f/∂wrt must not vary along the slice when wrt does not."""
+    if formula.kind == ROW and want != ROW:
+        raise SpecError(
+            path,
+            formula.key,
+            f"the formula varies along the slice (row) but {wrt} is {want}: reduce it with sum(...) or mean(...)",
+        )
 
 
 def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None) -> Formula:
