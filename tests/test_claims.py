@@ -3,7 +3,6 @@ refutation is re-checked by the independent oracle, mutants of the closed form a
 never proved, and random input never crashes or runs code."""
 
 import random
-from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -16,16 +15,8 @@ from symbn.expr import BinOp, Call, Name, Neg, Num, parse, to_text
 from symbn.prove import PROVED, Prover, check_formula
 from symbn.spec import SpecError
 
+from .files import FILES, SEEDS
 from .oracle import formula_value, true_gradient
-
-ROOT = Path(__file__).parent.parent
-FILES = sorted(ROOT.glob("derivations/*.toml"))
-BN = ROOT / "derivations" / "batchnorm.toml"
-
-
-@pytest.fixture(scope="module")
-def bn():
-    return symbn.load(BN)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -54,7 +45,7 @@ def test_the_seeds_are_all_there(bn):
 
 
 def test_seed_000_pasted_as_latex_is_proved(bn):
-    text = (ROOT.parent / "shared" / "seeds" / "000_b1e12a8b3f037b83.txt")
+    text = SEEDS / "000_b1e12a8b3f037b83.txt"
     tex = r"\gamma(v + \epsilon)^{-\frac{1}{2}} \left(-\frac{1}{N} \sum_{i=1}^N \frac{\partial f}{\partial y_i} - (x_j - \mu)(v + \epsilon)^{-1} \frac{1}{N} \sum_{i=1}^N (x_i - \mu) \frac{\partial f}{\partial y_i} + \frac{\partial f}{\partial y_j} \right)"
     if text.exists():
         assert tex in text.read_text()  # exactly as written there

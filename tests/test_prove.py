@@ -3,7 +3,6 @@ counterexamples re-checked by an independent oracle, agreement of the two
 realisations, and a property test that perturbations are never proved."""
 
 import random
-from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -17,15 +16,9 @@ from symbn.moments import Moments
 from symbn.prove import PROVED, REFUTED, UNKNOWN, prove
 from symbn.routes import ROUTES, Routes, realisation
 
+from .files import FILES
 from .oracle import formula_value, true_gradient
 
-FILES = sorted(Path(__file__).parent.parent.glob("derivations/*.toml"))
-BATCHNORM = Path(__file__).parent.parent / "derivations" / "batchnorm.toml"
-
-
-@pytest.fixture(scope="module")
-def bn():
-    return symbn.load(BATCHNORM)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
