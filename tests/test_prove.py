@@ -240,3 +240,21 @@ def test_general_n_agrees_with_concrete_n_for_nested_moments():
     for j in range(3):
         diff = sp.sympify(g).xreplace(general.B.substitution(3, j, point)) - c[j].xreplace(concrete.B.substitution(point))
         assert abs(sp.N(diff, 40)) < 1e-30
+
+
+CASES = [(path, wrt) for path in FILES for wrt in symbn.load(path).closed_form]
+
+
+@pytest.mark.parametrize("path, wrt", CASES, ids=[f"{p.stem}-{w}" for p, w in CASES])
+@pytest.mark.parametrize("change", ["2*({})", "({})*(1 + 1/N)"])
+def test_every_files_closed_forms_refuted_when_wrong(path, wrt, change):
+    """The twin of test_every_file_is_proved_*: each closed form, changed, is refuted,
+    and the counterexample holds by the oracle."""
+    layer = symbn.load(path)
+    formula = change.format(layer.closed_form[wrt].text)
+    (item,) = check_one(layer, wrt, formula=formula).items
+    assert item.result.verdict == REFUTED, formula
+    ce = item.result.counterexample
+    truth = true_gradient(layer, ce.values, wrt, ce.n, ce.j)
+    claimed = formula_value(layer, symbn.expr.parse(formula), ce.values, ce.n, ce.j)
+    assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(claimed - ce.rhs) == 0 and truth != claimed
