@@ -165,7 +165,10 @@ def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
         rounding = f"""
 In float16/float32 the mean {m} is off by up to half a unit in its last place, so
 the code also takes c = mean({d}), the small mean left in {d}.  The forward
-subtracts c from {d} in place; {how}.  This changes rounding only, not the formulas.
+subtracts c from {d} in place; {how}.
+The forward saves {m} + c exactly (float64) for the backward, which splits it
+into {m} in the data's dtype and c again.  This changes rounding only, not the
+formulas.
 """
     grads = "\n".join(f"    d{w} = {t}" for w, (t, _) in certified.items())
     closed = "\n".join(f"    d{w} = {f.text}" for w, f in layer.closed_form.items())
@@ -263,16 +266,18 @@ def _printer(plan: Plan, fold: bool = False) -> Printer:
 def _forward(plan: Plan) -> str:
     layer, graph = plan.layer, plan.graph
     p = _printer(plan)
+    p.keep_exact = set(plan.saved)
     _preamble(p, plan, backward=False)
     stages = plan.closure({graph.output} | plan.saved)
     p.equations(plan.eqns(stages), {graph.output} | plan.saved)
-    saved = ", ".join(f"{s!r}: {s}" for s in plan.saved_order)
+    saved = ", ".join(f"{s!r}: {p.exact.get(s, s)}" for s in plan.saved_order)
     p.emit("if return_saved:")
     p.emit(f"    return {graph.output}, {{{saved}}}")
     p.emit(f"return {graph.output}")
     doc = [f'"""{layer.title or layer.name}, forward: returns {graph.output}, or ({graph.output}, saved) with',
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
-           "backward needs (keepdims arrays).", "", *[f"    {layer.stage_text[s]}" for s in graph.stages], '"""']
+           "backward needs (keepdims arrays).  A mean the data are centred by is saved",
+           "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages], '"""']
     head = f"def forward({_signature(layer, '', 'axis=0, return_saved=False')}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
 
@@ -293,11 +298,19 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     p.emit("else:")
     p.depth += 1
     p.owned = set()
+    offsets = dict(p.offsets)
+    means = centrings(plan.eqns(plan.closure(plan.rows | plan.saved)), {n for n, i in layer.inputs.items() if i.kind == ROW})
     for s in plan.saved_order:
-        p.emit(f"{s} = saved[{s!r}]")
+        if s in means.values():  # saved exact (forward's _exact): split, and fold or shift its offset
+            d = next(d for d, m in means.items() if m == s)
+            p.given[s] = offsets.get(d) or p.fresh(f"{d}_c")
+            p.emit(f"{s}, {p.given[s]} = _split(saved[{s!r}], dtype)")
+        else:
+            p.emit(f"{s} = saved[{s!r}]")
     p.equations(plan.eqns(plan.rows), keep)
-    for c in p.offsets.values():  # the saved mean is the corrected one: nothing to fold
-        p.emit(f"{c} = 0")
+    for d, c in offsets.items():  # a fold whose mean was not given split: nothing to fold
+        if c not in p.given.values():
+            p.emit(f"{c} = 0")
     if not plan.saved_order and not plan.rows and not p.offsets:
         p.emit("pass")
     p.depth -= 1

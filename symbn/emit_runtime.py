@@ -73,6 +73,31 @@ def _recentre(d, axes, n):
     return c
 
 
+def _exact(m, c):
+    """The mean ``m + c`` (``c`` from ``_recentre``) to save for the backward: in
+    float64 when m is float16/float32, whose rounding of the sum would otherwise
+    come back in every centred value the backward recomputes."""
+    return m.astype(np.float64) + c if m.dtype in _WIDE else m + c
+
+
+def _split(m, dtype):
+    """A saved mean as (m in ``dtype``, the offset c = m - that), c being 0 when
+    ``m`` is no wider than ``dtype``: ``x - m`` computed with the first is centred
+    once c is taken off, which is what the backward's fold does."""
+    m = np.asarray(m)
+    head = m.astype(dtype, copy=False)
+    if m.dtype.itemsize <= head.dtype.itemsize or head.dtype not in _WIDE:
+        return head, 0
+    return head, (m - head).astype(dtype)
+
+
+def _shift(d, c):
+    """``d - c`` in place (d is an array the caller owns), or d when c is 0."""
+    if np.ndim(c) == 0 and c == 0:
+        return d
+    return np.subtract(d, c, out=d)
+
+
 def _contract(factors, keep):
     """Σ over every axis not in ``keep`` of the product of broadcasting
     ``factors``, keepdims, as one einsum (size-1 axes are squeezed away).

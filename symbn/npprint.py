@@ -71,6 +71,9 @@ class Printer:
         self.hoisted: dict[Expr, str] = {}
         self.alias: dict[str, str] = {}  # graph temporaries (%k) -> printed names
         self.centred: set[str] = set()  # means re-centred after their centring stage
+        self.keep_exact: set[str] = set()  # forward: saved means, kept exact (``_exact``) ...
+        self.exact: dict[str, str] = {}  # ... under these names
+        self.given: dict[str, str] = {}  # backward, saved means: mean -> its offset c (``_split``)
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -191,21 +194,49 @@ class Printer:
                     raise Unfoldable  # a row stage computed from d would need d - c as an array
                 self._row_eqn(e, inline, later)
                 if e.out in centring and e.out in self.owned:
-                    mean, d = centring[e.out], self.alias.get(e.out, e.out)
-                    if self.fold:
-                        c = self.offsets[e.out] = self.fresh(f"{d}_c")
-                        self.kinds[c] = SCALAR
-                        self.emit(f"{c} = _offset({d}, axes, n)")
-                        fix = c
-                    else:
-                        fix = f"_recentre({d}, axes, n)"
-                    self.emit(f"{mean} = {mean} + {fix}" if mean not in inline else fix)
+                    self._centre(e.out, centring[e.out], inline)
+                elif e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs:
+                    self._given_centre(e.out, self.given[e.args[1]])
                 continue
             text = self._scalar_eqn(e, inline, fused)
             if e.out.startswith("%") and len(uses.get(e.out, [])) == 1:
                 inline[e.out] = text
             else:
                 self.emit(f"{self.name_of(e)} = {text[0]}")
+
+    def _centre(self, stage: str, mean: str, inline) -> None:
+        """After ``d = x - m``: take d's offset c and correct m by it (m + c is the
+        mean to rounding); d itself is re-centred in place, or c is folded."""
+        d = self.alias.get(stage, stage)
+        if self.fold:
+            c = self.offsets[stage] = self.fresh(f"{d}_c")
+            self.kinds[c] = SCALAR
+            self.emit(f"{c} = _offset({d}, axes, n)")
+        elif mean in self.keep_exact:
+            c = self.fresh(f"{d}_c")
+            self.emit(f"{c} = _recentre({d}, axes, n)")
+        else:
+            c = f"_recentre({d}, axes, n)"
+        if mean in inline:  # m is not named: only d's re-centring is left to do
+            if c.startswith("_recentre("):
+                self.emit(c)
+            return
+        if mean in self.keep_exact:
+            self.exact[mean] = self.fresh(f"{mean}_exact")
+            self.emit(f"{self.exact[mean]} = _exact({mean}, {c})")
+        self.emit(f"{mean} = {mean} + {c}")
+
+    def _given_centre(self, stage: str, c: str) -> None:
+        """``d = x - m`` with m a saved mean split as (m, c): d - c is centred.  The
+        fold reads c where d is read; otherwise d is shifted in place."""
+        d = self.alias.get(stage, stage)
+        if self.fold:
+            self.offsets[stage] = c
+            self.kinds[c] = SCALAR
+        elif stage in self.owned:
+            self.emit(f"{d} = _shift({d}, {c})")
+        else:
+            self.emit(f"{d} = {d} - {c}")
 
     def _fusable(self, e: Eqn, readers: list[Eqn], keep: set[str]) -> bool:
         if self.kinds[e.out] != ROW or e.out in keep or len(readers) != 1 or readers[0].prim not in ("mean", "sum"):

@@ -72,11 +72,13 @@ def test_batchnorm_golden():
     assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None):" in src
     assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
     forward, backward = src.split("def backward", 1)
-    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu = mu + _recentre(xmu, axes, n)",
-                 "var = _sum(axes, xmu, xmu) / n"):
+    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "xmu_c = _recentre(xmu, axes, n)",
+                 "mu_exact = _exact(mu, xmu_c)", "var = _sum(axes, xmu, xmu) / n",
+                 "return y, {'mu': mu_exact, 'ivar': ivar}"):
         assert line in forward
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "xmu_c = _offset(xmu, axes, n)",
-                 "mu = mu + xmu_c", "var = (_sum(axes, xmu, xmu) - n * xmu_c**2) / n", "xmu_c = 0",
+                 "mu = mu + xmu_c", "var = (_sum(axes, xmu, xmu) - n * xmu_c**2) / n",
+                 "mu, xmu_c = _split(saved['mu'], dtype)",
                  "sum_dy_xmu = _sum(axes, dy, xmu) - xmu_c * sum_dy", "dx_shift = -(sum_dy / n) - dx_xmu * xmu_c",
                  "np.multiply(dx, dx_scale, out=dx)"):
         assert line in backward
@@ -271,6 +273,39 @@ def test_the_offset_matters(name, monkeypatch):
     assert _agreement(module, args, axis) > 1e-4
 
 
+def _saved_agreement(module, args, axis, saved=None):
+    """float32 backward given forward's saved statistics, against float64."""
+    if saved is None:
+        _, saved = module.forward(*args[1:], axis=axis, return_saved=True)
+    g32 = module.backward(*args, axis=axis, saved=saved)
+    g64 = module.backward(*(a.astype(np.float64) for a in args), axis=axis)
+    assert all(g.dtype == np.float32 for g in g32)
+    return max(relative_error(a, b) for a, b in zip(g32, g64))
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("n", [4096, 65536])
+def test_saved_mean_float32_matches_float64(name, n):
+    """The forward saves the re-centred mean exactly (float64 for float16/32 data);
+    the backward splits it into the data's dtype and a small offset, which it folds."""
+    module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
+    args, axis = _offset_case(name, n)
+    _, saved = module.forward(*args[1:], axis=axis, return_saved=True)
+    assert saved["mu"].dtype == np.float64 and saved["ivar"].dtype == np.float32
+    assert _saved_agreement(module, args, axis, saved) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "layernorm"])
+def test_a_float32_saved_mean_is_off(name):
+    """The same case with the saved mean rounded to float32, as a framework would
+    save it: the error the exact mean removes (the test above has teeth)."""
+    module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
+    args, axis = _offset_case(name, 65536)
+    _, saved = module.forward(*args[1:], axis=axis, return_saved=True)
+    rounded = {**saved, "mu": saved["mu"].astype(np.float32)}
+    assert _saved_agreement(module, args, axis, rounded) > 1e-4
+
+
 def test_unfoldable_backward_recentres(monkeypatch):
     """A read of xmu the fold does not cover: the backward is printed again with
     the in-place re-centring, and is as accurate."""
@@ -286,6 +321,8 @@ def test_unfoldable_backward_recentres(monkeypatch):
     assert "and so does the backward" in module.__doc__
     args, axis = _offset_case("batchnorm", 4096)
     assert _agreement(module, args, axis) < 1e-3
+    assert "xmu = _shift(xmu, xmu_c)" in backward  # given the saved mean, d is shifted in place
+    assert _saved_agreement(module, args, axis) < 1e-4
     plain = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
     a64, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (6, 3), 0)
     for a, b in zip(module.backward(dy, *a64), plain.backward(dy, *a64)):
