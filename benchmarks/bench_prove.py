@@ -28,7 +28,7 @@ from sympy.core.cache import clear_cache
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import symbn  # noqa: E402
+import symbn
 
 FILES = ["batchnorm", "layernorm", "rmsnorm"]
 
@@ -36,7 +36,7 @@ FILES = ["batchnorm", "layernorm", "rmsnorm"]
 def machine() -> str:
     cpu = "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -85,9 +85,10 @@ def main() -> None:
         layer = symbn.load(ROOT / "derivations" / f"{name}.toml")
         proof = symbn.prove(layer)
         assert proof.verdict == "proved", proof.table()
-        seconds = best_of(lambda: symbn.prove(layer), args.repeat)
+        path = str(ROOT / "derivations" / f"{name}.toml")
+        seconds = best_of(lambda layer=layer: symbn.prove(layer), args.repeat)
         wall = best_of(
-            lambda: subprocess.run([sys.executable, "-m", "symbn.cli", "prove", str(ROOT / "derivations" / f"{name}.toml")], check=True, capture_output=True),
+            lambda path=path: subprocess.run([sys.executable, "-m", "symbn.cli", "prove", path], check=True, capture_output=True),
             3,
         )
         print(f"| {name} | {seconds:.3f} | {len(proof.results)} | {wall:.2f} |")

@@ -13,7 +13,7 @@ counterexample, see :mod:`symbn.counterexample`.)
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import sympy as sp
 

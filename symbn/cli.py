@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .spec import SpecError, load
 
@@ -116,4 +116,4 @@ if __name__ == "__main__":  # pragma: no cover - run the imported module, not a 
     sys.exit(_main())
 
 
-__all__ = ["main", "UsageError"]
+__all__ = ["UsageError", "main"]

@@ -13,8 +13,8 @@ gradient has O(n) terms instead of the O(n³) of (Σ dy·x)(Σ x)².
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
 
 import sympy as sp
 
@@ -29,10 +29,10 @@ class Row:
     def __init__(self, items: Sequence[sp.Expr]):
         self.items = tuple(items)
 
-    def map(self, f: Callable[[sp.Expr], sp.Expr]) -> "Row":
+    def map(self, f: Callable[[sp.Expr], sp.Expr]) -> Row:
         return Row([f(a) for a in self.items])
 
-    def _zip(self, other, f) -> "Row":
+    def _zip(self, other, f) -> Row:
         if isinstance(other, Row):
             return Row([f(a, b) for a, b in zip(self.items, other.items)])
         return Row([f(a, other) for a in self.items])

@@ -11,8 +11,9 @@ the two sides are compared as exact Rationals.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import sympy as sp
 
@@ -129,9 +130,9 @@ def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.
         point[c] = _rational(rng, positive=True)
     for eqn in layer.graph.eqns:  # make each radicand a rational square by choosing a constant
         arg = eqn.args[0]
-        if eqn.prim == "sqrt" and isinstance(arg, str) and not isinstance(env[arg], Row):
-            if not _make_square(layer, B, sp.sympify(env[arg]), point, rng):
-                return None
+        if (eqn.prim == "sqrt" and isinstance(arg, str) and not isinstance(env[arg], Row)
+                and not _make_square(layer, B, sp.sympify(env[arg]), point, rng)):
+            return None
     return point
 
 

@@ -7,8 +7,9 @@ arithmetic is Python's operators, which both realisations' values support.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from .graph import Atom, Eqn, Graph
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
 
 FUNCTIONS = ("sqrt", "exp", "log", "mean", "sum")
 REDUCTIONS = ("mean", "sum")
@@ -50,26 +49,26 @@ class Name:
 
 @dataclass(frozen=True)
 class Neg:
-    arg: "Expr"
+    arg: Expr
     col: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str  # one of BINARY_OPS
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     col: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class Call:
     fn: str  # one of FUNCTIONS
-    arg: "Expr"
+    arg: Expr
     col: int = field(default=0, compare=False)
 
 
-Expr = Union[Num, Name, Neg, BinOp, Call]
+Expr = Num | Name | Neg | BinOp | Call
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _FRIENDLY = {

@@ -11,10 +11,11 @@ The JVP rules are symbn's own and are written independently of the VJP rules in
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .evaluate import read
-from .graph import Graph, ROW
+from .graph import ROW, Graph
 
 Zero = 0  # the tangent of anything that does not depend on the seed
 

@@ -16,16 +16,16 @@ use, kinds consistent, reductions applied to rows, no division by a zero literal
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping, Union
 
 from .expr import BinOp, Call, Expr, ExprError, Name, Neg, Num
 
 ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
 KINDS = (ROW, SCALAR, CONSTANT)
 
-Atom = Union[str, Fraction]  # a variable name or an exact constant
+Atom = str | Fraction  # a variable name or an exact constant
 
 PRIMITIVES = ("add", "sub", "mul", "div", "neg", "pow", "sqrt", "exp", "log", "mean", "sum", "id")
 _BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}

@@ -63,12 +63,7 @@ MAX_LENGTH = 20_000
 MAX_NESTING = 50  # brackets; the reader allows 6 tree levels per bracket
 MAX_TERMS = 64  # terms a sum may be split into when a free index is pulled out
 
-_RESERVED = (
-    "frac dfrac tfrac sqrt sum exp log ln partial cdot times left right middle big Big bigg "
-    "Bigg bigl bigr Bigl Bigr biggl biggr Biggl Biggr bigm Bigm limits nolimits displaystyle "
-    "textstyle quad qquad hat widehat bar overline tilde widetilde vec dot mathbf mathrm "
-    "mathit mathcal boldsymbol bm"
-).split()
+_RESERVED = ["frac", "dfrac", "tfrac", "sqrt", "sum", "exp", "log", "ln", "partial", "cdot", "times", "left", "right", "middle", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "bigm", "Bigm", "limits", "nolimits", "displaystyle", "textstyle", "quad", "qquad", "hat", "widehat", "bar", "overline", "tilde", "widetilde", "vec", "dot", "mathbf", "mathrm", "mathit", "mathcal", "boldsymbol", "bm"]
 _ACCENTS = "hat widehat bar overline tilde widetilde vec dot mathbf mathrm mathit mathcal boldsymbol bm"
 _END = r"(?![A-Za-z])"
 

@@ -20,8 +20,8 @@ representation carries them; no special tangent type is needed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Mapping
 
 import sympy as sp
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import sympy as sp
 
@@ -186,7 +187,7 @@ def prove(layer: Layer, n: int | None = None, time_limit: float | None = 60.0, w
         pairs = list(combinations(routes, 2))
         cache: dict[str, tuple] = {}
 
-        def forms(route: str, name: str = name) -> tuple:
+        def forms(route: str, name: str = name, cache: dict = cache) -> tuple:
             if route not in cache:
                 cache[route] = prover.form(prover.routes.gradient(route, name))
             return cache[route]

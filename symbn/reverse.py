@@ -14,8 +14,9 @@ argument; where a scalar argument met a row (broadcasting, as for gamma in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 from .evaluate import read
 from .graph import CONSTANT, ROW, Graph

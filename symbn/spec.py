@@ -8,10 +8,11 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
 from .graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
@@ -211,7 +212,7 @@ class _Reader:
                 raise self.error(key, 'expected an inline table such as { kind = "row", latex = "x" }')
             allowed = {"kind", "latex", "positive", "default"}
             if set(spec) - allowed:
-                bad = sorted(set(spec) - allowed)[0]
+                bad = min(set(spec) - allowed)
                 raise self.error(f"{key}.{bad}", f"unknown key; the keys of an input are {', '.join(sorted(allowed))}")
             kind = self.string(spec, f"{key}.kind")
             if kind not in KINDS:
@@ -363,4 +364,4 @@ def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str
     return Formula(text=text, expr=expr, key=key, kind=kind)
 
 
-__all__ = ["Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads", "ROW", "SCALAR", "CONSTANT"]
+__all__ = ["CONSTANT", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads"]

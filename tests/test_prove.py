@@ -20,7 +20,6 @@ from .files import FILES
 from .oracle import formula_value, true_gradient
 
 
-
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_every_file_is_proved_for_every_n(path):
     layer = symbn.load(path)
