@@ -19,7 +19,8 @@ import sympy as sp
 import symbn
 from symbn.moments import DELTA
 from symbn.render import RenderError, document, layer_markdown
-from symbn.render.content import Equations, build
+from symbn.render.blocks import Equations
+from symbn.render.content import build
 from symbn.render.printer import width
 
 ROOT = Path(__file__).resolve().parent.parent

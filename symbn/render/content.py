@@ -10,8 +10,6 @@ only prints.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
@@ -25,6 +23,7 @@ from ..prove import Proof, Prover, prove
 from ..reverse import vjp
 from ..spec import Formula, Layer
 from .algebra import Algebra, RenderError, stage_jvp, stage_vjp
+from .blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
 from .printer import width
 
 ROUTE_NAMES = {
@@ -33,66 +32,6 @@ ROUTE_NAMES = {
     "reverse": "reverse mode",
     "closed_form": "closed form",
 }
-
-
-@dataclass(frozen=True)
-class Text:
-    """Prose with inline math: ``("t", text) | ("m", latex) | ("c", code)`` segments."""
-
-    parts: tuple[tuple[str, str], ...]
-
-
-def text(s: str) -> Text:
-    """``"the mean $\\mu$ of `x`"`` -> text, math and code segments."""
-    parts = []
-    for piece in re.split(r"(\$[^$]*\$|`[^`]*`)", s):
-        if piece.startswith("$") and len(piece) > 1:
-            parts.append(("m", piece[1:-1]))
-        elif piece.startswith("`") and len(piece) > 1:
-            parts.append(("c", piece[1:-1]))
-        elif piece:
-            parts.append(("t", piece))
-    return Text(tuple(parts))
-
-
-@dataclass
-class Heading:
-    level: int  # 1 section, 2 subsection
-    text: Text
-
-
-@dataclass
-class Eq:
-    """``lhs rel rhs[0] = rhs[1] = ...``; an Expr in rhs may be broken across lines."""
-
-    lhs: str
-    rhs: list
-    rel: str = "="
-    label: str = ""  # LaTeX in a column to the right of the first line, e.g. r"\text{incoming}"
-    note: str = ""  # ... and of the last line, e.g. r"i \neq j" or the identity used
-    vector: bool = False
-
-
-@dataclass
-class Equations:
-    rows: list[Eq]
-
-
-@dataclass
-class Table:
-    header: list[str]
-    rows: list[list[Text]]
-
-
-Block = Heading | Text | Equations | Table
-
-
-@dataclass
-class Document:
-    title: str
-    source: str
-    blocks: list[Block] = field(default_factory=list)
-    algebra: Algebra | None = None
 
 
 SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims")

@@ -18,7 +18,8 @@ import sympy as sp
 
 from ..prove import Proof
 from ..spec import Layer
-from .content import Document, Eq, Equations, Heading, Table, Text, build
+from .blocks import Document, Eq, Equations, Heading, Table, Text
+from .content import build
 from .printer import width
 
 FORMATS = ("tex", "md")
