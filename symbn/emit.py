@@ -163,12 +163,12 @@ def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
         how = (f"the backward keeps {d} as computed and subtracts\nc where {d} is read (in the sums over the slice and the gradients' constant\nterms)"
                if d in folded else "and so does the backward")
         rounding = f"""
-In float16/float32 the mean {m} is off by up to half a unit in its last place, so
-the code also takes c = mean({d}), the small mean left in {d}.  The forward
-subtracts c from {d} in place; {how}.
-The forward saves {m} + c exactly (float64) for the backward, which splits it
-into {m} in the data's dtype and c again.  This changes rounding only, not the
-formulas.
+In float16/float32 the mean {m} is off by up to half a unit in its last place,
+which is much of the spread of data with a large mean.  So the code also takes
+c = mean({d}), the small mean left in {d}: {m} + c is the mean to rounding.  The
+forward subtracts c from {d} in place; {how}.
+The forward saves {m} + c exactly (float64); the backward given it splits it into
+{m} in the data's dtype and c again.  This changes rounding only, not the formulas.
 """
     grads = "\n".join(f"    d{w} = {t}" for w, (t, _) in certified.items())
     closed = "\n".join(f"    d{w} = {f.text}" for w, f in layer.closed_form.items())
@@ -266,11 +266,10 @@ def _printer(plan: Plan, fold: bool = False) -> Printer:
 def _forward(plan: Plan) -> str:
     layer, graph = plan.layer, plan.graph
     p = _printer(plan)
-    p.keep_exact = set(plan.saved)
     _preamble(p, plan, backward=False)
     stages = plan.closure({graph.output} | plan.saved)
     p.equations(plan.eqns(stages), {graph.output} | plan.saved)
-    saved = ", ".join(f"{s!r}: {p.exact.get(s, s)}" for s in plan.saved_order)
+    saved = ", ".join(f"{s!r}: _exact({s}, {p.given[s]})" if s in p.given else f"{s!r}: {s}" for s in plan.saved_order)
     p.emit("if return_saved:")
     p.emit(f"    return {graph.output}, {{{saved}}}")
     p.emit(f"return {graph.output}")
@@ -298,19 +297,14 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     p.emit("else:")
     p.depth += 1
     p.owned = set()
-    offsets = dict(p.offsets)
-    means = centrings(plan.eqns(plan.closure(plan.rows | plan.saved)), {n for n, i in layer.inputs.items() if i.kind == ROW})
-    for s in plan.saved_order:
-        if s in means.values():  # saved exact (forward's _exact): split, and fold or shift its offset
-            d = next(d for d, m in means.items() if m == s)
-            p.given[s] = offsets.get(d) or p.fresh(f"{d}_c")
+    for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
+        if s in p.given:
             p.emit(f"{s}, {p.given[s]} = _split(saved[{s!r}], dtype)")
         else:
-            p.emit(f"{s} = saved[{s!r}]")
+            p.emit(f"{s} = np.asarray(saved[{s!r}], dtype)")
     p.equations(plan.eqns(plan.rows), keep)
-    for d, c in offsets.items():  # a fold whose mean was not given split: nothing to fold
-        if c not in p.given.values():
-            p.emit(f"{c} = 0")
+    for c in sorted(set(p.offsets.values()) - {p.given[s] for s in plan.saved_order if s in p.given}):
+        p.emit(f"{c} = 0")  # an offset of a mean that is not saved (none of the files has one)
     if not plan.saved_order and not plan.rows and not p.offsets:
         p.emit("pass")
     p.depth -= 1

@@ -71,9 +71,7 @@ class Printer:
         self.hoisted: dict[Expr, str] = {}
         self.alias: dict[str, str] = {}  # graph temporaries (%k) -> printed names
         self.centred: set[str] = set()  # means re-centred after their centring stage
-        self.keep_exact: set[str] = set()  # forward: saved means, kept exact (``_exact``) ...
-        self.exact: dict[str, str] = {}  # ... under these names
-        self.given: dict[str, str] = {}  # backward, saved means: mean -> its offset c (``_split``)
+        self.given: dict[str, str] = {}  # centring mean m -> its offset c: m + c is the mean to rounding
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -193,10 +191,10 @@ class Printer:
                 if any(a in self.offsets for a in e.args if isinstance(a, str)):
                     raise Unfoldable  # a row stage computed from d would need d - c as an array
                 self._row_eqn(e, inline, later)
-                if e.out in centring and e.out in self.owned:
-                    self._centre(e.out, centring[e.out], inline)
-                elif e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs:
+                if e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs:
                     self._given_centre(e.out, self.given[e.args[1]])
+                elif e.out in centring and e.out in self.owned:
+                    self._centre(e.out, centring[e.out], inline)
                 continue
             text = self._scalar_eqn(e, inline, fused)
             if e.out.startswith("%") and len(uses.get(e.out, [])) == 1:
@@ -205,34 +203,26 @@ class Printer:
                 self.emit(f"{self.name_of(e)} = {text[0]}")
 
     def _centre(self, stage: str, mean: str, inline) -> None:
-        """After ``d = x - m``: take d's offset c and correct m by it (m + c is the
-        mean to rounding); d itself is re-centred in place, or c is folded."""
+        """After the first ``d = x - m``: d's own mean c is the offset of m (m + c is
+        the mean to rounding, and d - c is centred).  d is re-centred in place, or c
+        is folded into what reads d; a later ``x - m`` has the same offset."""
         d = self.alias.get(stage, stage)
+        c = self.fresh(f"{mean}_c" if mean not in inline else f"{d}_c")
+        self.kinds[c] = SCALAR
         if self.fold:
-            c = self.offsets[stage] = self.fresh(f"{d}_c")
-            self.kinds[c] = SCALAR
+            self.offsets[stage] = c
             self.emit(f"{c} = _offset({d}, axes, n)")
-        elif mean in self.keep_exact:
-            c = self.fresh(f"{d}_c")
-            self.emit(f"{c} = _recentre({d}, axes, n)")
         else:
-            c = f"_recentre({d}, axes, n)"
-        if mean in inline:  # m is not named: only d's re-centring is left to do
-            if c.startswith("_recentre("):
-                self.emit(c)
-            return
-        if mean in self.keep_exact:
-            self.exact[mean] = self.fresh(f"{mean}_exact")
-            self.emit(f"{self.exact[mean]} = _exact({mean}, {c})")
-        self.emit(f"{mean} = {mean} + {c}")
+            self.emit(f"{c} = _recentre({d}, axes, n)")
+        if mean not in inline:
+            self.given[mean] = c
 
     def _given_centre(self, stage: str, c: str) -> None:
-        """``d = x - m`` with m a saved mean split as (m, c): d - c is centred.  The
-        fold reads c where d is read; otherwise d is shifted in place."""
+        """``d = x - m`` for a mean m whose offset c is known (computed above, or
+        split off a saved mean): c is folded where d is read, or d shifted in place."""
         d = self.alias.get(stage, stage)
         if self.fold:
             self.offsets[stage] = c
-            self.kinds[c] = SCALAR
         elif stage in self.owned:
             self.emit(f"{d} = _shift({d}, {c})")
         else:

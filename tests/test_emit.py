@@ -72,14 +72,13 @@ def test_batchnorm_golden():
     assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None):" in src
     assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
     forward, backward = src.split("def backward", 1)
-    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "xmu_c = _recentre(xmu, axes, n)",
-                 "mu_exact = _exact(mu, xmu_c)", "var = _sum(axes, xmu, xmu) / n",
-                 "return y, {'mu': mu_exact, 'ivar': ivar}"):
+    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _recentre(xmu, axes, n)",
+                 "var = _sum(axes, xmu, xmu) / n", "return y, {'mu': _exact(mu, mu_c), 'ivar': ivar}"):
         assert line in forward
-    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "xmu_c = _offset(xmu, axes, n)",
-                 "mu = mu + xmu_c", "var = (_sum(axes, xmu, xmu) - n * xmu_c**2) / n",
-                 "mu, xmu_c = _split(saved['mu'], dtype)",
-                 "sum_dy_xmu = _sum(axes, dy, xmu) - xmu_c * sum_dy", "dx_shift = -(sum_dy / n) - dx_xmu * xmu_c",
+    for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _offset(xmu, axes, n)",
+                 "var = (_sum(axes, xmu, xmu) - n * mu_c**2) / n",
+                 "mu, mu_c = _split(saved['mu'], dtype)", "ivar = np.asarray(saved['ivar'], dtype)",
+                 "sum_dy_xmu = _sum(axes, dy, xmu) - mu_c * sum_dy", "dx_shift = -(sum_dy / n) - dx_xmu * mu_c",
                  "np.multiply(dx, dx_scale, out=dx)"):
         assert line in backward
     assert "gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu - mean(dy))" in module.__doc__
@@ -206,6 +205,22 @@ def test_float32_and_float64_agree(case, shape, axis):
         assert relative_error(a, b) < 1e-5
 
 
+@pytest.mark.parametrize("shape, axis", AXES)
+def test_float32_with_saved_statistics(case, shape, axis):
+    """float32 data with saved statistics from a float32 forward, and from a float64
+    one (a foreign dict): the gradients are float32 and agree with float64."""
+    layer, module = case
+    args, dy = _args(layer, shape, axis, seed=3)
+    g64 = module.backward(dy, *args, axis=axis)
+    a32, dy32 = [a.astype(np.float32) for a in args], dy.astype(np.float32)
+    for forward_args in (a32, args):
+        _, saved = module.forward(*forward_args, axis=axis, return_saved=True)
+        g32 = module.backward(dy32, *a32, axis=axis, saved=saved)
+        for a, b in zip(g32, g64):
+            assert a.dtype == np.float32
+            assert relative_error(a, b) < 1e-5
+
+
 # --- numerical stability -------------------------------------------------------------------
 
 ONE_PASS = BATCHNORM.replace('''  "mu = mean(x)",                # step 1
@@ -259,7 +274,7 @@ def test_folded_offset_float32_matches_float64(name, n):
     sums and shifts that read it (no re-centring pass): float32 still agrees."""
     module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
     backward = module.SOURCE.split("def backward", 1)[1]
-    assert "xmu_c = _offset(xmu, axes, n)" in backward and "_recentre" not in backward
+    assert "mu_c = _offset(xmu, axes, n)" in backward and "_recentre" not in backward
     args, axis = _offset_case(name, n)
     assert _agreement(module, args, axis) < 1e-4  # about 1e-6 measured; without c: 3e-4 to 0.3
 
@@ -306,6 +321,36 @@ def test_a_float32_saved_mean_is_off(name):
     assert _saved_agreement(module, args, axis, rounded) > 1e-4
 
 
+PLAIN = BATCHNORM.split("[notation]")[0]  # stages, LaTeX names and closed forms only
+SECOND_CENTRING = (PLAIN.replace('"xhat = xmu*ivar",', '"xc = x - mu", "xhat = xc*ivar",')
+                   .replace(r'xhat    = "\\hat{x}"', r'xhat    = "\\hat{x}"' + '\nxc      = "x_c"'))
+UNNAMED_CENTRING = (PLAIN.replace('"xmu = x - mu",', "").replace('"sq = xmu**2",', "")
+                    .replace('"var = mean(sq)",', '"var = mean((x - mu)**2)",')
+                    .replace('"xhat = xmu*ivar",', '"xhat = (x - mu)*ivar",')
+                    .replace(r'xmu     = "x - \\mu"' + "\n", "").replace(r'sq      = "(x - \\mu)^2"' + "\n", ""))
+
+
+@pytest.mark.parametrize(("text", "shift"), [(SECOND_CENTRING, "folded"), (UNNAMED_CENTRING, "shifted")],
+                         ids=["second", "unnamed"])
+@pytest.mark.parametrize("n", [4096, 65536])
+def test_every_centring_by_the_mean_gets_its_offset(text, shift, n):
+    """``x - mu`` a second time (folded where it is read), or only inside other
+    stages (unnamed temporaries, shifted in place): each has the mean's offset,
+    once, with and without saved statistics."""
+    layer = symbn.loads(text, "centring.toml")
+    assert layer.latex_names.get("xc") == ("x_c" if shift == "folded" else None)  # the text edits took
+    assert ("xmu" in layer.graph.stages) == (shift == "folded")
+    module = load_module(layer)
+    backward = module.SOURCE.split("def backward", 1)[1]
+    if shift == "folded":
+        assert "xc = np.subtract(x, mu)" in backward and "sum_dy_xc = _sum(axes, dy, xc) - mu_c * sum_dy" in backward
+    else:
+        assert "mu, mu_c = _split(saved['mu'], dtype)" in backward and "_shift(" in backward
+    args, axis = _offset_case("batchnorm", n)
+    assert _agreement(module, args, axis) < 1e-4
+    assert _saved_agreement(module, args, axis) < 1e-4
+
+
 def test_unfoldable_backward_recentres(monkeypatch):
     """A read of xmu the fold does not cover: the backward is printed again with
     the in-place re-centring, and is as accurate."""
@@ -317,11 +362,11 @@ def test_unfoldable_backward_recentres(monkeypatch):
     monkeypatch.setattr(npprint.Printer, "_fold_terms", refuse)
     module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
     backward = module.SOURCE.split("def backward", 1)[1]
-    assert "mu = mu + _recentre(xmu, axes, n)" in backward and "_offset(" not in backward
+    assert "mu_c = _recentre(xmu, axes, n)" in backward and "_offset(" not in backward
     assert "and so does the backward" in module.__doc__
     args, axis = _offset_case("batchnorm", 4096)
     assert _agreement(module, args, axis) < 1e-3
-    assert "xmu = _shift(xmu, xmu_c)" in backward  # given the saved mean, d is shifted in place
+    assert "xmu = _shift(xmu, mu_c)" in backward  # given the saved mean, d is shifted in place
     assert _saved_agreement(module, args, axis) < 1e-4
     plain = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
     a64, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (6, 3), 0)
@@ -352,9 +397,11 @@ def test_constant_column_and_n1_are_finite(case, dtype):
         assert np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads)
 
 
-def test_peak_memory_is_at_most_two_arrays():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_peak_memory_is_at_most_two_arrays(dtype):
+    """float32 too: a float64 saved mean must not turn a pass into float64 arrays."""
     module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
-    args, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (2048, 64), 0)
+    args, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (2048, 64), 0, dtype=dtype)
     _, saved = module.forward(*args, return_saved=True)
     out = np.empty_like(args[0])
     module.backward(dy, *args)  # warm up
