@@ -33,7 +33,7 @@ from .rearrange import fast_forms
 from .spec import Layer
 
 # names the emitted functions use for themselves: a stage or input may not take one
-RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "shape", "out", "saved", "axis", "return_saved",
+RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",
             "forward", "backward", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
 
 
@@ -235,7 +235,8 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     Returns, for the backward pass, each input's original-shape variable."""
     layer = plan.layer
     arrays = (["dy"] if backward else []) + [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    p.emit(f"dtype = np.result_type({', '.join(arrays)}, np.float16)")
+    p.emit(f"result = np.result_type({', '.join(arrays)}, np.float16)")
+    p.emit("dtype = _work(result)")
     p.emit(f"{plan.data} = np.asarray({plan.data}, dtype)")
     p.emit(f"shape = {plan.data}.shape")
     p.emit(f"axes = _axes({plan.data}.ndim, axis)")
@@ -271,8 +272,8 @@ def _forward(plan: Plan) -> str:
     p.equations(plan.eqns(stages), {graph.output} | plan.saved)
     saved = ", ".join(f"{s!r}: _exact({s}, {p.given[s]})" if s in p.given else f"{s!r}: {s}" for s in plan.saved_order)
     p.emit("if return_saved:")
-    p.emit(f"    return {graph.output}, {{{saved}}}")
-    p.emit(f"return {graph.output}")
+    p.emit(f"    return _as(result, {graph.output}), {{{saved}}}")
+    p.emit(f"return _as(result, {graph.output})")
     doc = [f'"""{layer.title or layer.name}, forward: returns {graph.output}, or ({graph.output}, saved) with',
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
            "backward needs (keepdims arrays).  A mean the data are centred by is saved",
@@ -338,7 +339,7 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
             p.reduced_gradient(grad, prepared[w], f"{w}.shape")
         else:
             p.emit(f"{grad} = _sum_to({w}.shape, np.broadcast_to({prepared[w]}, kshape))")
-        results[w] = f"_store({grad}.reshape({shapes[w]}), _out(out, {k}, {count}))"
+        results[w] = f"_store({grad}.reshape({shapes[w]}), _out(out, {k}, {count}), result)"
     for k, w in enumerate(layer.differentiable):
         if w not in full:
             continue
@@ -346,7 +347,7 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
         later = set().union(*(names(plan.formulas[v]) for v in full[full.index(w) + 1:]))
         p.emit(f"{grad} = _out(out, {k}, {count})")
         p.full_gradient(grad, prepared[w], later)
-        results[w] = grad
+        results[w] = f"_as(result, {grad})"
     p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}")
 
 

@@ -170,9 +170,20 @@ def _out(out, k, count):
     return out[k]
 
 
-def _store(value, out):
-    """``value``, written into ``out`` when one was given."""
+def _store(value, out, result):
+    """``value``, written into ``out`` when one was given, else as ``result``."""
     if out is None:
-        return value
+        return _as(result, value)
     np.copyto(out, value)
     return out
+
+
+def _work(result):
+    """The dtype to compute in: float16 data are computed in float32 (a sum over
+    the slice overflows float16's 65504 soon), and the results cast back."""
+    return np.dtype(np.float32) if result == np.float16 else result
+
+
+def _as(result, a):
+    """``a`` as ``result``: itself unless the work dtype was wider (float16)."""
+    return a.astype(result, copy=False)

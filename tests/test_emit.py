@@ -73,7 +73,7 @@ def test_batchnorm_golden():
     assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
     forward, backward = src.split("def backward", 1)
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _recentre(xmu, axes, n)",
-                 "var = _sum(axes, xmu, xmu) / n", "return y, {'mu': _exact(mu, mu_c), 'ivar': ivar}"):
+                 "var = _sum(axes, xmu, xmu) / n", "return _as(result, y), {'mu': _exact(mu, mu_c), 'ivar': ivar}"):
         assert line in forward
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _offset(xmu, axes, n)",
                  "var = (_sum(axes, xmu, xmu) - n * mu_c**2) / n",
@@ -219,6 +219,38 @@ def test_float32_with_saved_statistics(case, shape, axis):
         for a, b in zip(g32, g64):
             assert a.dtype == np.float32
             assert relative_error(a, b) < 1e-5
+
+
+def _float16_case(n=4096, seed=6):
+    rng = np.random.default_rng(seed)
+    x = (100 + rng.standard_normal((n, 4))).astype(np.float16)
+    dy = rng.standard_normal((n, 4)).astype(np.float16)
+    gamma, beta = rng.standard_normal(4).astype(np.float16), rng.standard_normal(4).astype(np.float16)
+    return dy, x, gamma, beta
+
+
+def test_float16_is_computed_in_float32():
+    """Σx over 4096 values of 100 is 4e5, past float16's largest number (65504): the
+    module computes in float32 and returns float16."""
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    args = _float16_case()
+    y, saved = module.forward(*args[1:], return_saved=True)
+    grads = module.backward(*args, saved=saved)
+    assert y.dtype == np.float16 and all(g.dtype == np.float16 for g in grads)
+    y64 = module.forward(*(a.astype(np.float64) for a in args[1:]))
+    g64 = module.backward(*(a.astype(np.float64) for a in args))
+    assert relative_error(y, y64) < 1e-2
+    for g in (module.backward(*args), grads):
+        assert max(relative_error(a, b) for a, b in zip(g, g64)) < 1e-2
+
+
+def test_float16_arithmetic_overflows(monkeypatch):
+    """The same in float16 arithmetic: not finite (the test above has teeth)."""
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    monkeypatch.setattr(module, "_work", lambda result: result)
+    with np.errstate(all="ignore"):
+        grads = module.backward(*_float16_case())
+    assert not all(np.all(np.isfinite(g)) for g in grads)
 
 
 # --- numerical stability -------------------------------------------------------------------

@@ -130,5 +130,13 @@ def test_out_buffers():
     with pytest.raises(ValueError, match="a tuple of 3 arrays"):
         rt._out((a, a), 0, 3)
     value = np.arange(3.0)
-    assert rt._store(value, None) is value
-    assert rt._store(value, a) is a and np.array_equal(a, value)
+    assert rt._store(value, None, value.dtype) is value
+    assert rt._store(value, a, value.dtype) is a and np.array_equal(a, value)
+    assert rt._store(value, None, np.dtype(np.float16)).dtype == np.float16
+
+
+def test_float16_is_worked_in_float32():
+    assert rt._work(np.dtype(np.float16)) == np.float32
+    assert rt._work(np.dtype(np.float32)) == np.float32 and rt._work(np.dtype(np.complex128)) == np.complex128
+    a = np.ones(2, np.float32)
+    assert rt._as(np.dtype(np.float32), a) is a and rt._as(np.dtype(np.float16), a).dtype == np.float16
