@@ -14,7 +14,8 @@ after a call, hit all alike), median milliseconds per call:
 - torch:          ``torch.ops.aten.native_batch_norm_backward`` on CPU with the saved mean
                   and invstd (only when torch is installed: ``pip install torch==2.13.0``);
 - torch out=:     the same into preallocated outputs (its ``.out`` overload);
-- numpy floor:    not a usable backward (one-pass sums; it divides by gamma): the fewest NumPy
+- numpy floor:    not a usable backward (one-pass sums; it divides by gamma and by x's
+                  coefficient, so a column where either is 0 gives nan): the fewest NumPy
                   calls that give dx, dgamma, dbeta from the saved mean and invstd, into a given
                   buffer: two reductions (Σdy, Σdy·x) and four element-wise passes (dx = P·dy + Q·x + K
                   takes three per-column constants and one array sum, one ufunc call each).  What
@@ -287,7 +288,8 @@ def main(argv=None) -> int:
         for dtype in DTYPES:
             reps = 3 if args.quick else (300 if n * d < 10**6 else 40)
             one = f"{n},{d},{np.dtype(dtype).name},{reps}"
-            env = {**os.environ, **({} if args.glibc_default else KEEP_FREED_MEMORY)}
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+            env |= {} if args.glibc_default else KEEP_FREED_MEMORY
             child = subprocess.run([sys.executable, __file__, "--one", one], check=True, capture_output=True, text=True,
                                    env=env)
             results.append(json.loads(child.stdout))
