@@ -301,6 +301,7 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
         if s in p.given:
             p.emit(f"{s}, {p.given[s]} = _split(saved[{s!r}], dtype)")
+            p.unmeasured.add(s)
         else:
             p.emit(f"{s} = np.asarray(saved[{s!r}], dtype)")
     p.equations(plan.eqns(plan.rows), keep)

@@ -81,14 +81,24 @@ def _exact(m, c):
 
 
 def _split(m, dtype):
-    """A saved mean as (m in ``dtype``, the offset c = m - that), c being 0 when
-    ``m`` is no wider than ``dtype``: ``x - m`` computed with the first is centred
-    once c is taken off, which is what the backward's fold does."""
+    """A saved mean as (m in ``dtype``, its offset c): ``x - m`` computed with the
+    first is centred once c is taken off, which is what the backward's fold does.
+    c = m - head for a wider m (forward's float64 mean); None for a float16/32 m
+    no wider than the data (a framework's, say), whose rounding is unknown until
+    ``_measured``; 0 in float64."""
     m = np.asarray(m)
     head = m.astype(dtype, copy=False)
-    if m.dtype.itemsize <= head.dtype.itemsize or head.dtype not in _WIDE:
+    if head.dtype not in _WIDE:
         return head, 0
+    if m.dtype.itemsize <= head.dtype.itemsize:
+        return head, None
     return head, (m - head).astype(dtype)
+
+
+def _measured(c, d, axes, n):
+    """The offset c from ``_split``, or, when it is unknown, d's own mean
+    (``_offset``): one reduction, only for a saved mean as narrow as the data."""
+    return _offset(d, axes, n) if c is None else c
 
 
 def _shift(d, c):

@@ -72,6 +72,7 @@ class Printer:
         self.alias: dict[str, str] = {}  # graph temporaries (%k) -> printed names
         self.centred: set[str] = set()  # means re-centred after their centring stage
         self.given: dict[str, str] = {}  # centring mean m -> its offset c: m + c is the mean to rounding
+        self.unmeasured: set[str] = set()  # means split off a saved dict whose c may still be unknown (None)
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -192,7 +193,7 @@ class Printer:
                     raise Unfoldable  # a row stage computed from d would need d - c as an array
                 self._row_eqn(e, inline, later)
                 if e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs:
-                    self._given_centre(e.out, self.given[e.args[1]])
+                    self._given_centre(e.out, e.args[1])
                 elif e.out in centring and e.out in self.owned:
                     self._centre(e.out, centring[e.out], inline)
                 continue
@@ -217,10 +218,14 @@ class Printer:
         if mean not in inline:
             self.given[mean] = c
 
-    def _given_centre(self, stage: str, c: str) -> None:
+    def _given_centre(self, stage: str, mean: str) -> None:
         """``d = x - m`` for a mean m whose offset c is known (computed above, or
-        split off a saved mean): c is folded where d is read, or d shifted in place."""
-        d = self.alias.get(stage, stage)
+        split off a saved mean, and then measured on the first such d if the split
+        could not tell): c is folded where d is read, or d shifted in place."""
+        d, c = self.alias.get(stage, stage), self.given[mean]
+        if mean in self.unmeasured:
+            self.unmeasured.discard(mean)
+            self.emit(f"{c} = _measured({c}, {d}, axes, n)")
         if self.fold:
             self.offsets[stage] = c
         elif stage in self.owned:

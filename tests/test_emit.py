@@ -343,13 +343,16 @@ def test_saved_mean_float32_matches_float64(name, n):
 
 
 @pytest.mark.parametrize("name", ["batchnorm", "layernorm"])
-def test_a_float32_saved_mean_is_off(name):
-    """The same case with the saved mean rounded to float32, as a framework would
-    save it: the error the exact mean removes (the test above has teeth)."""
+def test_a_float32_saved_mean_is_measured(name, monkeypatch):
+    """A saved mean in float32, as a framework saves it, is off by its rounding;
+    the backward measures the offset on x - mu (one reduction).  Taken as exact,
+    the same mean gives errors of 2e-4 (LayerNorm) to 5e-2 (BatchNorm)."""
     module = load_module(symbn.load(ROOT / f"derivations/{name}.toml"))
     args, axis = _offset_case(name, 65536)
     _, saved = module.forward(*args[1:], axis=axis, return_saved=True)
     rounded = {**saved, "mu": saved["mu"].astype(np.float32)}
+    assert _saved_agreement(module, args, axis, rounded) < 1e-4
+    monkeypatch.setattr(module, "_measured", lambda c, d, axes, n: 0 if c is None else c)
     assert _saved_agreement(module, args, axis, rounded) > 1e-4
 
 

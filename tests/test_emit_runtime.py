@@ -106,9 +106,12 @@ def test_exact_mean_and_its_split():
     head, offset = rt._split(exact, np.dtype(np.float32))
     assert head.dtype == np.float32 and offset.dtype == np.float32
     assert abs(float(head[0, 0]) + float(offset[0, 0]) - exact[0, 0]) < 1e-9
-    # no wider than the data: nothing to split
-    assert rt._split(m32, np.dtype(np.float32))[1] == 0
+    # as narrow as float32 data: the offset is unknown until measured; in float64 there is none
+    assert rt._split(m32, np.dtype(np.float32))[1] is None
+    assert rt._split(m32.astype(np.float16), np.dtype(np.float32))[1] is None
     assert rt._split(exact, np.dtype(np.float64))[1] == 0
+    d = np.array([[0.5], [1.5]], np.float32)
+    assert rt._measured(None, d, (0,), 2) == 1.0 and rt._measured(0.25, d, (0,), 2) == 0.25
     np.testing.assert_array_equal(rt._exact(np.array([[2.0]]), 0), [[2.0]])
 
 
