@@ -22,6 +22,7 @@ LayerNorm gamma), the frameworks' convention.
 from __future__ import annotations
 
 import inspect
+import textwrap
 import types
 
 from . import emit_runtime
@@ -160,16 +161,20 @@ def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
     rounding = ""
     if centred:
         d, m = next(iter(centred.items()))
-        how = (f"the backward keeps {d} as computed and subtracts\nc where {d} is read (in the sums over the slice and the gradients' constant\nterms)"
-               if d in folded else "and so does the backward")
-        rounding = f"""
-In float16/float32 the mean {m} is off by up to half a unit in its last place,
-which is much of the spread of data with a large mean.  So the code also takes
-c = mean({d}), the small mean left in {d}: {m} + c is the mean to rounding.  The
-forward subtracts c from {d} in place; {how}.
-The forward saves {m} + c exactly (float64); the backward given it splits it into
-{m} in the data's dtype and c again.  This changes rounding only, not the formulas.
-"""
+        x = next(e.args[0] for e in plan.graph.eqns if e.out == m)
+        mean = m if not m.startswith("%") else f"mean({x})"
+        how = ("The forward subtracts c from the centred values in place; the backward keeps them as computed and "
+               "subtracts c where they are read (in the sums over the slice and the gradients' constant terms)."
+               if d in folded else "The forward and the backward subtract c from the centred values in place.")
+        saved = ("" if m not in plan.saved else
+                 f" The forward saves {m} + c exactly (float64). The backward given it splits it into {m} in the "
+                 "data's dtype and c again; given a mean no wider than the data (a framework's float32 mean), it "
+                 "measures c itself.")
+        text = (f"In float16/float32 a mean such as {mean} is rounded, by a few units in its last place after a "
+                f"long sum, and that is much of the spread of data with a large mean. So the code also takes c, "
+                f"the small mean left in {x} - {mean}: {mean} + c is the mean to rounding, and other reads of "
+                f"{mean} use it. {how}{saved} This changes rounding only, not the formulas.")
+        rounding = "\n" + textwrap.fill(text, 84) + "\n"
     grads = "\n".join(f"    d{w} = {t}" for w, (t, _) in certified.items())
     closed = "\n".join(f"    d{w} = {f.text}" for w, f in layer.closed_form.items())
     return f'''"""{layer.title or layer.name}: forward and backward in NumPy.
@@ -305,8 +310,6 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
         else:
             p.emit(f"{s} = np.asarray(saved[{s!r}], dtype)")
     p.equations(plan.eqns(plan.rows), keep)
-    for c in sorted(set(p.offsets.values()) - {p.given[s] for s in plan.saved_order if s in p.given}):
-        p.emit(f"{c} = 0")  # an offset of a mean that is not saved (none of the files has one)
     if not plan.saved_order and not plan.rows and not p.offsets:
         p.emit("pass")
     p.depth -= 1
@@ -346,9 +349,11 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
             continue
         grad = "d" + w
         later = set().union(*(names(plan.formulas[v]) for v in full[full.index(w) + 1:]))
-        p.emit(f"{grad} = _out(out, {k}, {count})")
+        given = p.fresh(f"{grad}_out")
+        p.emit(f"{given} = _out(out, {k}, {count})")
+        p.emit(f"{grad} = _usable({given}, dtype)")
         p.full_gradient(grad, prepared[w], later)
-        results[w] = f"_as(result, {grad})"
+        results[w] = f"_store({grad}, {given}, result)"
     p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}")
 
 

@@ -83,22 +83,22 @@ def _exact(m, c):
 def _split(m, dtype):
     """A saved mean as (m in ``dtype``, its offset c): ``x - m`` computed with the
     first is centred once c is taken off, which is what the backward's fold does.
-    c = m - head for a wider m (forward's float64 mean); None for a float16/32 m
-    no wider than the data (a framework's, say), whose rounding is unknown until
-    ``_measured``; 0 in float64."""
+    c = m - head for a wider m (forward's float64 mean); None, to be measured
+    (``_measured``), for a float16/32 m as wide as the data (a framework's, say)
+    or any m narrower than the data; 0 for a float64 m and float64 data."""
     m = np.asarray(m)
     head = m.astype(dtype, copy=False)
-    if head.dtype not in _WIDE:
-        return head, 0
-    if m.dtype.itemsize <= head.dtype.itemsize:
+    if m.dtype.itemsize < head.dtype.itemsize or (m.dtype == head.dtype and head.dtype in _WIDE):
         return head, None
+    if m.dtype == head.dtype or head.dtype not in _WIDE:
+        return head, 0
     return head, (m - head).astype(dtype)
 
 
 def _measured(c, d, axes, n):
-    """The offset c from ``_split``, or, when it is unknown, d's own mean
-    (``_offset``): one reduction, only for a saved mean as narrow as the data."""
-    return _offset(d, axes, n) if c is None else c
+    """The offset c from ``_split``, or, when it is unknown, the mean of
+    ``d = x - m``: one reduction, only for a saved mean no wider than the data."""
+    return np.add.reduce(d, axis=axes, keepdims=True) / n if c is None else c
 
 
 def _shift(d, c):
@@ -181,11 +181,19 @@ def _out(out, k, count):
 
 
 def _store(value, out, result):
-    """``value``, written into ``out`` when one was given, else as ``result``."""
+    """``value``, written into ``out`` when one was given (unless it is ``out``),
+    else as ``result``."""
     if out is None:
         return _as(result, value)
-    np.copyto(out, value)
+    if value is not out:
+        np.copyto(out, value)
     return out
+
+
+def _usable(out, dtype):
+    """An output buffer to compute in, if it has the work dtype; else None (the
+    result is computed in an array of ours and copied into it)."""
+    return out if out is not None and out.dtype == dtype else None
 
 
 def _work(result):

@@ -72,7 +72,9 @@ class Printer:
         self.alias: dict[str, str] = {}  # graph temporaries (%k) -> printed names
         self.centred: set[str] = set()  # means re-centred after their centring stage
         self.given: dict[str, str] = {}  # centring mean m -> its offset c: m + c is the mean to rounding
+        self.mean_of: dict[str, str] = {}  # ... and the row input m is the mean of
         self.unmeasured: set[str] = set()  # means split off a saved dict whose c may still be unknown (None)
+        self.offset_names: dict[str, str] = {}  # a mean (or an inline mean's centred stage) -> its c's name
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -105,6 +107,8 @@ class Printer:
         if isinstance(e, Num):
             return (number(e.value), _ATOM) if e.value >= 0 else (f"-{number(-e.value)}", _PREC["neg"])
         if isinstance(e, Name):
+            if e.id in self.given:
+                return self.corrected(e.id), _PREC["+"]
             return ("n" if e.id == "N" else e.id), _ATOM
         if isinstance(e, Neg):
             return "-" + self.scalar(e.arg, _PREC["neg"]), _PREC["neg"]
@@ -161,7 +165,7 @@ class Printer:
         if self.kind(e) != ROW:
             return self.scalar(e)
         if isinstance(e, Name):
-            return e.id
+            return f"({self.corrected(e.id)})" if e.id in self.given else e.id
         if isinstance(e, Neg):
             return f"np.negative({self.row_text(e.arg)})"
         if isinstance(e, BinOp):
@@ -192,10 +196,10 @@ class Printer:
                 if any(a in self.offsets for a in e.args if isinstance(a, str)):
                     raise Unfoldable  # a row stage computed from d would need d - c as an array
                 self._row_eqn(e, inline, later)
-                if e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs:
-                    self._given_centre(e.out, e.args[1])
+                if self._centring_of_given(e):
+                    self._given_centre(e.out, e.args[0], e.args[1])
                 elif e.out in centring and e.out in self.owned:
-                    self._centre(e.out, centring[e.out], inline)
+                    self._centre(e, centring[e.out], inline)
                 continue
             text = self._scalar_eqn(e, inline, fused)
             if e.out.startswith("%") and len(uses.get(e.out, [])) == 1:
@@ -203,29 +207,42 @@ class Printer:
             else:
                 self.emit(f"{self.name_of(e)} = {text[0]}")
 
-    def _centre(self, stage: str, mean: str, inline) -> None:
+    def _centring_of_given(self, e: Eqn) -> bool:
+        return e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs
+
+    def _centre(self, e: Eqn, mean: str, inline) -> None:
         """After the first ``d = x - m``: d's own mean c is the offset of m (m + c is
         the mean to rounding, and d - c is centred).  d is re-centred in place, or c
-        is folded into what reads d; a later ``x - m`` has the same offset."""
-        d = self.alias.get(stage, stage)
-        c = self.fresh(f"{mean}_c" if mean not in inline else f"{d}_c")
+        is folded into what reads d.  Every later ``z - m`` has the same offset, and
+        every other read of m reads m + c."""
+        stage = e.out
+        d, named = self.alias.get(stage, stage), mean not in inline
+        if not named and not self.fold:  # nothing else can read an unnamed mean
+            self.emit(f"_recentre({d}, axes, n)")
+            return
+        key = mean if named else stage
+        if key not in self.offset_names:  # one name in every branch that computes it
+            self.offset_names[key] = self.fresh(f"{mean if named else d}_c")
+        c = self.offset_names[key]
         self.kinds[c] = SCALAR
         if self.fold:
             self.offsets[stage] = c
             self.emit(f"{c} = _offset({d}, axes, n)")
         else:
             self.emit(f"{c} = _recentre({d}, axes, n)")
-        if mean not in inline:
-            self.given[mean] = c
+        if named:
+            self.given[mean], self.mean_of[mean] = c, e.args[0]
 
-    def _given_centre(self, stage: str, mean: str) -> None:
-        """``d = x - m`` for a mean m whose offset c is known (computed above, or
-        split off a saved mean, and then measured on the first such d if the split
+    def _given_centre(self, stage: str, x: str, mean: str) -> None:
+        """``d = z - m`` for a mean m whose offset c is known (computed above, or
+        split off a saved mean, and then measured on m's own ``x - m`` if the split
         could not tell): c is folded where d is read, or d shifted in place."""
         d, c = self.alias.get(stage, stage), self.given[mean]
         if mean in self.unmeasured:
             self.unmeasured.discard(mean)
-            self.emit(f"{c} = _measured({c}, {d}, axes, n)")
+            own = self.mean_of[mean]
+            on = d if x == own else f"np.subtract({own}, {mean})"
+            self.emit(f"{c} = _measured({c}, {on}, axes, n)")
         if self.fold:
             self.offsets[stage] = c
         elif stage in self.owned:
@@ -248,7 +265,13 @@ class Printer:
             return _wrap(number(a), _ATOM if a >= 0 else _PREC["neg"], outer)
         if a in inline:
             return _wrap(*inline[a], outer)
+        if a in self.given:
+            return _wrap(self.corrected(a), _PREC["+"], outer)
         return "n" if a == "N" else self.alias.get(a, a)
+
+    def corrected(self, mean: str) -> str:
+        """A read of a centring mean other than ``x - m``: the mean to rounding."""
+        return f"{mean} + {self.given[mean]}"
 
     def _scalar_eqn(self, e: Eqn, inline, fused: Mapping[str, Eqn]) -> tuple[str, int]:
         if e.prim in ("mean", "sum"):
@@ -280,6 +303,8 @@ class Printer:
     def _row_eqn(self, e: Eqn, inline, later: set[str]) -> None:
         name = self.name_of(e)
         args = [self.atom(a, inline) for a in e.args]
+        if self._centring_of_given(e):  # x - m reads m as stored; its offset is taken off below
+            args[1] = self.alias.get(e.args[1], e.args[1])
         operands = [a for a in e.args if isinstance(a, str)]
         full = any(a in self.full for a in operands)
         if e.prim == "id":
@@ -421,8 +446,8 @@ class Printer:
             arrays = [f.id if isinstance(f, Name) else self.row_text(f) for f in row]
             parts.append(f"_sum_to({shape}, {', '.join(arrays + ([coeff] if coeff else []))})" if mark is None else
                          f"_sum_to_offset({shape}, {mark}, {', '.join(arrays + ([coeff] if coeff else []))})")
-        if c0 is not None:
-            parts.append(f"_sum_to({shape}, np.broadcast_to({c0}, kshape))")
+        if c0 is not None:  # c0 at every element of the slice, summed to the input's shape
+            parts.append(f"_sum_to({shape}, np.broadcast_to({c0}, shape))")
         self.emit(f"{grad} = {' + '.join(parts)}")
 
 
