@@ -596,3 +596,26 @@ def test_a_second_row_input_gets_its_constant_term():
     grads = module.backward(dy, *args)
     for k, grad in enumerate(grads):
         assert relative_error(grad, complex_step(module.forward, args, k, dy)) < 1e-12
+
+
+def test_groupnorm_is_layernorm_over_a_group():
+    """GroupNorm with G groups: LayerNorm's module on x reshaped to (N, G, C/G, H, W)
+    with axis=(2, 3, 4), and the per-channel gamma and beta as (G, C/G, 1, 1).  The
+    gradients of all three match the complex step, in their own shapes."""
+    module = load_module(symbn.load(ROOT / "derivations/layernorm.toml"))
+    rng = np.random.default_rng(7)
+    n, c, g, h, w = 2, 6, 3, 2, 2
+    x, dy = rng.standard_normal((n, c, h, w)), rng.standard_normal((n, c, h, w))
+    gamma, beta = rng.standard_normal(c), rng.standard_normal(c)
+
+    def group_norm(x, gamma, beta):
+        y = module.forward(x.reshape(n, g, c // g, h, w), gamma.reshape(g, c // g, 1, 1), beta.reshape(g, c // g, 1, 1),
+                           axis=(2, 3, 4))
+        return y.reshape(n, c, h, w)
+
+    grads = module.backward(dy.reshape(n, g, c // g, h, w), x.reshape(n, g, c // g, h, w),
+                            gamma.reshape(g, c // g, 1, 1), beta.reshape(g, c // g, 1, 1), axis=(2, 3, 4))
+    args = [x, gamma, beta]
+    for k, grad in enumerate(grads):
+        want = complex_step(group_norm, args, k, dy)
+        assert relative_error(grad.reshape(want.shape), want) < 1e-12
