@@ -68,9 +68,9 @@ class Report:
                 lines.append(f"    {r.detail}")
             if c.note and c.agrees is not None:
                 lines.append(f"    note: {c.note}")
-        if not self.items:
-            lines.append("no claims in this file")
         size = "every N" if self.n is None else f"N = {self.n}"
+        if not self.items:
+            return f"{self.layer} ({size}): no claims in this file; give one with --wrt NAME --formula EXPR"
         claims = [c for c in self.items if c.expect is not None]
         if claims:
             agree = sum(bool(c.agrees) for c in claims)

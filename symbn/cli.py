@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -59,7 +60,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a derivation file, e.g. derivations/batchnorm.toml")
     p.add_argument("--n", type=_positive_int, metavar="N", help="prove for this slice size only (explicit symbols)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per obligation before 'unknown' (default 60)")
+    p.add_argument("--time-limit", type=seconds, default=60.0, metavar="S",
+                   help="seconds per obligation before 'unknown' (default 60; 0: no limit)")
+
+
+def seconds(text: str) -> float:
+    """A time limit: a finite number of seconds >= 0, 0 meaning none."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0 (0: no limit), got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(sub) -> None:
     """Add latex, graph, emit and check-numeric to the ``symbn`` parser."""
-    from .cli import _positive_int
+    from .cli import _positive_int, seconds
 
     p = sub.add_parser("latex", help="the derivation as a LaTeX (or Markdown) document")
     p.add_argument("file")
@@ -21,7 +21,8 @@ def register(sub) -> None:
     p = sub.add_parser("emit", help="a NumPy module computing exactly the proved gradient")
     p.add_argument("file")
     p.add_argument("-o", "--output", metavar="PATH", help="write the module here instead of printing it")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per certification (default 60)")
+    p.add_argument("--time-limit", type=seconds, default=60.0, metavar="S",
+                   help="seconds per certification (default 60; 0: no limit)")
     p.set_defaults(run=cmd_emit)
 
     p = sub.add_parser("check-numeric", help="the emitted module against finite differences, complex step and mpmath")

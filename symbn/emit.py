@@ -140,7 +140,9 @@ def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
         _forward(plan),
         backward,
     ]
-    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+    source = "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+    compile(source, f"<symbn emit {layer.path}>", "exec")  # a printer bug fails here, not in the user's import
+    return source
 
 
 def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleType:
@@ -297,7 +299,10 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     keep = plan.rows | plan.saved | {"dy"}
     p.emit("if saved is None:")
     p.depth += 1
+    start = len(p.lines)
     p.equations(plan.eqns(plan.closure(plan.rows | plan.saved)), keep)
+    if len(p.lines) == start:  # nothing to compute: the gradients read the inputs only
+        p.emit("pass")
     owned, full = set(p.owned), set(p.full)
     p.depth -= 1
     p.emit("else:")
@@ -354,7 +359,7 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
         p.emit(f"{grad} = _usable({given}, dtype)")
         p.full_gradient(grad, prepared[w], later)
         results[w] = f"_store({grad}, {given}, result)"
-    p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}")
+    p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")  # a tuple
 
 
 __all__ = ["RESERVED", "NotCertified", "Plan", "certify", "emit_module", "load_module"]

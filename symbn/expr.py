@@ -182,8 +182,10 @@ class _Converter:
             raise ExprError(
                 f"unknown function '{fn}': the functions are {', '.join(FUNCTIONS)}", col
             )
-        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
-            raise ExprError(f"{fn}() takes exactly one argument, got {len(node.args) + len(node.keywords)}", col)
+        if node.keywords:
+            raise ExprError(f"{fn}() takes one argument without a name: write {fn}(e), not {fn}(name=e)", col)
+        if len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+            raise ExprError(f"{fn}() takes exactly one argument, got {len(node.args)}", col)
         return Call(fn, self.convert(node.args[0]), col)
 
     def _number(self, node: ast.Constant) -> Fraction:

@@ -119,7 +119,8 @@ def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, c
 def mp_gradient(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis=0, constants: dict | None = None, dps: int = 50) -> dict[str, np.ndarray]:
     """∂L/∂θ for every differentiable input, by ``mpmath.diff`` of :func:`mp_loss` at
     ``dps`` digits (exact inputs: the float64 values as given)."""
-    constants = {n: float(i.default) for n, i in layer.inputs.items() if i.kind == CONSTANT} | (constants or {})
+    constants = {n: float(i.default) for n, i in layer.inputs.items()
+                 if i.kind == CONSTANT and i.default is not None} | (constants or {})
     grads = {}
     with mpmath.workdps(dps):
         arrays = {n: np.array([mpmath.mpf(float(v)) for v in np.ravel(a)], dtype=object).reshape(np.shape(a)) for n, a in values.items()}
@@ -148,14 +149,16 @@ class NumericReport:
     shape: tuple[int, ...]
     axis: object
     rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # (method, wrt, error, tolerance)
+    chosen: dict[str, float] = field(default_factory=dict)  # constants the file gives no default: the value used
 
     @property
     def ok(self) -> bool:
         return all(err <= tol for _, _, err, tol in self.rows)
 
     def text(self) -> str:
-        lines = [f"{self.layer}: emitted backward at random inputs, shape {self.shape}, axis={self.axis!r}",
-                 f"{'oracle':<34} {'wrt':<8} {'rel. error':>10}  {'tolerance':>9}"]
+        lines = [f"{self.layer}: emitted backward at random inputs, shape {self.shape}, axis={self.axis!r}"]
+        lines += [f"{name} = {value} (the file gives no default)" for name, value in self.chosen.items()]
+        lines.append(f"{'oracle':<34} {'wrt':<8} {'rel. error':>10}  {'tolerance':>9}")
         for method, wrt, err, tol in self.rows:
             flag = "" if err <= tol else "  FAIL"
             lines.append(f"{method:<34} {wrt:<8} {err:>10.2e}  {tol:>9.0e}{flag}")
@@ -191,13 +194,15 @@ def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: i
     module = module or load_module(layer)
     values, dy = random_inputs(layer, tuple(shape), axis, seed)
     args = list(values.values())
-    got = dict(zip(values, module.backward(dy, *args, axis=axis)))
-    got32 = dict(zip(values, module.backward(dy.astype(np.float32), *(a.astype(np.float32) for a in args), axis=axis)))
-    reference = mp_gradient(layer, values, dy, axis, dps=dps)
-    report = NumericReport(layer.name, tuple(shape), axis)
+    chosen = {n: 0.5 for n, i in layer.inputs.items() if i.kind == CONSTANT and i.default is None}
+    kw = {"axis": axis, **chosen}
+    got = dict(zip(values, module.backward(dy, *args, **kw)))
+    got32 = dict(zip(values, module.backward(dy.astype(np.float32), *(a.astype(np.float32) for a in args), **kw)))
+    reference = mp_gradient(layer, values, dy, axis, constants=chosen, dps=dps)
+    report = NumericReport(layer.name, tuple(shape), axis, chosen=chosen)
     for k, name in enumerate(values):
-        fd = central_difference(module.forward, args, k, dy, axis=axis)
-        cs = complex_step(module.forward, args, k, dy, axis=axis)
+        fd = central_difference(module.forward, args, k, dy, **kw)
+        cs = complex_step(module.forward, args, k, dy, **kw)
         report.rows += [
             ("central differences (float64)", name, relative_error(got[name], fd), 1e-6),
             ("complex step (float64)", name, relative_error(got[name], cs), 1e-12),

@@ -64,6 +64,10 @@ def test_check_one_formula(capsys):
         (["check", BN, "--wrt", "x", "--latex", r"\frac{1}{\foo}"], "--latex:"),
         (["prove", BN, "--n", "0"], "expected N >= 1"),
         (["prove", BN, "--n", "three"], "expected a whole number"),
+        (["prove", BN, "--time-limit", "-1"], "expected a finite number of seconds >= 0"),
+        (["check", BN, "--time-limit", "nan"], "expected a finite number of seconds >= 0"),
+        (["emit", BN, "--time-limit", "inf"], "expected a finite number of seconds >= 0"),
+        (["prove", BN, "--time-limit", "soon"], "expected a number of seconds"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, problem):
@@ -118,3 +122,51 @@ def test_check_claims_exit_codes_and_json(tmp_path):
     assert flipped.read_text() != text
     code, out, _ = run("check", str(flipped))
     assert code == 1 and "(EXPECTED WRONG)" in out
+
+
+AFFINE = """
+[layer]
+name = "affine"
+stages = ["y = gamma*x + beta"]
+output = "y"
+[inputs]
+x     = { kind = "row" }
+gamma = { kind = "scalar" }
+beta  = { kind = "scalar" }
+[closed_form]
+x     = "gamma*dy"
+gamma = "sum(dy*x)"
+beta  = "sum(dy)"
+"""
+
+SOFTMAX = """
+[layer]
+name = "softmax"
+stages = ["e = exp(x)", "z = sum(e)", "y = e/z"]
+output = "y"
+[inputs]
+x = { kind = "row" }
+[closed_form]
+x = "y*(dy - sum(dy*y))"
+"""
+
+
+@pytest.mark.parametrize("text", [AFFINE, SOFTMAX, Path(BN).read_text().replace(", default = 1e-5 }", " }")],
+                         ids=["no statistics", "one gradient", "a constant without default"])
+def test_emit_and_check_numeric_on_unusual_layers(tmp_path, text):
+    """A layer whose gradients read no per-slice statistic, one with a single
+    gradient (backward returns a 1-tuple), one whose constant has no default."""
+    path = tmp_path / "layer.toml"
+    path.write_text(text)
+    module_path = tmp_path / "layer_np.py"
+    code, _, err = run("emit", str(path), "-o", str(module_path))
+    assert code == 0, err
+    compile(module_path.read_text(), str(module_path), "exec")
+    code, out, err = run("check-numeric", str(path), "--shape", "5,3")
+    assert code == 0 and "verdict: all within tolerance" in out, out + err
+    assert ("eps = 0.5 (the file gives no default)" in out) == ("epsilon" in text)
+
+
+def test_check_without_claims_says_so(tmp_path):
+    code, out, _ = run("check", "derivations/rmsnorm.toml")
+    assert code == 0 and out.strip() == "rmsnorm (every N): no claims in this file; give one with --wrt NAME --formula EXPR"
