@@ -69,7 +69,7 @@ class Canonical:
                 continue
             a = sp.diff(rest, c)
             if a != 0 and c not in a.free_symbols:  # rest = a*c + r: solve rest = s**q for c
-                s = sp.Symbol(f"s{len(self.roots) + 1}", positive=True)
+                s = sp.Symbol(f"s[{len(self.roots) + 1}]", positive=True)  # never a file's name
                 self.roots[s] = (rest, exp.q)
                 self.solved[c] = sp.expand((s**exp.q - (rest - a * c)) / a)
                 return content**exp * s**exp.p

@@ -112,12 +112,12 @@ class Concrete:
 
     def _make(self, name: str):
         if self.kinds[name] == ROW and name in self.centred:
-            m = sp.Symbol(f"m_{name}")
-            c = [sp.Symbol(f"c_{name}_{k}") for k in range(1, self.n)]
+            m = sp.Symbol(f"m[{name}]")  # brackets: no file name (an identifier) can equal an atom's
+            c = [sp.Symbol(f"c[{name},{k}]") for k in range(1, self.n)]
             self.coordinates[name] = (m, *c)
             return Row([m + ck for ck in c] + [m - sp.Add(*c)])
         if self.kinds[name] == ROW:
-            return Row([sp.Symbol(f"{name}_{k}") for k in range(1, self.n + 1)])
+            return Row([sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)])
         return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
 
     def substitution(self, point: Mapping[str, object]) -> dict[sp.Symbol, sp.Expr]:

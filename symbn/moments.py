@@ -28,7 +28,7 @@ import sympy as sp
 from .graph import ROW
 
 N = sp.Symbol("N", integer=True, positive=True)
-DELTA = sp.Symbol("δ_ij")
+DELTA = sp.Symbol("δ[i,j]")  # atom names hold brackets: no file name (an identifier) can equal one
 
 
 class Moments:
@@ -52,8 +52,8 @@ class Moments:
         """The primal value of an input (or of dy): its atom at i, or its scalar symbol."""
         if self.kinds[name] == ROW:
             if name not in self.i_atom:
-                self.i_atom[name] = sp.Symbol(f"{name}_i")
-                self.j_atom[name] = sp.Symbol(f"{name}_j")
+                self.i_atom[name] = sp.Symbol(f"{name}[i]")
+                self.j_atom[name] = sp.Symbol(f"{name}[j]")
             return self.i_atom[name]
         if name not in self.scalar:
             self.scalar[name] = sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)

@@ -16,7 +16,7 @@ from symbn.moments import Moments
 from symbn.prove import PROVED, REFUTED, UNKNOWN, prove
 from symbn.routes import ROUTES, Routes, realisation
 
-from .files import FILES
+from .files import FILES, ROOT
 from .oracle import formula_value, true_gradient
 
 
@@ -257,3 +257,51 @@ def test_every_files_closed_forms_refuted_when_wrong(path, wrt, change):
     truth = true_gradient(layer, ce.values, wrt, ce.n, ce.j)
     claimed = formula_value(layer, symbn.expr.parse(formula), ce.values, ce.n, ce.j)
     assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(claimed - ce.rhs) == 0 and truth != claimed
+
+
+# --- a file's names never meet symbn's own atoms (found by a soundness audit) ---------------------
+
+def _layer_with_scalar(name: str) -> str:
+    """y = x*x + <name>*mean(x): a scalar input whose name looks like one of symbn's
+    atoms (x_j, x_i, x_1, m_x, δ_ij), with the same assumptions, so that before the
+    atoms were renamed the two were one symbol."""
+    positive = ""
+    return f"""
+[layer]
+name = "clash"
+stages = ["m = mean(x)", "y = x*x + {name}*m"]
+output = "y"
+[inputs]
+x = {{ kind = "row" }}
+"{name}" = {{ kind = "scalar"{positive} }}
+[closed_form]
+x = "2*x*dy + {name}*mean(dy)"
+"{name}" = "sum(dy)*m"
+"""
+
+
+@pytest.mark.parametrize("name", ["x_j", "x_i", "x_1", "m_x", "c_x_1", "δ_ij"])
+def test_names_like_symbns_atoms_are_just_names(name):
+    """The atoms' names hold brackets (x[j], s[1], δ[i,j]), which no file name has:
+    the closed form is proved, and a form that is right only if the name were the
+    atom (x_j for x at j) is refuted, at every N and at N = 3."""
+    layer = symbn.loads(_layer_with_scalar(name), "clash.toml")
+    assert prove(layer).verdict == PROVED and prove(layer, n=3).verdict == PROVED
+    for n in (None, 3):
+        (item,) = check_one(layer, "x", formula=f"2*{name}*dy + {name}*mean(dy)", n=n).items
+        ce = item.result.counterexample
+        assert item.result.verdict == REFUTED
+        truth = true_gradient(layer, ce.values, "x", ce.n, ce.j)
+        assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(truth - ce.rhs) != 0
+
+
+def test_a_constant_named_like_a_root_is_not_the_root():
+    """BatchNorm with an unused positive constant s1: the root s = N·σ was once the
+    symbol s1 too, and this wrong form (N/s1 for 1/σ) was proved."""
+    text = (ROOT / "derivations/batchnorm.toml").read_text().split("[notation]")[0]
+    text = text.replace('"y = gamma*xhat + beta",', '"y = gamma*xhat + beta + 0*s1",').replace(
+        "[latex]", 's1    = { kind = "constant", positive = true, default = 2.0 }\n\n[latex]')
+    layer = symbn.loads(text, "bn_s1.toml")
+    assert "s1" in layer.inputs and prove(layer).verdict == PROVED
+    (item,) = check_one(layer, "x", formula="gamma*N/s1*(dy - mean(dy) - xmu*N/s1*mean(dy*xhat))").items
+    assert item.result.verdict == REFUTED
