@@ -100,8 +100,12 @@ class Layer:
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
 
     def check_wrt(self, wrt: str, key: str) -> None:
-        """A gradient is taken with respect to a differentiable input or a stage."""
-        targets = (*self.differentiable, *self.graph.stages)
+        """A gradient is taken with respect to a differentiable input or a stage that
+        depends on one (a stage of constants only is a constant, and is not differentiated)."""
+        targets = self.targets()
+        if wrt in self.graph.stages and wrt not in targets:
+            raise SpecError(self.path, key, f"'{wrt}' is computed from constants only, and symbn does not "
+                                            f"differentiate constants; choose one of {', '.join(targets)}")
         if wrt not in targets:
             raise SpecError(self.path, key, f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
 
@@ -109,9 +113,13 @@ class Layer:
         """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
 
+    def targets(self) -> tuple[str, ...]:
+        """What a gradient may be taken with respect to: the differentiable inputs and
+        the stages that are not constants."""
+        return (*self.differentiable, *(s for s in self.graph.stages if self.graph.kinds[s] != CONSTANT))
+
     def adjoint_kinds(self) -> dict[str, str]:
-        names = [*self.differentiable, *self.graph.stages]
-        return {"d" + n: self.graph.kinds[n] for n in names}
+        return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
     def _repr_markdown_(self) -> str:  # Jupyter
         from .render.latex import layer_markdown

@@ -15,7 +15,7 @@ from symbn.expr import BinOp, Call, Name, Neg, Num, parse, to_text
 from symbn.prove import PROVED, Prover, check_formula
 from symbn.spec import SpecError
 
-from .files import FILES, SEEDS
+from .files import BATCHNORM, FILES, SEEDS
 from .oracle import formula_value, true_gradient
 
 
@@ -178,3 +178,21 @@ def test_random_latex_ends_in_a_verdict_or_a_clean_error(bn, parts):
         assert "--latex" in str(err)
         return
     assert report.items[0].result.verdict in ("proved", "refuted", "unknown")
+
+
+CONSTANT_STAGE = BATCHNORM.read_text().split("[notation]")[0].replace(
+    '"sqrtvar = sqrt(var + eps)",', '"e2 = 2*eps", "sqrtvar = sqrt(var + e2)",').replace(
+    "default = 1e-5", "default = 5e-6")
+
+
+def test_a_stage_of_constants_is_not_differentiated():
+    """e2 = 2*eps is a constant: asking for d f/d e2 (or using de2) is refused, where
+    it once read as 0 and '0' was proved (found by a soundness audit)."""
+    layer = symbn.loads(CONSTANT_STAGE, "e2.toml")
+    assert layer.graph.kinds["e2"] == "constant"
+    with pytest.raises(SpecError, match="'e2' is computed from constants only"):
+        check_one(layer, "e2", formula="0")
+    with pytest.raises(SpecError, match="unknown name 'de2'"):
+        check_one(layer, "x", formula="gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat)) + 1000*de2")
+    (item,) = check_one(layer, "var", formula="-1/(2*sqrtvar**3)*sum(dy*gamma*xmu)").items
+    assert item.result.verdict == PROVED
