@@ -125,7 +125,7 @@ def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.
         if kind == ROW:
             point[name] = [_rational(rng) for _ in range(n)]
         elif layer.inputs.get(name) is None or layer.inputs[name].differentiable:
-            point[name] = _rational(rng)
+            point[name] = _rational(rng, positive=name in layer.inputs and layer.inputs[name].positive)
     for c in layer.constants:
         point[c] = _rational(rng, positive=True)
     for eqn in layer.graph.eqns:  # make each radicand a rational square by choosing a constant

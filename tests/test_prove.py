@@ -305,3 +305,34 @@ def test_a_constant_named_like_a_root_is_not_the_root():
     assert "s1" in layer.inputs and prove(layer).verdict == PROVED
     (item,) = check_one(layer, "x", formula="gamma*N/s1*(dy - mean(dy) - xmu*N/s1*mean(dy*xhat))").items
     assert item.result.verdict == REFUTED
+
+
+POSITIVE_SCALAR = """
+[layer]
+name = "pos"
+stages = ["a = sqrt(g**2)", "y = a*x + h"]
+output = "y"
+[inputs]
+h = { kind = "scalar" }
+g = { kind = "scalar", positive = true }
+x = { kind = "row" }
+[closed_form]
+x = "a*dy"
+g = "sum(dy*x)"
+h = "sum(dy)"
+"""
+
+
+def test_counterexamples_keep_declared_signs():
+    """g is declared positive, so sqrt(g**2) = g: a counterexample must have g > 0.
+    A true form is never refuted (it was, at g = -4, with a wrong lhs), and a wrong
+    one is refuted at a positive g (found by a soundness audit)."""
+    layer = symbn.loads(POSITIVE_SCALAR, "pos.toml")
+    assert prove(layer).verdict == PROVED
+    (item,) = check_one(layer, "x", formula="(sqrt(g**2 + 2*g + 1) - 1)*dy").items
+    assert item.result.verdict != REFUTED
+    for n in (None, 3):
+        (item,) = check_one(layer, "x", formula="-g*dy", n=n).items
+        ce = item.result.counterexample
+        assert item.result.verdict == REFUTED and ce.values["g"] > 0
+        assert sp.simplify(true_gradient(layer, ce.values, "x", ce.n, ce.j) - ce.lhs) == 0
