@@ -163,7 +163,7 @@ def read_latex(tex: str, symbols: Mapping[str, str]) -> Expr:
     table = _symbol_table(tuple(sorted(dict(symbols).items())))
     text = _prepare(tex)
     tree = _parse(text)
-    row_style = any(_row_index(t.children[0]) for t in tree.iter_subtrees() if t.data == "sup")
+    row_style = _row_style(tree, table)
     try:
         return _Reader(table, row_style, text).read(tree)
     except RecursionError:
@@ -351,6 +351,27 @@ def _scripts(node: Tree) -> tuple[Node, Node | None, Node | None]:
 def _letter(node: Node | None) -> Token | None:
     inner = _single(node) if node is not None else None
     return inner.children[0] if isinstance(inner, Tree) and inner.data == "letter" else None
+
+
+def _row_style(tree: Tree, table: Mapping[str, str]) -> bool:
+    """Whether the formula writes row indices as superscripts ^{(r)} (seed 001's style).
+    ``e^{(v)}`` with e not a symbol is exp(v), not a row index.  A subscript letter that
+    is also a row superscript somewhere is ambiguous, and refused."""
+    rows, subs = set(), []
+    for t in tree.iter_subtrees():
+        if t.data != "scripted":
+            continue
+        atom, sub, sup = _scripts(t)
+        r = _row_index(sup)
+        if r is not None and not (_canon(atom) == "e" and "e" not in table):
+            rows.add(str(r))
+        if _letter(sub) is not None:
+            subs.append(_letter(sub))
+    clash = [s for s in subs if str(s) in rows]
+    if clash:
+        raise ExprError(f"'{clash[0]}' is both a subscript and a row superscript ^{{({clash[0]})}}: write the row "
+                        "index one way, as subscripts x_j or as superscripts x^{(j)}", clash[0].column)
+    return bool(rows)
 
 
 def _row_index(sup: Node | None) -> Token | None:

@@ -469,3 +469,23 @@ def test_fuzz_only_expr_errors(tex: str) -> None:
         assert 0 <= err.col <= len(tex) + 1
     else:
         assert isinstance(result, (Num, Name, Neg, BinOp, Call))
+
+
+# --- index styles (found by a soundness audit) ------------------------------------------------------
+
+STYLE_SYMBOLS = {"x": "x", r"\hat{x}": "xhat", "v": "var", r"\gamma": "gamma", "y": "y", "f": "f", "N": "N"}
+
+
+def test_exp_of_a_parenthesised_power_is_not_a_row_index():
+    r"""e^{(v)} is exp(v); it once switched the formula into the ^{(r)} row style, where
+    subscripts are dropped, and \hat{x}_j inside a sum over i read as \hat{x}_i."""
+    plain = read_latex(r"\sum_{i=1}^N \hat{x}_j \hat{x}_i", STYLE_SYMBOLS)
+    with_exp = read_latex(r"\sum_{i=1}^N \hat{x}_j \hat{x}_i + e^{(v)}", STYLE_SYMBOLS)
+    assert with_exp == BinOp("+", plain, Call("exp", Name("var")))
+    assert plain != read_latex(r"\sum_{i=1}^N \hat{x}_i \hat{x}_i", STYLE_SYMBOLS)  # the misreading differs
+
+
+def test_one_index_written_two_ways_is_refused():
+    with pytest.raises(ExprError, match=r"'j' is both a subscript and a row superscript"):
+        read_latex(r"\hat{x}^{(j)} \hat{x}_j", STYLE_SYMBOLS)
+    assert read_latex(r"\hat{x}^{(j)} \gamma_i", STYLE_SYMBOLS) == read_latex(r"\hat{x} \gamma", STYLE_SYMBOLS)
