@@ -182,7 +182,8 @@ def random_inputs(layer: Layer, shape: tuple[int, ...], axis, seed: int = 0) -> 
         if i.kind == CONSTANT:
             continue
         home = [k for k in range(len(shape)) if (k in axes) == (i.kind == ROW)]
-        values[name] = rng.standard_normal(shape if name == data else tuple(shape[k] for k in home))
+        value = rng.standard_normal(shape if name == data else tuple(shape[k] for k in home))
+        values[name] = np.abs(value) + 0.1 if i.positive else value  # inside the declared domain
     return values, rng.standard_normal(shape)
 
 

@@ -189,6 +189,9 @@ class _Reader:
         output = self.string(meta, "layer.output")
         if output not in stages:
             raise self.error("layer.output", f"'{output}' is not a stage; the stages are {', '.join(stages)}")
+        if "y" in stages and output != "y":
+            raise self.error(f"layer.stages[{list(stages).index('y')}]", "a stage named 'y' that is not the output "
+                             "would have the adjoint 'dy', which is the output's upstream gradient; rename it")
         try:
             graph = build({n: i.kind for n, i in inputs.items()}, [(n, e) for n, (_, e) in stages.items()], output)
         except ExprError as err:  # pragma: no cover - stages are checked one by one below
@@ -215,7 +218,10 @@ class _Reader:
         out = {}
         for name, spec in table.items():
             key = f"inputs.{name}"
-            self.check_name(key, name)
+            self.check_name(key, name, out)
+            if name == "y":
+                raise self.error(key, "an input named 'y' would have the adjoint 'dy', which is the output's upstream "
+                                      "gradient; rename the input")
             if not isinstance(spec, dict):
                 raise self.error(key, 'expected an inline table such as { kind = "row", latex = "x" }')
             allowed = {"kind", "latex", "positive", "default"}
@@ -228,6 +234,9 @@ class _Reader:
             positive = spec.get("positive", False)
             if not isinstance(positive, bool):
                 raise self.error(f"{key}.positive", "expected true or false")
+            if positive and kind == ROW:
+                raise self.error(f"{key}.positive", "a row input cannot be declared positive (only scalars and "
+                                                    "constants can); remove the key")
             default = self.number(spec.get("default"), f"{key}.default")
             if default is not None and kind != CONSTANT:
                 raise self.error(f"{key}.default", "only constants have a default value")

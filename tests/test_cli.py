@@ -170,3 +170,14 @@ def test_emit_and_check_numeric_on_unusual_layers(tmp_path, text):
 def test_check_without_claims_says_so(tmp_path):
     code, out, _ = run("check", "derivations/rmsnorm.toml")
     assert code == 0 and out.strip() == "rmsnorm (every N): no claims in this file; give one with --wrt NAME --formula EXPR"
+
+
+def test_latex_and_graph_with_a_constant_stage(tmp_path):
+    """e2 = 2*eps is no gradient target, but the document and the graph still show
+    every stage's adjoint (found by review: KeyError 'de2')."""
+    path = tmp_path / "e2.toml"
+    path.write_text(Path(BN).read_text().split("[notation]")[0].replace(
+        '"sqrtvar = sqrt(var + eps)",', '"e2 = 2*eps", "sqrtvar = sqrt(var + e2)",'))
+    for command in ("latex", "graph"):
+        code, out, err = run(command, str(path))
+        assert code == 0 and out and "Traceback" not in err, err

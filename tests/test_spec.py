@@ -62,6 +62,15 @@ CASES = [
     ("stage not a string", broken('"mu = mean(x)"', "3"), "layer.stages[0]", "as a string"),
     ("default on a row", broken('x = { kind = "row" }', 'x = { kind = "row", default = 1 }'), "inputs.x.default", "only constants"),
     ("negative default of a positive", broken("default = 1e-5", "default = -1"), "inputs.eps.default", "declared positive"),
+    # found by review: each once read dy or dx as the wrong adjoint, or ignored a sign
+    ("an input named y", broken('x = { kind = "row" }', 'x = { kind = "row" }\ny = { kind = "scalar" }'),
+     "inputs.y", "the adjoint 'dy'"),
+    ("a stage named y, not the output", broken('"y = gamma*xmu"]\noutput = "y"', '"y = gamma*xmu", "out = y"]\noutput = "out"'),
+     "layer.stages[2]", "a stage named 'y' that is not the output"),
+    ("inputs x and dx", broken('x = { kind = "row" }', 'x = { kind = "row" }\ndx = { kind = "scalar" }'),
+     "inputs.dx", "clashes with 'x'"),
+    ("a positive row", broken('x = { kind = "row" }', 'x = { kind = "row", positive = true }'),
+     "inputs.x.positive", "a row input cannot be declared positive"),
 ]
 
 

@@ -88,7 +88,8 @@ class Algebra:
         self.prover = prover or Prover(layer)
         self.engine = self.prover.routes
         g = self.graph
-        kinds = {**g.kinds, "dy": layer.output_kind, **layer.adjoint_kinds()}
+        # every stage's adjoint is displayed (a constant stage's too, as 0), not only the targets'
+        kinds = {**g.kinds, "dy": layer.output_kind, **{"d" + s: g.kinds[s] for s in g.stages}, **layer.adjoint_kinds()}
         positive = {n for n, i in layer.inputs.items() if i.positive}
         self.B = Display(kinds, positive)
         self.composite = composite
