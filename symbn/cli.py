@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--wrt", help="an input, or a stage (then: that stage's adjoint)")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--formula", help="a formula in symbn's syntax, e.g. 'sum(dy*xhat)'")
+    group.add_argument("--formula", help="a formula in symbn's syntax, e.g. 'sum(dy*xhat)'; "
+                                         "one that starts with - is given as --formula=-...")
     group.add_argument("--latex", metavar="TEX", help="a formula written in LaTeX")
     p.set_defaults(run=cmd_check)
 
