@@ -242,7 +242,7 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     Returns, for the backward pass, each input's original-shape variable."""
     layer = plan.layer
     arrays = (["dy"] if backward else []) + [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    p.emit(f"result = np.result_type({', '.join(arrays)}, np.float16)")
+    p.emit(f"result = _result({', '.join(arrays)})")
     p.emit("dtype = _work(result)")
     p.emit(f"{plan.data} = np.asarray({plan.data}, dtype)")
     p.emit(f"shape = {plan.data}.shape")
@@ -252,6 +252,9 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     if backward:
         p.emit("kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))")
         p.emit("dy = np.asarray(dy, dtype)")
+        if layer.output_kind == ROW:
+            p.emit("if dy.shape != shape:")
+            p.emit(f"    raise ValueError(f'dy has shape {{dy.shape}}; it must have the shape of {plan.data}, {{shape}}')")
     shapes = {}
     for name, i in layer.inputs.items():
         if i.kind == CONSTANT or name == plan.data:
@@ -310,10 +313,10 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     p.owned = set()
     for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
         if s in p.given:
-            p.emit(f"{s}, {p.given[s]} = _split(saved[{s!r}], dtype)")
+            p.emit(f"{s}, {p.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
             p.unmeasured.add(s)
         else:
-            p.emit(f"{s} = np.asarray(saved[{s!r}], dtype)")
+            p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
     p.equations(plan.eqns(plan.rows), keep)
     if not plan.saved_order and not plan.rows and not p.offsets:
         p.emit("pass")
@@ -356,7 +359,8 @@ def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
         later = set().union(*(names(plan.formulas[v]) for v in full[full.index(w) + 1:]))
         given = p.fresh(f"{grad}_out")
         p.emit(f"{given} = _out(out, {k}, {count})")
-        p.emit(f"{grad} = _usable({given}, dtype)")
+        arrays = ", ".join(["dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)])
+        p.emit(f"{grad} = _usable({given}, dtype, shape, {arrays})")
         p.full_gradient(grad, prepared[w], later)
         results[w] = f"_store({grad}, {given}, result)"
     p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")  # a tuple

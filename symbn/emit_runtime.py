@@ -12,9 +12,19 @@ _WIDE = (np.dtype(np.float16), np.dtype(np.float32))
 _LONG = 4096  # a float16/32 sum along a longer axis is split in two levels
 
 
+def _result(*arrays):
+    """The results' dtype: the inputs' common floating dtype; integers and bools give
+    float64 (lists are read as arrays, Python numbers keep their weak type)."""
+    dtype = np.result_type(*(a if isinstance(a, (np.ndarray, np.generic, int, float, complex)) else np.asarray(a)
+                             for a in arrays))
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
 def _axes(ndim, axis):
     """The reduced axes (the slice) as a sorted tuple of non-negative ints."""
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
     out = tuple(sorted({int(a) + ndim if int(a) < 0 else int(a) for a in axes}))
     if len(out) != len(axes) or any(not 0 <= a < ndim for a in out):
         raise ValueError(f"axis {axis!r} is not a set of distinct axes of an array with {ndim} dimensions")
@@ -156,7 +166,7 @@ def _sum_to(shape, *factors):
     full = (1,) * (ndim - len(shape)) + tuple(shape)
     full_shape = np.broadcast_shapes(*(np.shape(f) for f in factors))
     if len(factors) == 1 and full_shape == full:
-        return np.reshape(factors[0], shape)
+        return np.array(np.reshape(factors[0], shape))  # a copy: never hand back the caller's dy
     keep = tuple(k for k in range(ndim) if full[k] != 1)
     return _contract(factors, keep).reshape(shape)
 
@@ -170,14 +180,30 @@ def _sum_to_offset(shape, c, *factors):
 
 
 def _out(out, k, count):
-    """The k-th of ``count`` output buffers given as ``out`` (an array is the first)."""
+    """The k-th of ``count`` output buffers given as ``out`` (an array is the first);
+    buffers that overlap one another are refused."""
     if out is None:
         return None
     if isinstance(out, np.ndarray):
         out = (out,) + (None,) * (count - 1)
     if len(out) != count:
         raise ValueError(f"out must be an array or a tuple of {count} arrays or None, got {len(out)} entries")
+    given = [b for b in out if b is not None]
+    if any(np.may_share_memory(a, b) for i, a in enumerate(given) for b in given[i + 1:]):
+        raise ValueError("out: two output buffers share memory; give each gradient its own array")
     return out[k]
+
+
+def _saved(saved, name, kshape):
+    """A saved per-slice value with this call's per-slice shape: a keepdims array,
+    or one with the same values flat (a framework's (C,) mean, say)."""
+    a = np.asarray(saved[name])
+    if a.shape != tuple(kshape):
+        if a.size != int(np.prod(kshape)):
+            raise ValueError(f"saved[{name!r}] has shape {a.shape}, but this call's per-slice values have shape "
+                             f"{tuple(kshape)}: was it saved with another axis or other data?")
+        a = a.reshape(kshape)
+    return a
 
 
 def _store(value, out, result):
@@ -185,15 +211,24 @@ def _store(value, out, result):
     else as ``result``."""
     if out is None:
         return _as(result, value)
+    if out.shape != np.shape(value):
+        raise ValueError(f"out: a buffer of shape {out.shape} for a gradient of shape {np.shape(value)}")
     if value is not out:
         np.copyto(out, value)
     return out
 
 
-def _usable(out, dtype):
-    """An output buffer to compute in, if it has the work dtype; else None (the
-    result is computed in an array of ours and copied into it)."""
-    return out if out is not None and out.dtype == dtype else None
+def _usable(out, dtype, shape, *inputs):
+    """An output buffer to compute in, if it has the work dtype and shares no memory
+    with an input still to be read; else None (the result is computed in an array of
+    ours and copied into it).  A buffer of another shape is refused."""
+    if out is None:
+        return None
+    if out.shape != tuple(shape):
+        raise ValueError(f"out: a buffer of shape {out.shape} for a gradient of shape {tuple(shape)}")
+    if out.dtype != dtype or any(np.may_share_memory(out, a) for a in inputs):
+        return None
+    return out
 
 
 def _work(result):

@@ -77,7 +77,7 @@ def test_batchnorm_golden():
         assert line in forward
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _offset(xmu, axes, n)",
                  "var = (_sum(axes, xmu, xmu) - n * mu_c**2) / n",
-                 "mu, mu_c = _split(saved['mu'], dtype)", "ivar = np.asarray(saved['ivar'], dtype)",
+                 "mu, mu_c = _split(_saved(saved, 'mu', kshape), dtype)", "ivar = np.asarray(_saved(saved, 'ivar', kshape), dtype)",
                  "sum_dy_xmu = _sum(axes, dy, xmu) - mu_c * sum_dy", "dx_shift = -(sum_dy / n) - dx_xmu * mu_c",
                  "np.multiply(dx, dx_scale, out=dx)"):
         assert line in backward
@@ -380,7 +380,7 @@ def test_every_centring_by_the_mean_gets_its_offset(text, shift, n):
     if shift == "folded":
         assert "xc = np.subtract(x, mu)" in backward and "sum_dy_xc = _sum(axes, dy, xc) - mu_c * sum_dy" in backward
     else:
-        assert "mu, mu_c = _split(saved['mu'], dtype)" in backward and "_shift(" in backward
+        assert "mu, mu_c = _split(_saved(saved, 'mu', kshape), dtype)" in backward and "_shift(" in backward
     args, axis = _offset_case("batchnorm", n)
     assert _agreement(module, args, axis) < 1e-4
     assert _saved_agreement(module, args, axis) < 1e-4
@@ -619,3 +619,74 @@ def test_groupnorm_is_layernorm_over_a_group():
     for k, grad in enumerate(grads):
         want = complex_step(group_norm, args, k, dy)
         assert relative_error(grad.reshape(want.shape), want) < 1e-12
+
+
+# --- what callers pass (found by an adversarial review) ------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["dy", "x"])
+def test_out_may_be_an_input(case, target):
+    """out=dy or out=x: the gradient is computed in an array of ours and written at
+    the end (it was written into dy while dy was still being read: error up to 2.5)."""
+    layer, module = case
+    args, dy = _args(layer, (6, 4), 0, seed=4)
+    want = module.backward(dy, *args)
+    buffer = (dy if target == "dy" else args[0]).copy()
+    call = [buffer if target == "dy" else dy, *([buffer] if target == "x" else [args[0]]), *args[1:]]
+    got = module.backward(*call, out=buffer)
+    assert got[0] is buffer
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_out_buffers_are_checked():
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    args, dy = _args(symbn.load(ROOT / "derivations/batchnorm.toml"), (6, 5), 0)
+    shared = np.empty(5)
+    with pytest.raises(ValueError, match="share memory"):
+        module.backward(dy, *args, out=(None, shared, shared))
+    with pytest.raises(ValueError, match=r"a buffer of shape \(2, 6, 5\) for a gradient of shape \(6, 5\)"):
+        module.backward(dy, *args, out=np.empty((2, 6, 5)))
+    with pytest.raises(ValueError, match=r"a buffer of shape \(6, 5\) for a gradient of shape \(5,\)"):
+        module.backward(dy, *args, out=(None, np.empty((6, 5)), None))
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "layernorm", "rmsnorm"])
+def test_saved_from_another_axis_is_refused(name):
+    """Statistics saved for axis=(0, 1) have one value; axis=0 needs one per column
+    (they broadcast, and the gradients were wrong by up to 2.2)."""
+    layer = symbn.load(ROOT / f"derivations/{name}.toml")
+    module = load_module(layer)
+    args, dy = _args(layer, (6, 5), (0, 1))
+    _, saved = module.forward(*args, axis=(0, 1), return_saved=True)
+    args0, _ = _args(layer, (6, 5), 0)
+    with pytest.raises(ValueError, match="was it saved with another axis"):
+        module.backward(dy, args[0], *args0[1:], axis=0, saved=saved)
+    flat = {k: np.ravel(v) for k, v in module.forward(*args0, axis=0, return_saved=True)[1].items()}
+    plain = module.backward(dy, *args0, axis=0)  # a framework's flat (C,) statistics are fine
+    for g, w in zip(module.backward(dy, *args0, axis=0, saved=flat), plain):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_never_alias_dy():
+    """LayerNorm's beta of the data's full shape: dbeta = dy, returned as a copy (it
+    was a view of dy, so dbeta *= lr changed dy)."""
+    module = load_module(symbn.load(ROOT / "derivations/layernorm.toml"))
+    rng = np.random.default_rng(8)
+    x, dy, gamma, beta = (rng.standard_normal((4, 5)) for _ in range(4))
+    grads = module.backward(dy, x, gamma, beta, axis=1)
+    assert not any(np.shares_memory(g, dy) for g in grads)
+
+
+def test_lists_integers_and_bad_arguments():
+    module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
+    y = module.forward([[1.0, 2.0], [3.0, 5.0]], [1.0, 1.0], 0.0)
+    np.testing.assert_allclose(y, module.forward(np.array([[1.0, 2.0], [3.0, 5.0]]), np.ones(2), 0.0))
+    xi = np.array([[1, 2], [3, 5], [4, 4]], np.int8)
+    assert module.forward(xi, np.ones(2, np.int8), np.zeros(2, np.int8)).dtype == np.float64
+    assert all(g.dtype == np.float64 for g in module.backward(np.ones((3, 2), np.int16), xi, [1, 1], [0, 0]))
+    for axis in (None, 1.0, ()):
+        with pytest.raises(ValueError, match="axis must be an int or a non-empty tuple of ints"):
+            module.forward(np.ones((3, 2)), np.ones(2), np.zeros(2), axis=axis)
+    with pytest.raises(ValueError, match=r"dy has shape \(2,\); it must have the shape of x, \(3, 2\)"):
+        module.backward(np.ones(2), np.ones((3, 2)), np.ones(2), np.zeros(2))
