@@ -353,6 +353,13 @@ def _letter(node: Node | None) -> Token | None:
     return inner.children[0] if isinstance(inner, Tree) and inner.data == "letter" else None
 
 
+def _parenthesised(node: Node) -> bool:
+    """A function's argument in parentheses (or braces), perhaps raised to a power."""
+    if isinstance(node, Tree) and node.data == "scripted":
+        node = node.children[0]
+    return isinstance(node, Tree) and node.data in ("paren", "brace")
+
+
 def _row_style(tree: Tree, table: Mapping[str, str]) -> bool:
     """Whether the formula writes row indices as superscripts ^{(r)} (seed 001's style).
     ``e^{(v)}`` with e not a symbol is exp(v), not a row index.  A subscript letter that
@@ -431,6 +438,9 @@ class _Reader:
         self.bound: list[str] = []
         self.free: tuple[str, int] | None = None
         self.depth = 0
+        # bases the table also maps with a power (\sigma and \sigma^2): the forms a formula reads
+        self.powered = {re.split(r"[_^]", k)[0] for k in table if "^" in k}
+        self.forms: dict[str, dict[str, int]] = {}
 
     def read(self, node: Tree) -> Expr:
         self.depth += 1
@@ -442,7 +452,14 @@ class _Reader:
             self.depth -= 1
 
     def _start(self, node: Tree) -> Expr:
-        return self.read(node.children[0])
+        value = self.read(node.children[0])
+        for base, forms in self.forms.items():
+            if len(forms) > 1:
+                (a, _), (b, col) = list(forms.items())[:2]
+                raise ExprError(
+                    f"{base} is read both as {a} and as {b}: the symbol table maps {base} and a power of it to "
+                    "different stages, so one formula cannot use both; write the stages' own symbols", col)
+        return value
 
     _brace = _paren = _start
 
@@ -464,13 +481,22 @@ class _Reader:
 
     def _product(self, node: Tree) -> Expr:
         items: list[tuple[str, Tree]] = []  # (operator before it, factor)
-        op = "*"
+        op, explicit, implicit = "*", False, []  # implicit[k]: items[k] follows items[k-1] with no operator
         for child in node.children:
             if isinstance(child, Token):
-                op = "/" if child == "/" else "*"
+                op, explicit = ("/" if child == "/" else "*"), True
             else:
+                implicit.append(bool(items) and not explicit)
                 items.append((op, child))
-                op = "*"
+                op, explicit = "*", False
+        for k in range(1, len(items)):
+            if not implicit[k]:
+                continue
+            before = items[k - 1][1]
+            if items[k - 1][0] == "/" and before.data != "partial":
+                raise ExprError("a/bc is ambiguous: write \\frac{a}{bc}, or (a/b)c as \\frac{a}{b}c", _col(items[k][1]))
+            if before.data == "func" and not _parenthesised(before.children[1]):
+                raise ExprError("\\log 2x is ambiguous: write \\log(2x), or \\log(2)\\cdot x", _col(items[k][1]))
         result: Expr | None = None
         i = 0
         while i < len(items):
@@ -659,6 +685,10 @@ class _Reader:
         if _canon(atom) == "e" and "e" not in self.table and sub is None and sup is not None:
             return Call("exp", self.read(sup), _col(atom))
         name, index, power = self.resolve(atom, sub, sup)
+        base = _canon(self.hoist(atom, sub, sup)[0])
+        if base in self.powered:
+            form = name if power is None else f"{name}**{_canon(power)}"
+            self.forms.setdefault(base, {}).setdefault(form, _col(atom))
         if name == LOSS:
             raise ExprError(f"{_canon(atom)} is the loss: it only appears as " + r"\frac{\partial f}{\partial x}", _col(atom))
         value = self.indexed(name, index, _col(atom))

@@ -489,3 +489,28 @@ def test_one_index_written_two_ways_is_refused():
     with pytest.raises(ExprError, match=r"'j' is both a subscript and a row superscript"):
         read_latex(r"\hat{x}^{(j)} \hat{x}_j", STYLE_SYMBOLS)
     assert read_latex(r"\hat{x}^{(j)} \gamma_i", STYLE_SYMBOLS) == read_latex(r"\hat{x} \gamma", STYLE_SYMBOLS)
+
+
+# --- readings a person would not mean (found by an adversarial review) ----------------------------
+
+POWERED = {"x": "x", "N": "N", r"\gamma": "gamma", r"\sigma": "sqrtvar", r"\sigma^2": "var", r"\sigma^{-1}": "ivar"}
+
+
+@pytest.mark.parametrize("tex", [r"\sigma \sigma^2", r"\sigma^{-1}(\sigma^2 + x)", r"\frac{\gamma}{\sigma} - \frac{x}{\sigma^2}"])
+def test_a_symbol_and_its_mapped_power_in_one_formula_are_refused(tex):
+    r"""batchnorm.toml maps \sigma to sqrtvar and (seed 001's) \sigma^2 to var, which is not
+    sqrtvar**2: a formula using both once read as a mix, and a wrong one was proved."""
+    with pytest.raises(ExprError, match=r"is read both as"):
+        read_latex(tex, POWERED)
+    assert read_latex(r"\sigma^2", POWERED) == Name("var") and read_latex(r"\sigma_i^3", POWERED) == BinOp(
+        "**", Name("sqrtvar"), Num(Fraction(3)))
+
+
+@pytest.mark.parametrize(("tex", "fix"), [(r"\gamma/N\sigma", r"\frac{a}{bc}"), ("1/2x", r"\frac{a}{bc}"),
+                                          (r"\log 2x", r"\log(2x)"), (r"\exp 2x", r"\log(2x)")])
+def test_ambiguous_juxtapositions_are_refused(tex, fix):
+    """γ/Nσ once read as (γ/N)·σ and log 2x as log(2)·x."""
+    with pytest.raises(ExprError, match=re.escape(fix)):
+        read_latex(tex, POWERED)
+    assert read_latex(r"\frac{\gamma}{N\sigma}", POWERED) == BinOp("/", Name("gamma"), BinOp("*", Name("N"), Name("sqrtvar")))
+    assert read_latex(r"\log(2x)", POWERED) == Call("log", BinOp("*", Num(Fraction(2)), Name("x")))
