@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .expr import ExprError
+from .graph import ROW
 from .latex_reader import read_latex
 from .prove import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
 from .spec import Formula, Layer, SpecError, check_kind
@@ -94,7 +95,10 @@ def _is_symbol(tex: str) -> bool:
 
 def from_latex(layer: Layer, tex: str, key: str) -> Formula:
     try:
-        expr = read_latex(tex, latex_symbols(layer))
+        kinds = layer.graph.kinds
+        rows = {n for n, k in kinds.items() if k == ROW and not n.startswith("%")}
+        rows |= {"d" + n for n in rows} | ({"dy"} if layer.output_kind == ROW else set())
+        expr = read_latex(tex, latex_symbols(layer), rows)
     except ExprError as err:
         raise SpecError(layer.path, key, f"{err} in {tex!r}") from None
     return layer.formula_from_expr(expr, key, tex, adjoints=True)

@@ -49,7 +49,7 @@ factor that mixes both indices non-linearly is an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
 from functools import lru_cache
 
@@ -152,8 +152,10 @@ def _parser() -> Lark:
     return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True)
 
 
-def read_latex(tex: str, symbols: Mapping[str, str]) -> Expr:
-    """Read one LaTeX formula into symbn's AST; ``symbols`` maps LaTeX symbols to names."""
+def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = ()) -> Expr:
+    """Read one LaTeX formula into symbn's AST; ``symbols`` maps LaTeX symbols to names.
+    ``rows``: the names that vary along the slice; inside a sum one of them must carry an
+    index (an unindexed x there is neither clearly x_i nor clearly x_j)."""
     if not isinstance(tex, str):
         raise ExprError(f"expected LaTeX as a string, got {type(tex).__name__}")
     if len(tex) > MAX_LENGTH:
@@ -165,7 +167,7 @@ def read_latex(tex: str, symbols: Mapping[str, str]) -> Expr:
     tree = _parse(text)
     row_style = _row_style(tree, table)
     try:
-        return _Reader(table, row_style, text).read(tree)
+        return _Reader(table, row_style, text, frozenset(rows)).read(tree)
     except RecursionError:
         raise ExprError("the formula is nested too deeply or is too long") from None
 
@@ -431,8 +433,9 @@ def _over(a: Expr | None, b: Expr) -> Expr:
 class _Reader:
     """Walks the parse tree with the stack of bound indices and the free index."""
 
-    def __init__(self, table: dict[str, str], row_style: bool, text: str):
+    def __init__(self, table: dict[str, str], row_style: bool, text: str, rows: frozenset[str] = frozenset()):
         self.table = table
+        self.rows = rows
         self.row_style = row_style
         self.text = text
         self.bound: list[str] = []
@@ -697,6 +700,9 @@ class _Reader:
     def indexed(self, name: str, index: Token | None, col: int) -> Expr:
         """The name at an index: bound by the innermost \\sum, or the free index."""
         if index is None:
+            if self.bound and name in self.rows:
+                raise ExprError(f"{name} inside \\sum_{self.bound[-1]} has no index: write it with _{self.bound[-1]} "
+                                "(summed) or with the free index", col)
             return Name(name, col)
         letter = str(index)
         if self.bound and letter == self.bound[-1]:

@@ -196,3 +196,14 @@ def test_a_stage_of_constants_is_not_differentiated():
         check_one(layer, "x", formula="gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat)) + 1000*de2")
     (item,) = check_one(layer, "var", formula="-1/(2*sqrtvar**3)*sum(dy*gamma*xmu)").items
     assert item.result.verdict == PROVED
+
+
+def test_a_row_symbol_without_index_inside_a_sum_is_refused(bn):
+    r"""\hat{x} in a sum over i is neither clearly \hat{x}_i nor \hat{x}_j; it was read as
+    \hat{x}_i, and a correct formula was refuted (found by an adversarial review)."""
+    tex = (r"\frac{\gamma}{N\sigma}\left(N\frac{\partial f}{\partial y_j} - \sum_{i=1}^N \frac{\partial f}{\partial y_i}"
+           r" - \sum_{i=1}^N \frac{\partial f}{\partial y_i}\hat{x}_i\hat{x}\right)")
+    with pytest.raises(SpecError, match=r"xhat inside \\sum_i has no index"):
+        check_one(bn, "x", tex=tex)
+    (item,) = check_one(bn, "x", tex=tex.replace(r"\hat{x}\right", r"\hat{x}_j\right")).items
+    assert item.result.verdict == PROVED
