@@ -54,6 +54,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # benchmarks/machine.py, beside this script
+
 import symbn
 from symbn.emit import load_module
 
@@ -210,14 +212,7 @@ def measure(module, n: int, d: int, dtype, reps: int) -> dict:
 
 
 def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     blas = "unknown"
     try:
         config = np.show_config(mode="dicts")

@@ -28,21 +28,15 @@ from sympy.core.cache import clear_cache
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # benchmarks/machine.py, beside this script
+
 import symbn
 
 FILES = ["batchnorm", "layernorm", "rmsnorm"]
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, SymPy {sp.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, SymPy {sp.__version__}"
 
 
 def best_of(f, k: int) -> float:

@@ -172,8 +172,8 @@ def _sum_to(shape, *factors):
 
 
 def _sum_to_offset(shape, c, *factors):
-    """``_sum_to(shape, *factors, c)`` for an offset c from ``_offset``; 0 when c
-    is 0 (float64, or saved statistics): no pass over the data for nothing."""
+    """``_sum_to(shape, *factors, c)`` for a mean's offset c; 0 when c is 0 (float64
+    data, or a float64 mean given for float64 data): no pass over the data for nothing."""
     if np.ndim(c) == 0 and c == 0:
         return 0
     return _sum_to(shape, *factors, c)
@@ -211,11 +211,16 @@ def _store(value, out, result):
     else as ``result``."""
     if out is None:
         return _as(result, value)
-    if out.shape != np.shape(value):
-        raise ValueError(f"out: a buffer of shape {out.shape} for a gradient of shape {np.shape(value)}")
+    _fits(out, np.shape(value))
     if value is not out:
         np.copyto(out, value)
     return out
+
+
+def _fits(out, shape):
+    """Refuse an output buffer of another shape (NumPy would fill it by broadcasting)."""
+    if out.shape != tuple(shape):
+        raise ValueError(f"out: a buffer of shape {out.shape} for a gradient of shape {tuple(shape)}")
 
 
 def _usable(out, dtype, shape, *inputs):
@@ -224,8 +229,7 @@ def _usable(out, dtype, shape, *inputs):
     ours and copied into it).  A buffer of another shape is refused."""
     if out is None:
         return None
-    if out.shape != tuple(shape):
-        raise ValueError(f"out: a buffer of shape {out.shape} for a gradient of shape {tuple(shape)}")
+    _fits(out, shape)
     if out.dtype != dtype or any(np.may_share_memory(out, a) for a in inputs):
         return None
     return out

@@ -74,7 +74,6 @@ class Printer:
         self.given: dict[str, str] = {}  # centring mean m -> its offset c: m + c is the mean to rounding
         self.mean_of: dict[str, str] = {}  # ... and the row input m is the mean of
         self.unmeasured: set[str] = set()  # means split off a saved dict whose c may still be unknown (None)
-        self.offset_names: dict[str, str] = {}  # a mean (or an inline mean's centred stage) -> its c's name
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -107,9 +106,7 @@ class Printer:
         if isinstance(e, Num):
             return (number(e.value), _ATOM) if e.value >= 0 else (f"-{number(-e.value)}", _PREC["neg"])
         if isinstance(e, Name):
-            if e.id in self.given:
-                return self.corrected(e.id), _PREC["+"]
-            return ("n" if e.id == "N" else e.id), _ATOM
+            return self.read(e.id)
         if isinstance(e, Neg):
             return "-" + self.scalar(e.arg, _PREC["neg"]), _PREC["neg"]
         if isinstance(e, BinOp):
@@ -165,7 +162,7 @@ class Printer:
         if self.kind(e) != ROW:
             return self.scalar(e)
         if isinstance(e, Name):
-            return f"({self.corrected(e.id)})" if e.id in self.given else e.id
+            return _wrap(*self.read(e.id), _PREC["+"])
         if isinstance(e, Neg):
             return f"np.negative({self.row_text(e.arg)})"
         if isinstance(e, BinOp):
@@ -220,10 +217,8 @@ class Printer:
         if not named and not self.fold:  # nothing else can read an unnamed mean
             self.emit(f"_recentre({d}, axes, n)")
             return
-        key = mean if named else stage
-        if key not in self.offset_names:  # one name in every branch that computes it
-            self.offset_names[key] = self.fresh(f"{mean if named else d}_c")
-        c = self.offset_names[key]
+        # an unnamed mean is recomputed in every branch: its offset keeps the name it got first
+        c = self.offsets.get(stage) or self.fresh(f"{mean if named else d}_c")
         self.kinds[c] = SCALAR
         if self.fold:
             self.offsets[stage] = c
@@ -265,12 +260,16 @@ class Printer:
             return _wrap(number(a), _ATOM if a >= 0 else _PREC["neg"], outer)
         if a in inline:
             return _wrap(*inline[a], outer)
-        if a in self.given:
-            return _wrap(self.corrected(a), _PREC["+"], outer)
-        return "n" if a == "N" else self.alias.get(a, a)
+        return _wrap(*self.read(self.alias.get(a, a)), outer)
+
+    def read(self, name: str) -> tuple[str, int]:
+        """A name as read (text, precedence): N is n, and a centring mean m is read as
+        m + c, the mean to rounding (``x - m`` itself reads m as stored)."""
+        if name in self.given:
+            return self.corrected(name), _PREC["+"]
+        return ("n" if name == "N" else name), _ATOM
 
     def corrected(self, mean: str) -> str:
-        """A read of a centring mean other than ``x - m``: the mean to rounding."""
         return f"{mean} + {self.given[mean]}"
 
     def _scalar_eqn(self, e: Eqn, inline, fused: Mapping[str, Eqn]) -> tuple[str, int]:

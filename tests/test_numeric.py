@@ -19,6 +19,8 @@ from symbn.numeric import (
     relative_error,
 )
 
+from .files import POSITIVE_SCALAR
+
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("derivations/*.toml"))
 
@@ -103,21 +105,6 @@ def test_report_text_layout():
     assert lines[0] == "demo: emitted backward at random inputs, shape (2, 2), axis=0"
     assert lines[-1] == "verdict: all within tolerance"
 
-
-POSITIVE_SCALAR = """
-[layer]
-name = "pos"
-stages = ["a = sqrt(g**2)", "y = a*x + h"]
-output = "y"
-[inputs]
-h = { kind = "scalar" }
-g = { kind = "scalar", positive = true }
-x = { kind = "row" }
-[closed_form]
-x = "a*dy"
-g = "sum(dy*x)"
-h = "sum(dy)"
-"""
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -16,7 +16,7 @@ from symbn.moments import Moments
 from symbn.prove import PROVED, REFUTED, UNKNOWN, prove
 from symbn.routes import ROUTES, Routes, realisation
 
-from .files import FILES, ROOT
+from .files import FILES, POSITIVE_SCALAR, ROOT
 from .oracle import formula_value, true_gradient
 
 
@@ -306,21 +306,6 @@ def test_a_constant_named_like_a_root_is_not_the_root():
     (item,) = check_one(layer, "x", formula="gamma*N/s1*(dy - mean(dy) - xmu*N/s1*mean(dy*xhat))").items
     assert item.result.verdict == REFUTED
 
-
-POSITIVE_SCALAR = """
-[layer]
-name = "pos"
-stages = ["a = sqrt(g**2)", "y = a*x + h"]
-output = "y"
-[inputs]
-h = { kind = "scalar" }
-g = { kind = "scalar", positive = true }
-x = { kind = "row" }
-[closed_form]
-x = "a*dy"
-g = "sum(dy*x)"
-h = "sum(dy)"
-"""
 
 
 def test_counterexamples_keep_declared_signs():
