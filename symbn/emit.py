@@ -126,6 +126,11 @@ class Plan:
 def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
     """The NumPy module's source.  Raises :class:`NotCertified` before printing
     anything if a formula is not proved."""
+    return _emit(layer, time_limit)[0]
+
+
+def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
+    """The module's source and its compiled code: a printer bug fails here, not in the user's import."""
     certified = certify(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
     try:
@@ -141,16 +146,15 @@ def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
         backward,
     ]
     source = "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
-    compile(source, f"<symbn emit {layer.path}>", "exec")  # a printer bug fails here, not in the user's import
-    return source
+    return source, compile(source, f"<symbn emit {layer.path}>", "exec")
 
 
 def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleType:
     """The emitted module, executed into a fresh module object (our own code)."""
-    source = emit_module(layer, time_limit)
+    source, code = _emit(layer, time_limit)
     module = types.ModuleType(f"symbn_emitted_{layer.name}")
-    module.__file__ = f"<symbn emit {layer.path}>"
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own printed code
+    module.__file__ = code.co_filename
+    exec(code, module.__dict__)  # noqa: S102 - our own printed code
     module.SOURCE = source
     return module
 
