@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 import symbn
-from symbn.emit import load_module
+from symbn.emit.module import load_module
 
 try:
     import torch

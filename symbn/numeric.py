@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
-from .concrete import Row
-from .emit_runtime import _axes, _place
-from .evaluate import run
-from .graph import CONSTANT, ROW
-from .spec import Layer
+from symbn.realise.concrete import Row
+from symbn.emit.runtime import _axes, _place
+from symbn.ad.interpret import run
+from symbn.ir.graph import CONSTANT, ROW
+from symbn.lang.derivation import Layer
 
 Forward = Callable[..., np.ndarray]
 
@@ -190,7 +190,7 @@ def random_inputs(layer: Layer, shape: tuple[int, ...], axis, seed: int = 0) -> 
 def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: int = 0, dps: int = 50, module=None) -> NumericReport:
     """The emitted module's backward (float64 and float32) at random inputs against
     central differences and the complex step of its forward, and the mpmath reference."""
-    from .emit import load_module
+    from symbn.emit.module import load_module
 
     module = module or load_module(layer)
     values, dy = random_inputs(layer, tuple(shape), axis, seed)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbn.expr import Call, Name, Neg, Num
-from symbn.spec import Layer
+from symbn.lang.expr import Call, Name, Neg, Num
+from symbn.lang.derivation import Layer
 
 
 def evaluate(e, env: dict, n: int):
@@ -45,7 +45,7 @@ def _map(f, v):
 def stages(layer: Layer, env: dict, n: int, nudge: tuple | None = None) -> dict:
     """Every stage, computed from the stage texts (parsed again, evaluated here).
     ``nudge = (stage, j, t)`` adds t to that stage (at j for a row) as it is computed."""
-    from symbn.expr import parse_assignment
+    from symbn.lang.expr import parse_assignment
 
     env = dict(env)
     for text in layer.stage_text.values():
@@ -78,7 +78,7 @@ def true_gradient(layer: Layer, point: dict, wrt: str, n: int, j: int):
 
 def formula_value(layer: Layer, expr, point: dict, n: int, j: int):
     """A formula's value; adjoint names d<stage> get the oracle's own ∂f/∂stage."""
-    from symbn.expr import names
+    from symbn.lang.expr import names
 
     env = stages(layer, {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in point.items()}, n)
     for name in names(expr):

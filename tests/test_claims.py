@@ -2,6 +2,7 @@
 refutation is re-checked by the independent oracle, mutants of the closed form are
 never proved, and random input never crashes or runs code."""
 
+from fractions import Fraction
 import random
 
 import pytest
@@ -10,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbn
-from symbn.claims import AGREES, check_claims, check_one
-from symbn.expr import BinOp, Call, Name, Neg, Num, parse, to_text
-from symbn.prove import PROVED, Prover, check_formula
-from symbn.spec import SpecError
+from symbn.proof.claims import AGREES, check_claims, check_one
+from symbn.lang.expr import BinOp, Call, Name, Neg, Num, parse, to_text
+from symbn.proof.prover import PROVED, Prover, check_formula
+from symbn.lang.derivation import SpecError
 
 from .files import BATCHNORM, FILES, SEEDS
 from .oracle import formula_value, true_gradient
@@ -86,7 +87,7 @@ def mutants(e):
 
 
 def _here(e):
-    two = Num(symbn.spec.Fraction(2))
+    two = Num(Fraction(2))
     if isinstance(e, BinOp) and e.op in "+-":
         yield e.left  # a dropped term
         yield e.right if e.op == "+" else Neg(e.right)
@@ -98,13 +99,13 @@ def _here(e):
         yield BinOp("**", e.left, BinOp("*", two, e.right))  # a changed power
     if isinstance(e, Call) and e.fn == "mean":
         yield Call("sum", e.arg)  # mean <-> sum
-        yield BinOp("/", Call("sum", e.arg), BinOp("-", Name("N"), Num(symbn.spec.Fraction(1))))  # 1/N -> 1/(N-1)
+        yield BinOp("/", Call("sum", e.arg), BinOp("-", Name("N"), Num(Fraction(1))))  # 1/N -> 1/(N-1)
     if isinstance(e, Call) and e.fn == "sum":
         yield Call("mean", e.arg)
     if isinstance(e, Num):
         yield Num(e.value + 1)  # a wrong constant
     if isinstance(e, Name):
-        swap = {"gamma": Num(symbn.spec.Fraction(1)), "x": Name("xhat"), "xhat": Name("x"), "ivar": Name("sqrtvar"), "N": BinOp("-", Name("N"), Num(symbn.spec.Fraction(1)))}
+        swap = {"gamma": Num(Fraction(1)), "x": Name("xhat"), "xhat": Name("x"), "ivar": Name("sqrtvar"), "N": BinOp("-", Name("N"), Num(Fraction(1)))}
         if e.id in swap:
             yield swap[e.id]  # gamma missing, x <-> xhat, sigma for 1/sigma, N-1 for N
         if e.id == "ivar":

@@ -12,11 +12,11 @@ import pytest
 import sympy as sp
 
 import symbn
-from symbn import emit
-from symbn.emit import NotCertified, emit_module, load_module
-from symbn.graph import CONSTANT, ROW
+from symbn.emit import module as emit
+from symbn.emit.module import NotCertified, emit_module, load_module
+from symbn.ir.graph import CONSTANT, ROW
 from symbn.numeric import central_difference, complex_step, random_inputs, relative_error
-from symbn.routes import Routes, realisation
+from symbn.proof.routes import Routes, realisation
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("derivations/*.toml"))
@@ -389,7 +389,7 @@ def test_every_centring_by_the_mean_gets_its_offset(text, shift, n):
 def test_unfoldable_backward_recentres(monkeypatch):
     """A read of xmu the fold does not cover: the backward is printed again with
     the in-place re-centring, and is as accurate."""
-    from symbn import npprint
+    from symbn.emit import printer as npprint
 
     def refuse(self, *args):
         raise npprint.Unfoldable
@@ -536,7 +536,7 @@ def test_a_mean_of_x_that_centres_z_is_measured_on_x():
 def test_other_reads_of_a_mean_get_its_offset(monkeypatch):
     """``s = mu*ivar`` reads mu + c: the float32 forward agrees with float64 as well
     as the formula's own cancellation allows (3e-4); with mu as summed, 3e-3."""
-    from symbn import npprint
+    from symbn.emit import printer as npprint
 
     layer = symbn.loads(MEAN_READ_LATER, "addmu.toml")
     (x,) = _large_mean((4096, 8), 1e4)

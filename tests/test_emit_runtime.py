@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from symbn import emit_runtime as rt
+from symbn.emit import runtime as rt
 
 # --- axes and shapes -------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from symbn.expr import BinOp, Call, ExprError, Name, Neg, Num, names, parse, parse_assignment, to_text
+from symbn.lang.expr import BinOp, Call, ExprError, Name, Neg, Num, names, parse, parse_assignment, to_text
 
 
 def test_decimals_are_exact_rationals():

@@ -2,14 +2,14 @@
 
 import pytest
 
-from symbn.expr import ExprError
-from symbn.graph import CONSTANT, ROW, SCALAR, build, format_graph
+from symbn.lang.expr import ExprError
+from symbn.ir.graph import CONSTANT, ROW, SCALAR, build, format_graph
 
 INPUTS = {"x": ROW, "gamma": SCALAR, "eps": CONSTANT}
 
 
 def stages(*texts):
-    from symbn.expr import parse_assignment
+    from symbn.lang.expr import parse_assignment
 
     return [parse_assignment(t) for t in texts]
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symbn.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num, parse
-from symbn.latex_reader import GRAMMAR, read_latex
+from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num, parse
+from symbn.lang.latex.reader import GRAMMAR, read_latex
 
 N = 3  # the slice the evaluator sums over
 J = 1  # the free index

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symbn
-from symbn.emit import load_module
+from symbn.emit.module import load_module
 from symbn.numeric import (
     NumericReport,
     central_difference,

@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbn
-from symbn.claims import check_one
-from symbn.counterexample import random_point
-from symbn.moments import Moments
-from symbn.prove import PROVED, REFUTED, UNKNOWN, prove
-from symbn.routes import ROUTES, Routes, realisation
+import symbn.lang.expr
+from symbn.proof.claims import check_one
+from symbn.proof.counterexample import random_point
+from symbn.realise.moments import Moments
+from symbn.proof.prover import PROVED, REFUTED, UNKNOWN, prove
+from symbn.proof.routes import ROUTES, Routes, realisation
 
 from .files import FILES, POSITIVE_SCALAR, ROOT
 from .oracle import formula_value, true_gradient
@@ -80,7 +81,7 @@ def test_wrong_closed_forms_are_refuted_and_the_counterexample_holds(bn, formula
     assert ce.n >= 1 and 0 <= ce.j < ce.n
     # re-check by exact evaluation, independently of the engines
     truth = true_gradient(bn, ce.values, "x", ce.n, ce.j)
-    claimed = formula_value(bn, symbn.expr.parse(formula), ce.values, ce.n, ce.j)
+    claimed = formula_value(bn, symbn.lang.expr.parse(formula), ce.values, ce.n, ce.j)
     assert sp.simplify(truth - ce.lhs) == 0
     assert sp.simplify(claimed - ce.rhs) == 0
     assert sp.simplify(truth - claimed) != 0
@@ -183,7 +184,7 @@ def test_a_concrete_n_refutation_stays_at_that_n(bn):
 def test_the_moment_algebra_sums_deltas_and_moments():
     B = Moments({"x": "row", "dy": "row"})
     x, dy = B.input("x"), B.input("dy")
-    from symbn.moments import DELTA, N
+    from symbn.realise.moments import DELTA, N
 
     assert B.sum(3) == 3 * N
     assert B.sum(DELTA * dy * x) == B.j_atom["dy"] * B.j_atom["x"]
@@ -255,7 +256,7 @@ def test_every_files_closed_forms_refuted_when_wrong(path, wrt, change):
     assert item.result.verdict == REFUTED, formula
     ce = item.result.counterexample
     truth = true_gradient(layer, ce.values, wrt, ce.n, ce.j)
-    claimed = formula_value(layer, symbn.expr.parse(formula), ce.values, ce.n, ce.j)
+    claimed = formula_value(layer, symbn.lang.expr.parse(formula), ce.values, ce.n, ce.j)
     assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(claimed - ce.rhs) == 0 and truth != claimed
 
 

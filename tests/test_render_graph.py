@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 import symbn
-from symbn.render import graph
-from symbn.render.graph import GraphvizMissing, backward, dot, render
+import importlib
+
+graph = importlib.import_module("symbn.render.dot")
+from symbn.render.dot import GraphvizMissing, backward, dot, render
 
 ROOT = Path(__file__).resolve().parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.toml"))

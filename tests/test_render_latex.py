@@ -17,7 +17,7 @@ import pytest
 import sympy as sp
 
 import symbn
-from symbn.moments import DELTA
+from symbn.realise.moments import DELTA
 from symbn.render import RenderError, document, layer_markdown
 from symbn.render.blocks import Equations
 from symbn.render.content import build

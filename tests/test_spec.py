@@ -1,9 +1,11 @@
 """Derivation files: what loads, and one clear message for everything that does not."""
 
+from fractions import Fraction
+
 import pytest
 
 import symbn
-from symbn.spec import SpecError, loads
+from symbn.lang.derivation import SpecError, loads
 
 GOOD = '''
 [layer]
@@ -25,7 +27,7 @@ gamma = "sum(dy*xmu)"
 def test_a_good_file_loads():
     layer = loads(GOOD, "tiny.toml")
     assert layer.differentiable == ("x", "gamma") and layer.constants == ("eps",)
-    assert layer.inputs["eps"].default == symbn.spec.Fraction(1, 100000)
+    assert layer.inputs["eps"].default == Fraction(1, 100000)
     assert layer.graph.stages == ("mu", "xmu", "y") and layer.output_kind == "row"
     assert layer.latex_names["gamma"] == "\\gamma"
 

@@ -7,8 +7,8 @@
   backward (adjoint) edges red; SVG/PNG/PDF through Graphviz's ``dot``.
 """
 
-from .algebra import RenderError
-from .graph import GraphvizMissing, dot, render
-from .latex import document, layer_markdown, proof_latex, write
+from symbn.render.algebra import RenderError
+from symbn.render.dot import GraphvizMissing, dot, render
+from symbn.render.latex import document, layer_markdown, proof_latex, write
 
 __all__ = ["GraphvizMissing", "RenderError", "document", "dot", "layer_markdown", "proof_latex", "render", "write"]

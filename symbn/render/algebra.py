@@ -21,14 +21,14 @@ from typing import Any
 
 import sympy as sp
 
-from ..evaluate import impl_rules, read
-from ..forward import jvp
-from ..graph import CONSTANT, ROW, Graph
-from ..moments import DELTA, Moments
-from ..prove import Prover
-from ..reverse import vjp
-from ..spec import Layer
-from .printer import Latex, Plain
+from symbn.ad.interpret import impl_rules, read
+from symbn.ad.jvp import jvp
+from symbn.ir.graph import CONSTANT, ROW, Graph
+from symbn.realise.moments import DELTA, Moments
+from symbn.proof.prover import Prover
+from symbn.ad.vjp import vjp
+from symbn.lang.derivation import Layer
+from symbn.render.printer import Latex, Plain
 
 _ACCENTED = re.compile(r"(\\(?:hat|bar|tilde|dot|check)\{)([a-z])(\})")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .algebra import Algebra
+    from symbn.render.algebra import Algebra
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,17 @@ from typing import Any
 
 import sympy as sp
 
-from ..claims import Report, check_claims
-from ..evaluate import read
-from ..forward import contract, jvp
-from ..graph import CONSTANT, ROW, lower_formula
-from ..moments import DELTA
-from ..prove import Proof, Prover, prove
-from ..reverse import vjp
-from ..spec import Formula, Layer
-from .algebra import Algebra, RenderError, stage_jvp, stage_vjp
-from .blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
-from .printer import width
+from symbn.proof.claims import Report, check_claims
+from symbn.ad.interpret import read
+from symbn.ad.jvp import contract, jvp
+from symbn.ir.graph import CONSTANT, ROW, lower_formula
+from symbn.realise.moments import DELTA
+from symbn.proof.prover import Proof, Prover, prove
+from symbn.ad.vjp import vjp
+from symbn.lang.derivation import Formula, Layer
+from symbn.render.algebra import Algebra, RenderError, stage_jvp, stage_vjp
+from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
+from symbn.render.printer import width
 
 ROUTE_NAMES = {
     "direct": "direct (SymPy diff)",
@@ -449,7 +449,7 @@ def _code(s: str) -> str:
 
 
 def _names(formula: Formula) -> set[str]:
-    from ..expr import names
+    from symbn.lang.expr import names
 
     return names(formula.expr)
 

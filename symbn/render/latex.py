@@ -16,11 +16,11 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..prove import Proof
-from ..spec import Layer
-from .blocks import Document, Eq, Equations, Heading, Table, Text
-from .content import build
-from .printer import width
+from symbn.proof.prover import Proof
+from symbn.lang.derivation import Layer
+from symbn.render.blocks import Document, Eq, Equations, Heading, Table, Text
+from symbn.render.content import build
+from symbn.render.printer import width
 
 FORMATS = ("tex", "md")
 LINE = 68.0  # one align* line in units of printer.width: at most 7pt each (a test measures it), 17 cm = 483pt

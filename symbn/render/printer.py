@@ -23,7 +23,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from ..moments import DELTA, N
+from symbn.realise.moments import DELTA, N
 
 
 class Latex(LatexPrinter):

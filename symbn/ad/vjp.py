@@ -18,8 +18,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from .evaluate import read
-from .graph import CONSTANT, ROW, Graph
+from symbn.ad.interpret import read
+from symbn.ir.graph import CONSTANT, ROW, Graph
 
 vjp_rules: dict[str, Callable[..., tuple]] = {}
 

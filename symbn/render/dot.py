@@ -16,9 +16,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..graph import CONSTANT
-from ..spec import Layer
-from .algebra import Algebra, stage_vjp
+from symbn.ir.graph import CONSTANT
+from symbn.lang.derivation import Layer
+from symbn.render.algebra import Algebra, stage_vjp
 
 FORMATS = ("dot", "svg", "png", "pdf")
 _OP = {

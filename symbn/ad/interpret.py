@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from .graph import Atom, Eqn, Graph
+from symbn.ir.graph import Atom, Eqn, Graph
 
 impl_rules: dict[str, Callable[..., Any]] = {
     "add": lambda B, x, y: x + y,

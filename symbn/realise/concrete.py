@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .graph import ROW
+from symbn.ir.graph import ROW
 
 
 class Row:

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .graph import ROW
+from symbn.ir.graph import ROW
 
 N = sp.Symbol("N", integer=True, positive=True)
 DELTA = sp.Symbol("δ[i,j]")  # atom names hold brackets: no file name (an identifier) can equal one

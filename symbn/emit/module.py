@@ -25,13 +25,13 @@ import inspect
 import textwrap
 import types
 
-from . import emit_runtime
-from .expr import names, parse
-from .graph import CONSTANT, ROW
-from .npprint import Printer, Unfoldable, centrings, number
-from .prove import PROVED, Prover, Result, check_formula
-from .rearrange import fast_forms
-from .spec import Layer
+from symbn.emit import runtime as emit_runtime
+from symbn.lang.expr import names, parse
+from symbn.ir.graph import CONSTANT, ROW
+from symbn.emit.printer import Printer, Unfoldable, centrings, number
+from symbn.proof.prover import PROVED, Prover, Result, check_formula
+from symbn.emit.rearrange import fast_forms
+from symbn.lang.derivation import Layer
 
 # names the emitted functions use for themselves: a stage or input may not take one
 RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",
@@ -160,7 +160,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
 
 
 def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
-    from . import __version__
+    from symbn import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
     centred = centrings(plan.graph.eqns, {n for n, i in layer.inputs.items() if i.kind == ROW})
@@ -223,7 +223,7 @@ def _constants(layer: Layer, plan: Plan) -> str:
 
 
 def fast_forms_text(plan: Plan) -> dict[str, str]:
-    from .expr import to_text
+    from symbn.lang.expr import to_text
 
     return {w: to_text(e) for w, e in plan.formulas.items()}
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import sympy as sp
 
-from .concrete import Concrete, Row
-from .graph import ROW
-from .spec import Layer
+from symbn.realise.concrete import Concrete, Row
+from symbn.ir.graph import ROW
+from symbn.lang.derivation import Layer
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Any
 
 import sympy as sp
 
-from .concrete import Concrete, Row
-from .evaluate import primal
-from .graph import ROW, Graph
-from .moments import Moments
+from symbn.realise.concrete import Concrete, Row
+from symbn.ad.interpret import primal
+from symbn.ir.graph import ROW, Graph
+from symbn.realise.moments import Moments
 
 
 def gradient_moments(graph: Graph, B: Moments, wrt: str) -> sp.Expr:

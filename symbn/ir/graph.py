@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .expr import BinOp, Call, Expr, ExprError, Name, Neg, Num
+from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num
 
 ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
 KINDS = (ROW, SCALAR, CONSTANT)

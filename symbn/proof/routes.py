@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import direct
-from .concrete import Concrete, entries
-from .evaluate import primal, read, run
-from .expr import names
-from .forward import contract, jvp
-from .graph import ROW, lower_formula
-from .moments import Moments
-from .reverse import vjp
-from .spec import Formula, Layer
+from symbn.ad import direct
+from symbn.realise.concrete import Concrete, entries
+from symbn.ad.interpret import primal, read, run
+from symbn.lang.expr import names
+from symbn.ad.jvp import contract, jvp
+from symbn.ir.graph import ROW, lower_formula
+from symbn.realise.moments import Moments
+from symbn.ad.vjp import vjp
+from symbn.lang.derivation import Formula, Layer
 
 ROUTES = ("direct", "forward", "reverse", "closed_form")
 

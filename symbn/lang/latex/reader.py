@@ -56,7 +56,7 @@ from functools import lru_cache
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .expr import MAX_EXPONENT, MAX_LITERAL_DIGITS, BinOp, Call, Expr, ExprError, Name, Neg, Num
+from symbn.lang.expr import MAX_EXPONENT, MAX_LITERAL_DIGITS, BinOp, Call, Expr, ExprError, Name, Neg, Num
 
 LOSS = "f"  # the symbn name of the loss symbol: it appears only as the numerator of ∂f/∂…
 MAX_LENGTH = 20_000

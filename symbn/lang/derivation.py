@@ -14,8 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
-from .graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
+from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
+from symbn.ir.graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,7 +122,7 @@ class Layer:
         return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
     def _repr_markdown_(self) -> str:  # Jupyter
-        from .render.latex import layer_markdown
+        from symbn.render.latex import layer_markdown
 
         return layer_markdown(self)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .evaluate import read
-from .graph import ROW, Graph
+from symbn.ad.interpret import read
+from symbn.ir.graph import ROW, Graph
 
 Zero = 0  # the tangent of anything that does not depend on the seed
 

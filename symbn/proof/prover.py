@@ -22,11 +22,11 @@ from typing import Any
 
 import sympy as sp
 
-from .canonical import Canonical
-from .concrete import Row
-from .counterexample import Counterexample, search
-from .routes import ROUTES, Routes, realisation
-from .spec import Formula, Layer
+from symbn.proof.canonical import Canonical
+from symbn.realise.concrete import Row
+from symbn.proof.counterexample import Counterexample, search
+from symbn.proof.routes import ROUTES, Routes, realisation
+from symbn.lang.derivation import Formula, Layer
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError, sp.PolynomialError)
@@ -94,7 +94,7 @@ class Proof:
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
 
     def _repr_latex_(self) -> str:  # Jupyter: the verdicts as one display-math array
-        from .render.latex import proof_latex
+        from symbn.render.latex import proof_latex
 
         return proof_latex(self)
 
