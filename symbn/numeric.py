@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
-from symbn.realise.concrete import Row
-from symbn.emit.runtime import _axes, _place
 from symbn.ad.interpret import run
+from symbn.emit.runtime import _axes, _place
 from symbn.ir.graph import CONSTANT, ROW
 from symbn.lang.derivation import Layer
+from symbn.realise.concrete import Row
 
 Forward = Callable[..., np.ndarray]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbn.lang.expr import Call, Name, Neg, Num
 from symbn.lang.derivation import Layer
+from symbn.lang.expr import Call, Name, Neg, Num
 
 
 def evaluate(e, env: dict, n: int):

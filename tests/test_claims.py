@@ -2,8 +2,8 @@
 refutation is re-checked by the independent oracle, mutants of the closed form are
 never proved, and random input never crashes or runs code."""
 
-from fractions import Fraction
 import random
+from fractions import Fraction
 
 import pytest
 import sympy as sp
@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbn
-from symbn.proof.claims import AGREES, check_claims, check_one
-from symbn.lang.expr import BinOp, Call, Name, Neg, Num, parse, to_text
-from symbn.proof.prover import PROVED, Prover, check_formula
 from symbn.lang.derivation import SpecError
+from symbn.lang.expr import BinOp, Call, Name, Neg, Num, parse, to_text
+from symbn.proof.claims import AGREES, check_claims, check_one
+from symbn.proof.prover import PROVED, Prover, check_formula
 
 from .files import BATCHNORM, FILES, SEEDS
 from .oracle import formula_value, true_gradient

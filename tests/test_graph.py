@@ -2,8 +2,8 @@
 
 import pytest
 
-from symbn.lang.expr import ExprError
 from symbn.ir.graph import CONSTANT, ROW, SCALAR, build, format_graph
+from symbn.lang.expr import ExprError
 
 INPUTS = {"x": ROW, "gamma": SCALAR, "eps": CONSTANT}
 

@@ -13,9 +13,9 @@ import symbn
 import symbn.lang.expr
 from symbn.proof.claims import check_one
 from symbn.proof.counterexample import random_point
-from symbn.realise.moments import Moments
 from symbn.proof.prover import PROVED, REFUTED, UNKNOWN, prove
 from symbn.proof.routes import ROUTES, Routes, realisation
+from symbn.realise.moments import Moments
 
 from .files import FILES, POSITIVE_SCALAR, ROOT
 from .oracle import formula_value, true_gradient

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
 import pytest
 
 import symbn
-import importlib
 
 graph = importlib.import_module("symbn.render.dot")
 from symbn.render.dot import GraphvizMissing, backward, dot, render

@@ -17,9 +17,9 @@ from typing import Any
 
 import sympy as sp
 
-from symbn.realise.concrete import Concrete, Row
 from symbn.ad.interpret import primal
 from symbn.ir.graph import ROW, Graph
+from symbn.realise.concrete import Concrete, Row
 from symbn.realise.moments import Moments
 
 

@@ -26,12 +26,12 @@ import textwrap
 import types
 
 from symbn.emit import runtime as emit_runtime
-from symbn.lang.expr import names, parse
-from symbn.ir.graph import CONSTANT, ROW
 from symbn.emit.printer import Printer, Unfoldable, centrings, number
-from symbn.proof.prover import PROVED, Prover, Result, check_formula
 from symbn.emit.rearrange import fast_forms
+from symbn.ir.graph import CONSTANT, ROW
 from symbn.lang.derivation import Layer
+from symbn.lang.expr import names, parse
+from symbn.proof.prover import PROVED, Prover, Result, check_formula
 
 # names the emitted functions use for themselves: a stage or input may not take one
 RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",

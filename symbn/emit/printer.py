@@ -28,8 +28,8 @@ import itertools
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
-from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, names
 from symbn.ir.graph import CONSTANT, ROW, SCALAR, Atom, Eqn
+from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, names
 
 _UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
           "neg": "np.negative", "sqrt": "np.sqrt", "exp": "np.exp", "log": "np.log"}

@@ -28,9 +28,9 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, parse_assignment, to_text
 from symbn.ir.graph import ROW
 from symbn.lang.derivation import Layer
+from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, parse_assignment, to_text
 
 N = sp.Symbol("N")
 

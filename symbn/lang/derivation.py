@@ -14,8 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
 from symbn.ir.graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
+from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
 
 if sys.version_info >= (3, 11):
     import tomllib

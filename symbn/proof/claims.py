@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbn.lang.expr import ExprError
 from symbn.ir.graph import ROW
+from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
+from symbn.lang.expr import ExprError
 from symbn.lang.latex.reader import read_latex
 from symbn.proof.prover import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
-from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 
 AGREES = {"correct": PROVED, "wrong": REFUTED}
 

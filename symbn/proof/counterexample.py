@@ -17,9 +17,9 @@ from typing import Any
 
 import sympy as sp
 
-from symbn.realise.concrete import Concrete, Row
 from symbn.ir.graph import ROW
 from symbn.lang.derivation import Layer
+from symbn.realise.concrete import Concrete, Row
 
 
 @dataclass(frozen=True)

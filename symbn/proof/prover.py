@@ -22,11 +22,11 @@ from typing import Any
 
 import sympy as sp
 
+from symbn.lang.derivation import Formula, Layer
 from symbn.proof.canonical import Canonical
-from symbn.realise.concrete import Row
 from symbn.proof.counterexample import Counterexample, search
 from symbn.proof.routes import ROUTES, Routes, realisation
-from symbn.lang.derivation import Formula, Layer
+from symbn.realise.concrete import Row
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError, sp.PolynomialError)

@@ -24,14 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from symbn.ad import direct
-from symbn.realise.concrete import Concrete, entries
 from symbn.ad.interpret import primal, read, run
-from symbn.lang.expr import names
 from symbn.ad.jvp import contract, jvp
-from symbn.ir.graph import ROW, lower_formula
-from symbn.realise.moments import Moments
 from symbn.ad.vjp import vjp
+from symbn.ir.graph import ROW, lower_formula
 from symbn.lang.derivation import Formula, Layer
+from symbn.lang.expr import names
+from symbn.realise.concrete import Concrete, entries
+from symbn.realise.moments import Moments
 
 ROUTES = ("direct", "forward", "reverse", "closed_form")
 

@@ -23,11 +23,11 @@ import sympy as sp
 
 from symbn.ad.interpret import impl_rules, read
 from symbn.ad.jvp import jvp
-from symbn.ir.graph import CONSTANT, ROW, Graph
-from symbn.realise.moments import DELTA, Moments
-from symbn.proof.prover import Prover
 from symbn.ad.vjp import vjp
+from symbn.ir.graph import CONSTANT, ROW, Graph
 from symbn.lang.derivation import Layer
+from symbn.proof.prover import Prover
+from symbn.realise.moments import DELTA, Moments
 from symbn.render.printer import Latex, Plain
 
 _ACCENTED = re.compile(r"(\\(?:hat|bar|tilde|dot|check)\{)([a-z])(\})")

@@ -14,14 +14,14 @@ from typing import Any
 
 import sympy as sp
 
-from symbn.proof.claims import Report, check_claims
 from symbn.ad.interpret import read
 from symbn.ad.jvp import contract, jvp
-from symbn.ir.graph import CONSTANT, ROW, lower_formula
-from symbn.realise.moments import DELTA
-from symbn.proof.prover import Proof, Prover, prove
 from symbn.ad.vjp import vjp
+from symbn.ir.graph import CONSTANT, ROW, lower_formula
 from symbn.lang.derivation import Formula, Layer
+from symbn.proof.claims import Report, check_claims
+from symbn.proof.prover import Proof, Prover, prove
+from symbn.realise.moments import DELTA
 from symbn.render.algebra import Algebra, RenderError, stage_jvp, stage_vjp
 from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
 from symbn.render.printer import width

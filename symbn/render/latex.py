@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from symbn.proof.prover import Proof
 from symbn.lang.derivation import Layer
+from symbn.proof.prover import Proof
 from symbn.render.blocks import Document, Eq, Equations, Heading, Table, Text
 from symbn.render.content import build
 from symbn.render.printer import width
