@@ -23,7 +23,7 @@ import numpy as np
 
 from symbn.ad.interpret import run
 from symbn.emit.runtime import _axes, _place
-from symbn.ir.graph import CONSTANT, ROW
+from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 from symbn.realise.concrete import Row
 

@@ -14,9 +14,10 @@ import sympy as sp
 import symbn
 from symbn.emit import module as emit
 from symbn.emit.module import NotCertified, emit_module, load_module
-from symbn.ir.graph import CONSTANT, ROW
+from symbn.ir.primitives import CONSTANT, ROW
 from symbn.numeric import central_difference, complex_step, random_inputs, relative_error
 from symbn.proof.routes import Routes, realisation
+from symbn.realise.protocol import Point
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("derivations/*.toml"))
@@ -161,8 +162,11 @@ def test_saved_and_out(case, shape, axis):
 
 
 def _concrete(layer, n):
-    routes = Routes(layer, realisation(layer, n))
-    return routes, {w: routes.gradient("reverse", w) for w in layer.differentiable}
+    """The exact concrete-n gradients: a tuple over j for a row input, one value otherwise."""
+    routes = [Routes(layer, realisation(layer, n, j)) for j in range(n)]
+    exact = {w: tuple(r.gradient("reverse", w) for r in routes) if layer.inputs[w].kind == ROW
+             else routes[0].gradient("reverse", w) for w in layer.differentiable}
+    return routes[0], exact
 
 
 @pytest.mark.parametrize("n", range(1, 9))
@@ -179,7 +183,8 @@ def test_backward_against_concrete_n(case, n):
         point |= {c: sp.Rational(str(i.default)) for c, i in layer.inputs.items() if i.kind == CONSTANT}
         for w, a in zip(names, args):
             point[w] = a[:, col].tolist() if a.shape[0] == n and a.ndim == 2 else (a.tolist() if layer.inputs[w].kind == ROW else a[col])
-        sub = routes.B.substitution({k: [sp.Float(v, 30) for v in val] if isinstance(val, list) else sp.Float(val, 30) for k, val in point.items()})
+        values = {k: [sp.Float(v, 30) for v in val] if isinstance(val, list) else sp.Float(val, 30) for k, val in point.items()}
+        sub = routes.B.substitution(Point(n, 0, values))
         for w in names:
             value = exact[w]
             if isinstance(value, tuple):

@@ -16,6 +16,7 @@ from symbn.proof.counterexample import random_point
 from symbn.proof.prover import PROVED, REFUTED, UNKNOWN, prove
 from symbn.proof.routes import ROUTES, Routes, realisation
 from symbn.realise.moments import Moments
+from symbn.realise.protocol import Point
 
 from .files import FILES, POSITIVE_SCALAR, ROOT
 from .oracle import formula_value, true_gradient
@@ -46,17 +47,17 @@ def test_general_n_agrees_with_concrete_n(path, n):
     concrete-N route (explicit symbols) at that point, for every j: exactly."""
     layer = symbn.load(path)
     general = Routes(layer, realisation(layer, None))
-    concrete = Routes(layer, realisation(layer, n))
-    point = random_point(layer, concrete.B, concrete.env, random.Random(n))
-    sub_c = concrete.B.substitution(point)
-    for wrt in layer.differentiable:
-        for route in ROUTES:
-            g, c = general.gradient(route, wrt), concrete.gradient(route, wrt)
-            for j in range(n if layer.graph.kinds[wrt] == "row" else 1):
-                sub_g = general.B.substitution(n, j, point)
-                want = (c[j] if isinstance(c, tuple) else c).xreplace(sub_c)
-                got = sp.sympify(g).xreplace(sub_g)
-                assert sp.simplify(got - want) == 0, (wrt, route, j)
+    first = Routes(layer, realisation(layer, n))
+    point = random_point(layer, first.B, first.env, random.Random(n))
+    gradients = {(wrt, route): general.gradient(route, wrt) for wrt in layer.differentiable for route in ROUTES}
+    for j in range(n):
+        concrete = Routes(layer, realisation(layer, n, j))
+        sub_g = general.B.substitution(Point(n, j, point))  # after the gradients: their moments are known
+        for (wrt, route), g in gradients.items():
+            c = concrete.gradient(route, wrt)
+            want = sp.sympify(c).xreplace(concrete.B.substitution(Point(n, j, point)))
+            got = sp.sympify(g).xreplace(sub_g)
+            assert sp.simplify(got - want) == 0, (wrt, route, j)
 
 
 WRONG = {  # BatchNorm's dx, mistakes as published
@@ -234,11 +235,12 @@ def test_nothing_is_batchnorm_specific(text, wrong):
 def test_general_n_agrees_with_concrete_n_for_nested_moments():
     layer = symbn.loads(SOFTMAX, "softmax.toml")
     general = Routes(layer, realisation(layer, None))
-    concrete = Routes(layer, realisation(layer, 3))
-    point = random_point(layer, concrete.B, concrete.env, random.Random(0))
-    g, c = general.gradient("direct", "x"), concrete.gradient("reverse", "x")
+    point = random_point(layer, realisation(layer, 3), Routes(layer, realisation(layer, 3)).env, random.Random(0))
+    g = general.gradient("direct", "x")
     for j in range(3):
-        diff = sp.sympify(g).xreplace(general.B.substitution(3, j, point)) - c[j].xreplace(concrete.B.substitution(point))
+        concrete = Routes(layer, realisation(layer, 3, j))
+        c = concrete.gradient("reverse", "x")
+        diff = sp.sympify(g).xreplace(general.B.substitution(Point(3, j, point))) - c.xreplace(concrete.B.substitution(Point(3, j, point)))
         assert abs(sp.N(diff, 40)) < 1e-30
 
 

@@ -18,6 +18,7 @@ import sympy as sp
 
 import symbn
 from symbn.realise.moments import DELTA
+from symbn.realise.protocol import Point
 from symbn.render import RenderError, document, layer_markdown
 from symbn.render.blocks import Equations
 from symbn.render.content import build
@@ -126,7 +127,7 @@ def test_jupyter_reprs(tiny):
 
 def _evaluate(A, value, data, n, i, j, delta):
     """A value at one data point: moment atoms summed over explicit lists, i-atoms at i."""
-    sub = A.engine.B.substitution(n, j, data)
+    sub = A.engine.B.substitution(Point(n, j, data))
     sub.update({atom: data[name][i] for name, atom in A.engine.B.i_atom.items()})
     sub[DELTA] = delta
     return sp.sympify(value).xreplace(sub)

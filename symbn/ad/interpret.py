@@ -1,8 +1,10 @@
-"""The primal interpreter: what each primitive computes, on any realisation.
+"""The interpreter: one loop that evaluates equations on any realisation.
 
-A realisation ``B`` (:class:`~symbn.moments.Moments` or :class:`~symbn.concrete.Concrete`)
-supplies ``B.N``, ``B.const``, ``B.sqrt/exp/log`` and ``B.sum``; elementwise
-arithmetic is Python's operators, which both realisations' values support.
+A realisation ``B`` (:mod:`symbn.realise.protocol`) supplies the values and the
+operations that are not Python's operators (``B.sum``, ``B.sqrt`` ...); what each
+primitive computes is its record's ``impl`` (:mod:`symbn.ir.primitives`).  The
+forward and reverse modes (:mod:`symbn.ad.jvp`, :mod:`symbn.ad.vjp`) read primal
+values computed here.
 """
 
 from __future__ import annotations
@@ -13,40 +15,51 @@ from typing import Any
 
 from symbn.ir.graph import Atom, Eqn, Graph
 
-impl_rules: dict[str, Callable[..., Any]] = {
-    "add": lambda B, x, y: x + y,
-    "sub": lambda B, x, y: x - y,
-    "mul": lambda B, x, y: x * y,
-    "div": lambda B, x, y: x / y,
-    "neg": lambda B, x: -x,
-    "pow": lambda B, x, y: x**y,
-    "sqrt": lambda B, x: B.sqrt(x),
-    "exp": lambda B, x: B.exp(x),
-    "log": lambda B, x: B.log(x),
-    "mean": lambda B, x: B.sum(x) / B.N,
-    "sum": lambda B, x: B.sum(x),
-    "id": lambda B, x: x,
-}
+
+class Zero:
+    """The tangent or adjoint of a variable that does not depend on (or reach) the
+    variable being differentiated: symbolic zero.  Rules are never called on it."""
+
+    _instance: Zero | None = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "zero"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+zero = Zero()
 
 
 def read(env: Mapping[str, Any], B, atom: Atom):
     return B.const(atom) if isinstance(atom, Fraction) else env[atom]
 
 
-def run(eqns: Iterable[Eqn], env: dict[str, Any], B) -> dict[str, Any]:
-    """Evaluate equations in order, extending ``env`` (name -> value) in place."""
+def run(eqns: Iterable[Eqn], env: dict[str, Any], B, then: Callable[[Eqn, Any], Any] | None = None) -> dict[str, Any]:
+    """Evaluate equations in order, extending ``env`` (variable -> value) in place.
+    ``then(eqn, value)``, if given, may replace each value as it is computed."""
     for eqn in eqns:
-        env[eqn.out] = impl_rules[eqn.prim](B, *(read(env, B, a) for a in eqn.args))
+        value = eqn.prim.impl(B, *(read(env, B, a) for a in eqn.args))
+        env[eqn.out] = value if then is None else then(eqn, value)
     return env
 
 
 def inputs_env(graph: Graph, B) -> dict[str, Any]:
     """Primal values of the graph's inputs, plus N."""
-    env = {name: B.input(name) for name in graph.inputs}
-    env["N"] = B.N
+    env = {v: B.input(v) for v in graph.inputs}
+    env[graph.N] = B.N
     return env
 
 
 def primal(graph: Graph, B) -> dict[str, Any]:
     """Every variable of the graph, evaluated on realisation B."""
     return run(graph.eqns, inputs_env(graph, B), B)
+
+
+__all__ = ["Zero", "inputs_env", "primal", "read", "run", "zero"]

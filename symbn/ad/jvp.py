@@ -1,127 +1,99 @@
-"""Forward mode: tangent propagation through the stages (seed 000's derivation).
+"""Forward mode: tangents pushed through the equations (seed 000's derivation).
 
 Seeding the input being differentiated with the tangent e_j (ẋ_i = δ_ij, or 1 for
 a scalar) and pushing it through every equation yields, for every stage s, the
 building block ∂s/∂x_j (∂μ/∂x_j = 1/N, ∂v/∂x_j = 2/N (x_j - μ), ∂x̂_i/∂x_j, ...).
 Contracting the output's tangent with dy gives ∂f/∂x_j = Σ_i dy_i ∂y_i/∂x_j.
 
-The JVP rules are symbn's own and are written independently of the VJP rules in
-:mod:`symbn.reverse`; every rule has one signature and unpacks on its first line.
+The table holds one rule per primitive and argument, ``rule(B, x_dot, ans, *primals)``:
+the tangent that argument's tangent ``x_dot`` contributes to the result.  It is
+written independently of the VJP table (:mod:`symbn.ad.vjp`); a rule is called
+only for an argument whose tangent is not :data:`~symbn.ad.interpret.zero`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from fractions import Fraction
 from typing import Any
 
-from symbn.ad.interpret import read
-from symbn.ir.graph import ROW, Graph
+from symbn.ad.interpret import read, zero
+from symbn.ir.graph import Eqn, Var
+from symbn.ir.primitives import (
+    ROW,
+    MissingRule,
+    Primitive,
+    add_p,
+    div_p,
+    exp_p,
+    id_p,
+    log_p,
+    mean_p,
+    mul_p,
+    neg_p,
+    pow_p,
+    sqrt_p,
+    sub_p,
+    sum_p,
+)
 
-Zero = 0  # the tangent of anything that does not depend on the seed
-
-jvp_rules: dict[str, Callable[..., Any]] = {}
-
-
-def defjvp(prim: str):
-    def register(rule):
-        jvp_rules[prim] = rule
-        return rule
-
-    return register
-
-
-@defjvp("add")
-def add_jvp(B, primals, tangents, out):
-    (x_dot, y_dot) = tangents
-    return x_dot + y_dot
-
-
-@defjvp("sub")
-def sub_jvp(B, primals, tangents, out):
-    (x_dot, y_dot) = tangents
-    return x_dot - y_dot
+JvpRule = Callable[..., Any]
+jvp_rules: dict[Primitive, tuple[JvpRule, ...]] = {}
 
 
-@defjvp("mul")
-def mul_jvp(B, primals, tangents, out):
-    (x, y), (x_dot, y_dot) = primals, tangents
-    return x_dot * y + x * y_dot
+def defjvp(prim: Primitive, *rules: JvpRule) -> None:
+    """Register the JVP of ``prim``: one rule per argument, in order."""
+    assert len(rules) == prim.arity, f"{prim.name} takes {prim.arity} arguments"
+    jvp_rules[prim] = rules
 
 
-@defjvp("div")
-def div_jvp(B, primals, tangents, out):
-    (_, y), (x_dot, y_dot) = primals, tangents
-    return (x_dot - out * y_dot) / y
+defjvp(add_p, lambda B, x_dot, ans, x, y: x_dot,
+              lambda B, y_dot, ans, x, y: y_dot)
+defjvp(sub_p, lambda B, x_dot, ans, x, y: x_dot,
+              lambda B, y_dot, ans, x, y: -y_dot)
+defjvp(mul_p, lambda B, x_dot, ans, x, y: x_dot * y,
+              lambda B, y_dot, ans, x, y: x * y_dot)
+defjvp(div_p, lambda B, x_dot, ans, x, y: x_dot / y,
+              lambda B, y_dot, ans, x, y: -ans * y_dot / y)
+defjvp(pow_p, lambda B, x_dot, ans, x, y: y * x ** (y - 1) * x_dot,
+              lambda B, y_dot, ans, x, y: ans * B.log(x) * y_dot)
+defjvp(neg_p, lambda B, x_dot, ans, x: -x_dot)
+defjvp(sqrt_p, lambda B, x_dot, ans, x: x_dot / (2 * ans))
+defjvp(exp_p, lambda B, x_dot, ans, x: ans * x_dot)
+defjvp(log_p, lambda B, x_dot, ans, x: x_dot / x)
+defjvp(mean_p, lambda B, x_dot, ans, x: B.sum(x_dot) / B.N)
+defjvp(sum_p, lambda B, x_dot, ans, x: B.sum(x_dot))
+defjvp(id_p, lambda B, x_dot, ans, x: x_dot)
 
 
-@defjvp("neg")
-def neg_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return -x_dot
-
-
-@defjvp("pow")
-def pow_jvp(B, primals, tangents, out):
-    (x, y), (x_dot, y_dot) = primals, tangents
-    dx = y * x ** (y - 1) * x_dot if x_dot is not Zero else Zero
-    dy = out * B.log(x) * y_dot if y_dot is not Zero else Zero
-    return dx + dy
-
-
-@defjvp("sqrt")
-def sqrt_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return x_dot / (2 * out)
-
-
-@defjvp("exp")
-def exp_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return out * x_dot
-
-
-@defjvp("log")
-def log_jvp(B, primals, tangents, out):
-    (x,), (x_dot,) = primals, tangents
-    return x_dot / x
-
-
-@defjvp("mean")
-def mean_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return B.sum(x_dot) / B.N
-
-
-@defjvp("sum")
-def sum_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return B.sum(x_dot)
-
-
-@defjvp("id")
-def id_jvp(B, primals, tangents, out):
-    (x_dot,) = tangents
-    return x_dot
-
-
-def jvp(graph: Graph, B, env: dict[str, Any], seeds: dict[str, Any]) -> dict[str, Any]:
+def jvp(eqns: Iterable[Eqn], B, env: dict[str, Any], seeds: dict[str, Any]) -> dict[str, Any]:
     """Tangents of every variable, given primal values ``env`` and the tangents of
     the seeded variables (anything else starts at zero).  A seeded *stage* keeps its
     seed: its tangent is that of an independent variable, as for ∂f/∂μ."""
     tangents: dict[str, Any] = dict(seeds)
-    for eqn in graph.eqns:
+    for eqn in eqns:
         if eqn.out in seeds:
             continue
-        dots = tuple(tangents.get(a, Zero) if isinstance(a, str) else Zero for a in eqn.args)
-        if all(d is Zero for d in dots):
+        dots = [tangents.get(a, zero) if isinstance(a, Var) else zero for a in eqn.args]
+        if all(d is zero for d in dots):
             continue
-        primals = tuple(read(env, B, a) for a in eqn.args)
-        tangents[eqn.out] = jvp_rules[eqn.prim](B, primals, dots, env[eqn.out])
+        rules = jvp_rules.get(eqn.prim)
+        if rules is None:
+            raise MissingRule("forward mode", eqn.prim)
+        primals = [read(env, B, a) for a in eqn.args]
+        parts = [rules[k](B, d, env[eqn.out], *primals) for k, d in enumerate(dots) if d is not zero]
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        tangents[eqn.out] = total
     return tangents
 
 
-def contract(graph: Graph, B, tangent_out, dy) -> Any:
+def contract(output: Var, B, tangent_out, dy) -> Any:
     """∂f/∂θ = Σ_i dy_i ẏ_i for a row output, dy·ẏ for a scalar output."""
-    if tangent_out is Zero:
-        return 0
-    return B.sum(dy * tangent_out) if graph.kinds[graph.output] == ROW else dy * tangent_out
+    if tangent_out is zero:
+        return B.const(Fraction(0))
+    return B.sum(dy * tangent_out) if output.kind == ROW else dy * tangent_out
+
+
+__all__ = ["contract", "defjvp", "jvp", "jvp_rules"]

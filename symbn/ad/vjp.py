@@ -1,119 +1,106 @@
-"""Reverse mode: adjoint accumulation over the stages in reverse (the seeds' steps 9 -> 0).
+"""Reverse mode: adjoints accumulated over the equations in reverse (the seeds' steps 9 -> 0).
 
 Starting from ȳ = dy, each equation, last to first, sends its output's adjoint to
 its arguments through a VJP rule (local derivative × upstream adjoint); adjoints
 arriving at one variable are added up (the seeds' "two gradients coming to one
-node").  The adjoint of *every* stage is kept: ∂f/∂μ and ∂f/∂σ² as Ioffe and
+node").  The adjoint of every stage asked for is kept: ∂f/∂μ and ∂f/∂σ² as Ioffe and
 Szegedy write them are ``adjoints["mu"]`` and ``adjoints["var"]``.
 
-The VJP rules are symbn's own and are written independently of the JVP rules in
-:mod:`symbn.forward`.  A rule returns the elementwise contribution for each
-argument; where a scalar argument met a row (broadcasting, as for gamma in
-``gamma*xhat``), the interpreter sums the contribution over the slice.
+The table holds one rule per primitive and argument, ``rule(B, g, ans, *primals)``:
+the elementwise adjoint that argument receives from the result's adjoint ``g``.
+Where a per-slice argument met a row (broadcasting, as gamma in ``gamma*xhat``) the
+interpreter sums that contribution over the slice.  The table is written
+independently of the JVP table (:mod:`symbn.ad.jvp`), as in HIPS/autograd.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
 from symbn.ad.interpret import read
-from symbn.ir.graph import CONSTANT, ROW, Graph
+from symbn.ir.graph import Eqn, Graph, Var
+from symbn.ir.primitives import (
+    CONSTANT,
+    ROW,
+    MissingRule,
+    Primitive,
+    add_p,
+    div_p,
+    exp_p,
+    id_p,
+    log_p,
+    mean_p,
+    mul_p,
+    neg_p,
+    pow_p,
+    sqrt_p,
+    sub_p,
+    sum_p,
+)
 
-vjp_rules: dict[str, Callable[..., tuple]] = {}
-
-
-def defvjp(prim: str):
-    def register(rule):
-        vjp_rules[prim] = rule
-        return rule
-
-    return register
-
-
-@defvjp("add")
-def add_vjp(B, g, primals, out):
-    return g, g
-
-
-@defvjp("sub")
-def sub_vjp(B, g, primals, out):
-    return g, -g
-
-
-@defvjp("mul")
-def mul_vjp(B, g, primals, out):
-    x, y = primals
-    return g * y, g * x
+VjpRule = Callable[..., Any]
+vjp_rules: dict[Primitive, tuple[VjpRule, ...]] = {}
 
 
-@defvjp("div")
-def div_vjp(B, g, primals, out):
-    x, y = primals
-    return g / y, -g * x / y**2
+def defvjp(prim: Primitive, *rules: VjpRule) -> None:
+    """Register the VJP of ``prim``: one rule per argument, in order."""
+    assert len(rules) == prim.arity, f"{prim.name} takes {prim.arity} arguments"
+    vjp_rules[prim] = rules
 
 
-@defvjp("neg")
-def neg_vjp(B, g, primals, out):
-    return (-g,)
+defvjp(add_p, lambda B, g, ans, x, y: g,
+              lambda B, g, ans, x, y: g)
+defvjp(sub_p, lambda B, g, ans, x, y: g,
+              lambda B, g, ans, x, y: -g)
+defvjp(mul_p, lambda B, g, ans, x, y: g * y,
+              lambda B, g, ans, x, y: g * x)
+defvjp(div_p, lambda B, g, ans, x, y: g / y,
+              lambda B, g, ans, x, y: -g * x / y**2)
+defvjp(pow_p, lambda B, g, ans, x, y: g * y * x ** (y - 1),
+              lambda B, g, ans, x, y: g * ans * B.log(x))
+defvjp(neg_p, lambda B, g, ans, x: -g)
+defvjp(sqrt_p, lambda B, g, ans, x: g * x ** B.const(Fraction(-1, 2)) / 2)
+defvjp(exp_p, lambda B, g, ans, x: g * B.exp(x))
+defvjp(log_p, lambda B, g, ans, x: g / x)
+defvjp(mean_p, lambda B, g, ans, x: g / B.N)  # a per-slice adjoint, spread evenly over the row
+defvjp(sum_p, lambda B, g, ans, x: g)
+defvjp(id_p, lambda B, g, ans, x: g)
 
 
-@defvjp("pow")
-def pow_vjp(B, g, primals, out):
-    x, y = primals
-    return g * y * x ** (y - 1), g * out * B.log(x)
+def depends_on(eqns: Iterable[Eqn], roots: Iterable[str]) -> set[str]:
+    """The variables computed from any of ``roots`` (the roots included)."""
+    out = set(roots)
+    for eqn in eqns:
+        if any(a in out for a in eqn.vars):
+            out.add(eqn.out)
+    return out
 
 
-@defvjp("sqrt")
-def sqrt_vjp(B, g, primals, out):
-    (x,) = primals
-    return (g * x ** (-Fraction(1, 2)) / 2,)
-
-
-@defvjp("exp")
-def exp_vjp(B, g, primals, out):
-    (x,) = primals
-    return (g * B.exp(x),)
-
-
-@defvjp("log")
-def log_vjp(B, g, primals, out):
-    (x,) = primals
-    return (g / x,)
-
-
-@defvjp("mean")
-def mean_vjp(B, g, primals, out):
-    return (g / B.N,)  # a scalar adjoint, spread evenly over the row
-
-
-@defvjp("sum")
-def sum_vjp(B, g, primals, out):
-    return (g,)
-
-
-@defvjp("id")
-def id_vjp(B, g, primals, out):
-    return (g,)
-
-
-def vjp(graph: Graph, B, env: dict[str, Any], dy) -> dict[str, Any]:
-    """Adjoints ∂f/∂v of every variable v (inputs and stages) given ȳ = dy."""
+def vjp(graph: Graph, B, env: dict[str, Any], dy, wanted: Iterable[str] | None = None) -> dict[str, Any]:
+    """Adjoints ∂f/∂v given ȳ = dy, for every variable on a path from ``wanted``
+    (default: every input and stage that is not a constant) to the output."""
+    wanted = [graph.vars.get(w, w) for w in ([*graph.inputs, *graph.stages] if wanted is None else wanted)]
+    needed = depends_on(graph.eqns, (w for w in wanted if isinstance(w, Var) and w.kind != CONSTANT))
     adjoints: dict[str, Any] = {graph.output: dy}
     for eqn in reversed(graph.eqns):
         g = adjoints.get(eqn.out)
         if g is None:
             continue  # does not reach the output
-        wanted = [isinstance(a, str) and graph.kinds.get(a, CONSTANT) != CONSTANT for a in eqn.args]
-        if not any(wanted):
+        args = [(k, a) for k, a in enumerate(eqn.args) if isinstance(a, Var) and a in needed and a.kind != CONSTANT]
+        if not args:
             continue
-        primals = tuple(read(env, B, a) for a in eqn.args)
-        parts = vjp_rules[eqn.prim](B, g, primals, env[eqn.out])
-        for arg, part, want in zip(eqn.args, parts, wanted):
-            if not want:
-                continue
-            if graph.kinds[arg] != ROW and graph.kinds[eqn.out] == ROW:
-                part = B.sum(part)  # unbroadcast: a scalar fed every row
-            adjoints[arg] = part if arg not in adjoints else adjoints[arg] + part
+        rules = vjp_rules.get(eqn.prim)
+        if rules is None:
+            raise MissingRule("reverse mode", eqn.prim)
+        primals = [read(env, B, a) for a in eqn.args]
+        for k, a in args:
+            part = rules[k](B, g, env[eqn.out], *primals)
+            if a.kind != ROW and eqn.out.kind == ROW:
+                part = B.sum(part)  # unbroadcast: a per-slice value fed every row
+            adjoints[a] = part if a not in adjoints else adjoints[a] + part
     return adjoints
+
+
+__all__ = ["defvjp", "depends_on", "vjp", "vjp_rules"]

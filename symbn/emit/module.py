@@ -28,7 +28,7 @@ import types
 from symbn.emit import runtime as emit_runtime
 from symbn.emit.printer import Printer, Unfoldable, centrings, number
 from symbn.emit.rearrange import fast_forms
-from symbn.ir.graph import CONSTANT, ROW
+from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 from symbn.lang.expr import names, parse
 from symbn.proof.prover import PROVED, Prover, Result, check_formula
@@ -168,7 +168,7 @@ def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
     if centred:
         d, m = next(iter(centred.items()))
         x = next(e.args[0] for e in plan.graph.eqns if e.out == m)
-        mean = m if not m.startswith("%") else f"mean({x})"
+        mean = m if not m.temp else f"mean({x})"
         how = ("The forward subtracts c from the centred values in place; the backward keeps them as computed and "
                "subtracts c where they are read (in the sums over the slice and the gradients' constant terms)."
                if d in folded else "The forward and the backward subtract c from the centred values in place.")
@@ -273,7 +273,7 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
 
 def _printer(plan: Plan, fold: bool = False) -> Printer:
     layer = plan.layer
-    kinds = {**layer.graph.kinds, "dy": layer.output_kind}
+    kinds = {**{e.out: e.out.kind for e in layer.graph.eqns}, **layer.graph.kinds, "dy": layer.output_kind}
     rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
     return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs), fold=fold)
 

@@ -28,7 +28,8 @@ import itertools
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
-from symbn.ir.graph import CONSTANT, ROW, SCALAR, Atom, Eqn
+from symbn.ir.graph import Atom, Eqn
+from symbn.ir.primitives import CONSTANT, ROW, SCALAR
 from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, names
 
 _UFUNC = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
@@ -199,13 +200,13 @@ class Printer:
                     self._centre(e, centring[e.out], inline)
                 continue
             text = self._scalar_eqn(e, inline, fused)
-            if e.out.startswith("%") and len(uses.get(e.out, [])) == 1:
+            if e.out.temp and len(uses.get(e.out, [])) == 1:
                 inline[e.out] = text
             else:
                 self.emit(f"{self.name_of(e)} = {text[0]}")
 
     def _centring_of_given(self, e: Eqn) -> bool:
-        return e.prim == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs
+        return e.prim.name == "sub" and e.args[1] in self.given and e.args[0] in self.row_inputs
 
     def _centre(self, e: Eqn, mean: str, inline) -> None:
         """After the first ``d = x - m``: d's own mean c is the offset of m (m + c is
@@ -246,12 +247,12 @@ class Printer:
             self.emit(f"{d} = {d} - {c}")
 
     def _fusable(self, e: Eqn, readers: list[Eqn], keep: set[str]) -> bool:
-        if self.kinds[e.out] != ROW or e.out in keep or len(readers) != 1 or readers[0].prim not in ("mean", "sum"):
+        if self.kinds[e.out] != ROW or e.out in keep or len(readers) != 1 or readers[0].prim.name not in ("mean", "sum"):
             return False
-        return e.prim == "mul" or (e.prim == "pow" and e.args[1] == 2)
+        return e.prim.name == "mul" or (e.prim.name == "pow" and e.args[1] == 2)
 
     def name_of(self, e: Eqn) -> str:
-        if e.out.startswith("%") and e.out not in self.alias:
+        if e.out.temp and e.out not in self.alias:
             self.alias[e.out] = self.fresh(f"{e.stage}_{e.out[1:]}")
         return self.alias.get(e.out, e.out)
 
@@ -273,9 +274,9 @@ class Printer:
         return f"{mean} + {self.given[mean]}"
 
     def _scalar_eqn(self, e: Eqn, inline, fused: Mapping[str, Eqn]) -> tuple[str, int]:
-        if e.prim in ("mean", "sum"):
+        if e.prim.name in ("mean", "sum"):
             src = fused.get(e.args[0])
-            factors = [e.args[0]] if src is None else list(src.args) if src.prim == "mul" else [src.args[0]] * 2
+            factors = [e.args[0]] if src is None else list(src.args) if src.prim.name == "mul" else [src.args[0]] * 2
             wide = ", wide=True" if src is None and e.args[0] in self.row_inputs and e.out not in self.centred else ""
             text, prec = f"_sum(axes, {', '.join(self.atom(f, inline) for f in factors)}{wide})", _ATOM
             ds = [f for f in factors if f in self.offsets]
@@ -288,16 +289,16 @@ class Printer:
                 else:
                     raise Unfoldable
                 text, prec = f"{text} - {fix}", _PREC["-"]
-            return (f"{_wrap(text, prec, _PREC['/'] - 1)} / n", _PREC["/"]) if e.prim == "mean" else (text, prec)
-        if e.prim in _OP:
-            p = _PREC[_OP[e.prim]]
-            lo, ro = (p, p - 1) if e.prim == "pow" else (p - 1, p)
-            return _binary(self.atom(e.args[0], inline, lo), _OP[e.prim], self.atom(e.args[1], inline, ro)), p
-        if e.prim == "neg":
+            return (f"{_wrap(text, prec, _PREC['/'] - 1)} / n", _PREC["/"]) if e.prim.name == "mean" else (text, prec)
+        if e.prim.name in _OP:
+            p = _PREC[_OP[e.prim.name]]
+            lo, ro = (p, p - 1) if e.prim.name == "pow" else (p - 1, p)
+            return _binary(self.atom(e.args[0], inline, lo), _OP[e.prim.name], self.atom(e.args[1], inline, ro)), p
+        if e.prim.name == "neg":
             return "-" + self.atom(e.args[0], inline, _PREC["neg"]), _PREC["neg"]
-        if e.prim == "id":
+        if e.prim.name == "id":
             return self.atom(e.args[0], inline), _ATOM
-        return f"{_UFUNC[e.prim]}({self.atom(e.args[0], inline)})", _ATOM
+        return f"{_UFUNC[e.prim.name]}({self.atom(e.args[0], inline)})", _ATOM
 
     def _row_eqn(self, e: Eqn, inline, later: set[str]) -> None:
         name = self.name_of(e)
@@ -306,11 +307,11 @@ class Printer:
             args[1] = self.alias.get(e.args[1], e.args[1])
         operands = [a for a in e.args if isinstance(a, str)]
         full = any(a in self.full for a in operands)
-        if e.prim == "id":
+        if e.prim.name == "id":
             self.emit(f"{name} = {args[0]}")
             self.owned |= {e.out} if e.args[0] in self.owned else set()
         else:
-            fn, args = _ufunc(e.prim, e.args, args)
+            fn, args = _ufunc(e.prim.name, e.args, args)
             dead = [a for a in operands if a in self.owned and a in self.full and a not in later] if full else []
             out = f", out={self.alias.get(dead[0], dead[0])}" if dead else ""
             self.emit(f"{name} = {fn}({', '.join(args)}{out})")
@@ -504,10 +505,10 @@ def centrings(eqns: tuple[Eqn, ...], row_inputs: set[str]) -> dict[str, str]:
     its offset is taken (``_offset``) and folded into what reads d."""
     out = {}
     for k, m in enumerate(eqns):
-        if m.prim != "mean" or m.args[0] not in row_inputs:
+        if m.prim.name != "mean" or m.args[0] not in row_inputs:
             continue
         for e in eqns[k + 1:]:
-            if e.prim == "sub" and e.args == (m.args[0], m.out):
+            if e.prim.name == "sub" and e.args == (m.args[0], m.out):
                 out[e.out] = m.out
             if m.out in e.args:
                 break

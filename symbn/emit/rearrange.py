@@ -28,7 +28,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbn.ir.graph import ROW
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Layer
 from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, parse_assignment, to_text
 
@@ -41,7 +41,7 @@ class Rearranger:
     def __init__(self, layer: Layer):
         self.layer = layer
         kinds = {**layer.graph.kinds, "dy": layer.output_kind}
-        self.rows = {sp.Symbol(n) for n, k in kinds.items() if k == ROW and not n.startswith("%")}
+        self.rows = {sp.Symbol(n) for n, k in kinds.items() if k == ROW}
         self.sums: dict[sp.Symbol, sp.Expr] = {}  # S[m] -> m
         self.inlined: dict[str, sp.Expr] = {}
         self.named: dict[sp.Symbol, sp.Expr] = {}  # row stages kept as names -> their value

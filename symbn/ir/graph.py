@@ -1,17 +1,18 @@
-"""The graph IR: a layer's stages lowered to a flat list of primitive equations.
+"""The graph IR: a layer's stages as a flat list of primitive equations.
 
-Like a Jaxpr, the program is a sequence of equations ``out = prim(args)`` over
-named variables.  A stage such as ``y = gamma*xhat + beta`` becomes two equations
+Like a Jaxpr, a program is a sequence of equations ``out = prim(args)`` over
+variables.  A stage such as ``y = gamma*xhat + beta`` becomes two equations
 (``%1 = mul(gamma, xhat)``, ``y = add(%1, beta)``) that both remember the stage they
 came from, so every engine can report per stage while its rule tables stay per
-primitive.  Every variable has a *kind*:
+primitive (:mod:`symbn.ir.primitives`).  Every variable is a :class:`Var`, a name
+that knows its *kind* and whether it is a temporary:
 
 - ``row``: varies along the slice (x, x - mu, xhat, y, dy);
 - ``scalar``: constant along the slice (mu, var, BatchNorm's gamma);
 - ``constant``: a scalar that is not differentiated (eps, N).
 
-The graph is immutable and checked once, when it is built: names defined before
-use, kinds consistent, reductions applied to rows, no division by a zero literal.
+Graphs are built by a :class:`Builder`, which checks kinds as each equation is
+added (a reduction reads a row); :mod:`symbn.lang.lower` builds them from formulas.
 """
 
 from __future__ import annotations
@@ -19,190 +20,152 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
-from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num
+from symbn.ir.primitives import CONSTANT, ROW, Primitive, id_p, neg_p
 
-ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
-KINDS = (ROW, SCALAR, CONSTANT)
 
-Atom = str | Fraction  # a variable name or an exact constant
+class Var(str):
+    """A variable: its name (a file's name, ``N``, ``dy``, ``d<stage>``, or ``%k`` for a
+    temporary), its kind, and whether it is a temporary.  A Var *is* the string of its
+    name, so tables keyed by names are keyed by Vars too (names are unique in a graph)."""
 
-PRIMITIVES = ("add", "sub", "mul", "div", "neg", "pow", "sqrt", "exp", "log", "mean", "sum", "id")
-_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
-_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+    __slots__ = ("kind", "temp")
+
+    def __new__(cls, name: str, kind: str, temp: bool = False):
+        var = super().__new__(cls, name)
+        var.kind, var.temp = kind, temp
+        return var
+
+    def __repr__(self) -> str:
+        return f"Var({str(self)!r}, {self.kind!r}{', temp' if self.temp else ''})"
+
+    def __reduce__(self):
+        return Var, (str(self), self.kind, self.temp)
+
+
+Atom = Var | Fraction  # a variable or an exact constant
+
+
+def kind_of(atom: Atom) -> str:
+    return CONSTANT if isinstance(atom, Fraction) else atom.kind
 
 
 @dataclass(frozen=True)
 class Eqn:
-    out: str
-    prim: str
+    out: Var
+    prim: Primitive
     args: tuple[Atom, ...]
     stage: str  # the stage (or formula) this equation belongs to
+
+    @property
+    def vars(self) -> tuple[Var, ...]:
+        """The arguments that are variables (not constants)."""
+        return tuple(a for a in self.args if isinstance(a, Var))
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A checked program: ``kinds`` covers inputs and every equation's output."""
+    """A checked program over named inputs, computing named stages and an output."""
 
-    inputs: tuple[str, ...]
+    inputs: tuple[Var, ...]
     eqns: tuple[Eqn, ...]
-    kinds: Mapping[str, str]
     stages: tuple[str, ...]  # stage names in computation order
-    output: str
+    output: Var
+    N: Var
+
+    @cached_property
+    def vars(self) -> dict[str, Var]:
+        """Every named variable (inputs, N, stages) by name."""
+        out = {v: v for v in (*self.inputs, self.N)}
+        out.update({e.out: e.out for e in self.eqns if not e.out.temp})
+        return out
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """Every named variable's kind, by name."""
+        return {n: v.kind for n, v in self.vars.items()}
 
     def stage_eqns(self, stage: str) -> tuple[Eqn, ...]:
         return tuple(e for e in self.eqns if e.stage == stage)
+
+    def stage_args(self, stage: str) -> tuple[Var, ...]:
+        """The named variables a stage reads that are not constants, in order of first use."""
+        seen: dict[Var, None] = {}
+        for eqn in self.stage_eqns(stage):
+            seen.update({a: None for a in eqn.vars if not a.temp and a.kind != CONSTANT})
+        return tuple(seen)
+
+    def restrict(self, eqns: Iterable[Eqn], output: Var) -> Graph:
+        """A graph of some of these equations (one stage's, say) with the same inputs."""
+        return Graph(self.inputs, tuple(eqns), self.stages, output, self.N)
 
     def __str__(self) -> str:
         return format_graph(self)
 
 
-def merge_kind(kinds: Iterable[str]) -> str:
-    """Kind of an elementwise result: row if any operand is a row, else scalar/constant."""
-    kinds = list(kinds)
-    if ROW in kinds:
-        return ROW
-    return SCALAR if SCALAR in kinds else CONSTANT
+class KindError(ValueError):
+    """An equation whose arguments have the wrong kind (a reduction of a per-slice value)."""
 
 
-class Lowering:
-    """Lowers formulas to equations against a growing table of kinds."""
+class Builder:
+    """A growing list of equations over a table of named variables, kind-checked as it grows."""
 
     def __init__(self, kinds: Mapping[str, str]):
-        self.kinds: dict[str, str] = dict(kinds)
+        self.vars: dict[str, Var] = {n: Var(n, k) for n, k in kinds.items()}
         self.eqns: list[Eqn] = []
         self._count = 0
 
-    def define(self, name: str, expr: Expr, stage: str) -> str:
-        """Lower ``name = expr``; returns the kind of ``name``."""
-        atom = self.lower(expr, stage)
-        last = self.eqns[-1] if self.eqns else None
-        if isinstance(atom, str) and last is not None and last.out == atom and atom.startswith("%"):
-            self.eqns[-1] = Eqn(name, last.prim, last.args, stage)  # rename the temporary
-            self.kinds[name] = self.kinds.pop(atom)
-        else:
-            self.kinds[name] = self._kind(atom)
-            self.eqns.append(Eqn(name, "id", (atom,), stage))
-        return self.kinds[name]
-
-    def lower(self, e: Expr, stage: str) -> Atom:
-        if isinstance(e, Num):
-            return e.value
-        if isinstance(e, Name):
-            if e.id not in self.kinds:
-                raise ExprError(f"unknown name '{e.id}'", e.col)
-            return e.id
-        folded = fold(e)
-        if folded is not None:
-            return folded
-        if isinstance(e, Neg):
-            return self._emit("neg", (self.lower(e.arg, stage),), stage, e.col)
-        if isinstance(e, BinOp):
-            if e.op == "/" and fold(e.right) == 0:
-                raise ExprError("division by a constant that is zero", e.right.col or e.col)
-            args = (self.lower(e.left, stage), self.lower(e.right, stage))
-            return self._emit(_BINARY[e.op], args, stage, e.col)
-        if isinstance(e, Call):
-            return self._emit(e.fn, (self.lower(e.arg, stage),), stage, e.col)
-        raise ExprError(f"not a formula node: {e!r}")
-
-    def _emit(self, prim: str, args: tuple[Atom, ...], stage: str, col: int) -> str:
-        kinds = [self._kind(a) for a in args]
-        if prim in ("mean", "sum") and kinds[0] != ROW:
-            raise ExprError(
-                f"{prim}() of a quantity that is constant over the slice; "
-                f"{prim} reduces a row quantity (x, dy, x - mu, ...)",
-                col,
-            )
+    def emit(self, prim: Primitive, args: tuple[Atom, ...], stage: str) -> Var:
+        """Append ``%k = prim(args)`` and return the new temporary."""
+        kinds = [kind_of(a) for a in args]
+        if prim.reduction and kinds[0] != ROW:
+            raise KindError(f"{prim.name}() of a quantity that is constant over the slice; "
+                            f"{prim.name} reduces a row quantity (x, dy, x - mu, ...)")
         self._count += 1
-        out = f"%{self._count}"
-        self.kinds[out] = SCALAR if prim in ("mean", "sum") else merge_kind(kinds)
+        out = Var(f"%{self._count}", prim.kind(kinds), temp=True)
         self.eqns.append(Eqn(out, prim, args, stage))
         return out
 
-    def _kind(self, atom: Atom) -> str:
-        return CONSTANT if isinstance(atom, Fraction) else self.kinds[atom]
+    def define(self, name: str, atom: Atom, stage: str) -> Var:
+        """Name a value: the temporary just computed is renamed, anything else copied."""
+        last = self.eqns[-1] if self.eqns else None
+        if isinstance(atom, Var) and atom.temp and last is not None and last.out is atom:
+            var = Var(name, atom.kind)
+            self.eqns[-1] = Eqn(var, last.prim, last.args, stage)
+        else:
+            var = Var(name, kind_of(atom))
+            self.eqns.append(Eqn(var, id_p, (atom,), stage))
+        self.vars[name] = var
+        return var
 
-
-def fold(e: Expr) -> Fraction | None:
-    """The exact value of a subtree made of numbers only, else None."""
-    if isinstance(e, Num):
-        return e.value
-    if isinstance(e, Neg):
-        v = fold(e.arg)
-        return None if v is None else -v
-    if isinstance(e, BinOp):
-        a, b = fold(e.left), fold(e.right)
-        if a is None or b is None:
-            return None
-        if e.op == "+":
-            return a + b
-        if e.op == "-":
-            return a - b
-        if e.op == "*":
-            return a * b
-        if e.op == "/":
-            if b == 0:
-                raise ExprError("division by a constant that is zero", e.right.col or e.col)
-            return a / b
-        if b.denominator == 1:  # integer power of a number: exact
-            if a == 0 and b < 0:
-                raise ExprError("0 raised to a negative power", e.col)
-            return a**b.numerator
-    return None
-
-
-def build(
-    inputs: Mapping[str, str],
-    stages: list[tuple[str, Expr]],
-    output: str,
-) -> Graph:
-    """Lower and check the stages.  Raises ExprError naming the stage at fault
-    (the caller adds the file and key)."""
-    lowering = Lowering({**inputs, "N": CONSTANT})
-    for name, expr in stages:
-        lowering.define(name, expr, name)
-    return Graph(
-        inputs=tuple(inputs),
-        eqns=tuple(lowering.eqns),
-        kinds=dict(lowering.kinds),
-        stages=tuple(name for name, _ in stages),
-        output=output,
-    )
-
-
-def lower_formula(graph: Graph, expr: Expr, extra: Mapping[str, str] = {}) -> tuple[tuple[Eqn, ...], Atom, str]:
-    """Lower a formula over the graph's names (plus ``extra`` names such as dy).
-    Returns its equations, its result atom and its kind."""
-    lowering = Lowering({**graph.kinds, **extra})
-    atom = lowering.lower(expr, "formula")
-    return tuple(lowering.eqns), atom, lowering._kind(atom)
+    def graph(self, inputs: Iterable[str], stages: Iterable[str], output: str) -> Graph:
+        return Graph(tuple(self.vars[n] for n in inputs), tuple(self.eqns), tuple(stages), self.vars[output],
+                     self.vars["N"])
 
 
 # --- printing --------------------------------------------------------------------
 
 
-def format_eqn(e: Eqn, kinds: Mapping[str, str]) -> str:
-    args = [_atom(a) for a in e.args]
-    if e.prim in _SYMBOL:
-        rhs = f" {_SYMBOL[e.prim]} ".join(args)
-    elif e.prim == "neg":
+def format_eqn(e: Eqn) -> str:
+    args = [str(a) for a in e.args]
+    if e.prim.infix:
+        rhs = f" {e.prim.infix} ".join(args)
+    elif e.prim is neg_p:
         rhs = f"-{args[0]}"
-    elif e.prim == "id":
+    elif e.prim is id_p:
         rhs = args[0]
     else:
-        rhs = f"{e.prim}({args[0]})"
-    return f"{e.out} : {kinds.get(e.out, '?')} = {rhs}"
+        rhs = f"{e.prim.name}({args[0]})"
+    return f"{e.out} : {e.out.kind} = {rhs}"
 
 
 def format_graph(g: Graph) -> str:
-    ins = ", ".join(f"{n}: {g.kinds[n]}" for n in g.inputs)
+    ins = ", ".join(f"{n}: {n.kind}" for n in g.inputs)
     lines = [f"inputs  {ins}"]
-    for e in g.eqns:
-        lines.append("  " + format_eqn(e, g.kinds))
+    lines += ["  " + format_eqn(e) for e in g.eqns]
     lines.append(f"output  {g.output}")
     return "\n".join(lines)
 
 
-def _atom(a: Atom) -> str:
-    return a if isinstance(a, str) else str(a)
+__all__ = ["Atom", "Builder", "Eqn", "Graph", "KindError", "Var", "format_eqn", "format_graph", "kind_of"]

@@ -14,8 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from symbn.ir.graph import CONSTANT, KINDS, ROW, SCALAR, Graph, build, lower_formula
+from symbn.ir.graph import Atom, Eqn, Graph
+from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR
 from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
+from symbn.lang.lower import build, lower_formula
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,6 +57,8 @@ class Formula:
     expr: Expr
     key: str
     kind: str  # row | scalar | constant: its value's kind
+    eqns: tuple[Eqn, ...] = ()  # lowered over the layer's graph (dy and d<name> are free variables)
+    result: Atom = Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -371,14 +375,14 @@ def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str
     dy_kind = graph.kinds[graph.output]
     try:
         expr = parse(text) if expr is None else expr
-        _, _, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
+        eqns, result, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
     except ExprError as err:
         hint = ""
         if "unknown name" in err.message:
             names = [*graph.inputs, *graph.stages, "dy", "N"]
             hint = f"; the names are {', '.join(names)}"
         raise SpecError(path, key, f"{err} in {text!r}{hint}") from None
-    return Formula(text=text, expr=expr, key=key, kind=kind)
+    return Formula(text=text, expr=expr, key=key, kind=kind, eqns=eqns, result=result)
 
 
 __all__ = ["CONSTANT", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbn.ir.graph import ROW
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 from symbn.lang.expr import ExprError
 from symbn.lang.latex.reader import read_latex

@@ -17,9 +17,10 @@ from typing import Any
 
 import sympy as sp
 
-from symbn.ir.graph import ROW
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Layer
-from symbn.realise.concrete import Concrete, Row
+from symbn.realise.concrete import Concrete
+from symbn.realise.protocol import Point
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,18 @@ def search(
             point = random_point(layer, routes.B, routes.env, rng)
             if point is None:
                 continue
-            sub = routes.B.substitution(point)
-            found = _compare(left, right, sub, n, point)
+            sub = routes.B.substitution(Point(n, routes.B.j, point))
+            found = _compare(left, right, sub, n, routes.B.j, point)
             if found is not None:
                 return found
     return None
 
 
-def _compare(left, right, sub, n, point) -> Counterexample | None:
-    lefts = left if isinstance(left, tuple) else (left,)
-    rights = right if isinstance(right, tuple) else (right,) * len(lefts)
-    for j, (a, b) in enumerate(zip(lefts, rights)):
-        va, vb = _value(a, sub), _value(b, sub)
-        if va is None or vb is None:
-            return None  # undefined at this point (a division by zero): try another
-        if _differ(va, vb):
-            return Counterexample(n, j, point, va, vb)
-    return None
+def _compare(left, right, sub, n, j, point) -> Counterexample | None:
+    va, vb = _value(left, sub), _value(right, sub)
+    if va is None or vb is None:
+        return None  # undefined at this point (a division by zero): try another
+    return Counterexample(n, j, point, va, vb) if _differ(va, vb) else None
 
 
 def _value(e, sub) -> sp.Expr | None:
@@ -130,7 +126,7 @@ def random_point(layer: Layer, B: Concrete, env: Mapping[str, Any], rng: random.
         point[c] = _rational(rng, positive=True)
     for eqn in layer.graph.eqns:  # make each radicand a rational square by choosing a constant
         arg = eqn.args[0]
-        if (eqn.prim == "sqrt" and isinstance(arg, str) and not isinstance(env[arg], Row)
+        if (eqn.prim.name == "sqrt" and isinstance(arg, str) and arg.kind != ROW
                 and not _make_square(layer, B, sp.sympify(env[arg]), point, rng)):
             return None
     return point
@@ -143,7 +139,7 @@ def _make_square(layer: Layer, B: Concrete, radicand: sp.Expr, point: dict, rng:
     if not constants:
         return True  # nothing to choose: an irrational value is decided exactly later
     c = constants[0]
-    sub = B.substitution({**point, c: B.input(c)})  # everything but c
+    sub = B.substitution(Point(B.n, B.j, {**point, c: B.input(c)}))  # everything but c
     value = sp.expand(radicand.xreplace(sub))
     a = value.coeff(B.input(c))
     r = sp.expand(value - a * B.input(c))

@@ -26,7 +26,6 @@ from symbn.lang.derivation import Formula, Layer
 from symbn.proof.canonical import Canonical
 from symbn.proof.counterexample import Counterexample, search
 from symbn.proof.routes import ROUTES, Routes, realisation
-from symbn.realise.concrete import Row
 
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError, sp.PolynomialError)
@@ -133,31 +132,28 @@ class Prover:
 
     def __init__(self, layer: Layer, n: int | None = None):
         self.layer, self.n = layer, n
-        self.routes = Routes(layer, realisation(layer, n), every_j=False)
+        self.routes = Routes(layer, realisation(layer, n))
         B = self.routes.B
         constants = sorted(layer.constants, key=lambda c: not layer.inputs[c].positive)
         self.canonical = Canonical([B.input(c) for c in constants])
         for name in layer.graph.stages:  # the layer's own radicands name the roots first
-            value = self.routes.env[name]
-            if not isinstance(value, Row):
-                self.canonical.rewrite(value)
+            if layer.graph.kinds[name] != "row":
+                self.canonical.rewrite(self.routes.env[name])
         self._concrete: dict[int, Routes] = {}
 
     def concrete(self, n: int) -> Routes:
         if self.n == n:
             return self.routes
         if n not in self._concrete:
-            self._concrete[n] = Routes(self.layer, realisation(self.layer, n), every_j=False)
+            self._concrete[n] = Routes(self.layer, realisation(self.layer, n))
         return self._concrete[n]
 
-    def form(self, value) -> tuple[sp.Expr, ...]:
-        values = value if isinstance(value, tuple) else (value,)
-        return tuple(self.canonical.form(v) for v in values)
+    def form(self, value) -> sp.Expr:
+        return self.canonical.form(value)
 
-    def equal(self, a: tuple, b: tuple) -> bool:
-        """Proved equal: the normal form of each difference is exactly 0."""
-        assert len(a) == len(b), "both sides are one value, or one per j asked for"
-        return all(sp.cancel(sp.together(x - y)) == 0 for x, y in zip(a, b))
+    def equal(self, a: sp.Expr, b: sp.Expr) -> bool:
+        """Proved equal: the normal form of the difference is exactly 0."""
+        return sp.cancel(sp.together(a - b)) == 0
 
     def compare(self, wrt: str, names: tuple[str, str], forms: Callable[[str], tuple], sides: tuple) -> Result:
         """One obligation: proved, or refuted by a counterexample, or unknown."""
@@ -222,7 +218,7 @@ def check_formula(
     prover = prover or Prover(layer, n)
 
     def truth(routes: Routes):
-        return routes.gradient("reverse", wrt) if wrt in layer.differentiable else routes.stage_adjoint(wrt)
+        return routes.adjoint(wrt)
 
     def claimed(routes: Routes):
         return routes.formula(formula, wrt)

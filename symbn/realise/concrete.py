@@ -3,7 +3,9 @@
 A row value is a :class:`Row` of n SymPy expressions (x_1 .. x_n); a scalar is one
 expression.  It shares nothing with the moment algebra beyond the graph, so the two
 realisations check each other.  Exact evaluation at a data point substitutes
-numbers for the symbols (:meth:`Concrete.substitution`).
+numbers for the symbols (:meth:`Concrete.substitution`).  The free index j is fixed
+per realisation (j = 0 unless asked): nothing in a layer or a formula can single
+out an index, so an identity at j = 0 holds at every j (NOTES.md).
 
 Coordinates.  A row input that the layer centres (``mean(x)`` appears) is written
 in centred coordinates x_k = m + c_k, with c_n = -(c_1 + ... + c_{n-1}): a linear
@@ -18,7 +20,8 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbn.ir.graph import ROW
+from symbn.ir.primitives import ROW
+from symbn.realise.protocol import Point
 
 
 class Row:
@@ -80,13 +83,8 @@ class Row:
         return f"Row({list(self.items)})"
 
 
-def entries(value, n: int) -> tuple[sp.Expr, ...]:
-    """A value as n entries (a scalar is broadcast)."""
-    return value.items if isinstance(value, Row) else (sp.sympify(value),) * n
-
-
 class Concrete:
-    """The realisation at a fixed slice size n."""
+    """The realisation at a fixed slice size n and free index j (0-based)."""
 
     def __init__(
         self,
@@ -94,10 +92,13 @@ class Concrete:
         kinds: Mapping[str, str],
         positive: set[str] = frozenset(),
         centred: set[str] = frozenset(),
+        j: int = 0,
     ):
         if n < 1:
             raise ValueError(f"the slice size must be at least 1, got {n}")
-        self.n = n
+        if not 0 <= j < n:
+            raise ValueError(f"the free index must be in 0..{n - 1}, got {j}")
+        self.n, self.j = n, j
         self.centred = set(centred)
         self.coordinates: dict[str, tuple[sp.Symbol, ...]] = {}  # centred row -> (m, c_1..c_{n-1})
         self.N = sp.Integer(n)
@@ -120,28 +121,6 @@ class Concrete:
             return Row([sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)])
         return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
 
-    def substitution(self, point: Mapping[str, object]) -> dict[sp.Symbol, sp.Expr]:
-        """This realisation's symbols -> the exact values of a data point."""
-        sub: dict[sp.Symbol, sp.Expr] = {}
-        for name, value in self.symbols.items():
-            data = [sp.sympify(v) for v in point[name]] if isinstance(value, Row) else sp.sympify(point[name])
-            if name in self.coordinates:
-                m, *c = self.coordinates[name]
-                mean = sp.Add(*data) / self.n
-                sub[m] = mean
-                sub.update({ck: xk - mean for ck, xk in zip(c, data)})
-            elif isinstance(value, Row):
-                sub.update(dict(zip(value.items, data)))
-            else:
-                sub[value] = data
-        return sub
-
-    def seed(self, kind: str, j: int):
-        """Tangent e_j for a row input, 1 for a scalar."""
-        if kind != ROW:
-            return sp.Integer(1)
-        return Row([sp.Integer(int(k == j)) for k in range(self.n)])
-
     def const(self, value: Fraction) -> sp.Expr:
         return sp.Rational(value.numerator, value.denominator)
 
@@ -156,3 +135,45 @@ class Concrete:
 
     def sum(self, v) -> sp.Expr:
         return sp.Add(*v.items) if isinstance(v, Row) else self.N * v
+
+    def seed(self, kind: str):
+        """Tangent e_j for a row input, 1 for a per-slice one."""
+        if kind != ROW:
+            return sp.Integer(1)
+        return Row([sp.Integer(int(k == self.j)) for k in range(self.n)])
+
+    def at_j(self, value):
+        """The entry at the free index j (a per-slice value is its own)."""
+        return value.items[self.j] if isinstance(value, Row) else sp.sympify(value)
+
+    def diff(self, f: sp.Expr, name: str) -> sp.Expr:
+        """∂f/∂name (at j for a row input), by SymPy's diff.  A centred row is first
+        written in raw symbols x_1..x_n (m = mean(x), c_k = x_k - m): a substitution
+        that keeps f's tree, whose derivative is far smaller than the chain rule's."""
+        value = self.input(name)
+        if not isinstance(value, Row):
+            return sp.diff(f, value)
+        if name not in self.coordinates:
+            return sp.diff(f, value.items[self.j])
+        m, *c = self.coordinates[name]
+        raw = [sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)]
+        mean = sp.Add(*raw) / self.n
+        f = sp.sympify(f).xreplace({m: mean, **{ck: xk - mean for ck, xk in zip(c, raw)}})
+        return sp.diff(f, raw[self.j]).xreplace(dict(zip(raw, value.items)))
+
+    def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
+        """This realisation's symbols -> the exact values of a data point."""
+        sub: dict[sp.Symbol, sp.Expr] = {}
+        for name, value in self.symbols.items():
+            given = point.values[name]
+            data = [sp.sympify(v) for v in given] if isinstance(value, Row) else sp.sympify(given)
+            if name in self.coordinates:
+                m, *c = self.coordinates[name]
+                mean = sp.Add(*data) / self.n
+                sub[m] = mean
+                sub.update({ck: xk - mean for ck, xk in zip(c, data)})
+            elif isinstance(value, Row):
+                sub.update(dict(zip(value.items, data)))
+            else:
+                sub[value] = data
+        return sub

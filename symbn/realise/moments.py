@@ -15,7 +15,8 @@ rule that needs care is the sum over the slice (:meth:`Moments.sum`)::
                                      Σ_i c·m(i) = c·S[m]
 
 Forward-mode tangents are linear in ``δ_ij`` (the seed ẋ_i = δ_ij), so the same
-representation carries them; no special tangent type is needed.
+representation carries them; no special tangent type is needed.  The protocol it
+implements is :mod:`symbn.realise.protocol`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symbn.ir.graph import ROW
+from symbn.ir.primitives import ROW
+from symbn.realise.protocol import Point
 
 N = sp.Symbol("N", integer=True, positive=True)
 DELTA = sp.Symbol("δ[i,j]")  # atom names hold brackets: no file name (an identifier) can equal one
@@ -60,7 +62,7 @@ class Moments:
         return self.scalar[name]
 
     def seed(self, kind: str) -> sp.Expr:
-        """The tangent of the input being differentiated: δ_ij for a row, 1 for a scalar."""
+        """The tangent of the input being differentiated: δ_ij for a row, 1 for a per-slice one."""
         return DELTA if kind == ROW else sp.Integer(1)
 
     def const(self, value: Fraction) -> sp.Expr:
@@ -116,11 +118,38 @@ class Moments:
         sub[DELTA] = sp.Integer(1)
         return sp.sympify(v).xreplace(sub)
 
+    def diff(self, f: sp.Expr, name: str) -> sp.Expr:
+        """∂f/∂name (at the free index j for a row input) of a per-slice f in moment atoms.
+
+        SymPy differentiates with respect to the atoms; the one fact it cannot know is
+        how a moment moves with the data, ∂S[m]/∂x_j = ∂m/∂x (at j), and through a
+        moment nested in m, which is applied here::
+
+            ∂f/∂θ = ∂f/∂θ (direct) + Σ_M ∂f/∂M · ∂M/∂θ,   ∂S[m]/∂θ = Σ_i ∂m/∂θ + Σ_K Σ_i ∂m/∂K · ∂K/∂θ
+        """
+        theta = self.input(name)
+        row = self.kinds[name] == ROW
+        cache: dict[sp.Symbol, sp.Expr] = {}
+
+        def d_moment(M: sp.Symbol) -> sp.Expr:
+            if M not in cache:
+                body = self.moment_body[M]
+                d = sp.diff(body, theta)
+                own = self.at_j(d) if row else self.sum(d)
+                inner = [K for K in body.free_symbols if K in self.moment_body]
+                cache[M] = own + sp.Add(*(self.sum(sp.diff(body, K)) * d_moment(K) for K in inner))
+            return cache[M]
+
+        f = sp.sympify(f)
+        head = sp.Integer(0) if row else sp.diff(f, theta)
+        return head + sp.Add(*(sp.diff(f, M) * d_moment(M) for M in f.free_symbols if M in self.moment_body))
+
     # --- evaluation at data -----------------------------------------------------------
 
-    def substitution(self, n: int, j: int, data: Mapping[str, object]) -> dict[sp.Symbol, sp.Expr]:
-        """Atoms -> exact values for a slice of size n with free index j (0-based).
-        ``data`` maps row inputs to lists and scalars to numbers (SymPy Rationals)."""
+    def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
+        """Atoms -> exact values at a data point (slice size, free index, values:
+        lists for rows, numbers for per-slice inputs, as SymPy numbers)."""
+        n, j, data = point.n, point.j, point.values
         sub: dict[sp.Symbol, sp.Expr] = {self.N: sp.Integer(n)}
         for name, atom in self.scalar.items():
             sub[atom] = data[name]

@@ -17,14 +17,15 @@ value with :class:`~symbn.canonical.Canonical` before it may be printed.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 
 import sympy as sp
 
-from symbn.ad.interpret import impl_rules, read
+from symbn.ad.interpret import inputs_env, run
 from symbn.ad.jvp import jvp
 from symbn.ad.vjp import vjp
-from symbn.ir.graph import CONSTANT, ROW, Graph
+from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 from symbn.proof.prover import Prover
 from symbn.realise.moments import DELTA, Moments
@@ -173,9 +174,9 @@ class Algebra:
         kind = self.graph.kinds[name]
         sym = self.B.input("d" + name)
         if sym not in self.names:
-            adjoints = self.engine.adjoints()
             self._symbol(
-                "d" + name, kind, lambda ix: self._partial_f(self.name_at(name, ix)), f"d{name}", adjoints.get(name, 0)
+                "d" + name, kind, lambda ix: self._partial_f(self.name_at(name, ix)), f"d{name}",
+                self.engine.adjoint_value(name),
             )
         return self.atom("d" + name, index)
 
@@ -210,15 +211,9 @@ class Algebra:
 
     def _primal(self) -> dict[str, Any]:
         """Run the stages over display atoms; each stage's value becomes its atom."""
-        B, g = self.B, self.graph
-        env: dict[str, Any] = {n: B.input(n) for n in g.inputs}
-        env["N"] = B.N
-        for eqn in g.eqns:
-            value = impl_rules[eqn.prim](B, *(read(env, B, a) for a in eqn.args))
-            if eqn.out in g.stages:
-                value = self._stage(eqn.out, value)
-            env[eqn.out] = value
-        return env
+        g = self.graph
+        stage = lambda eqn, value: value if eqn.out.temp else self._stage(eqn.out, value)  # noqa: E731
+        return run(g.eqns, inputs_env(g, self.B), self.B, then=stage)
 
     def _stage(self, name: str, value: sp.Expr) -> sp.Expr:
         self.defs[name] = value = self.tidy(value)
@@ -278,12 +273,17 @@ class Algebra:
             lambda t: sp.factor(t.base) ** t.exp,
         )
 
+    @cached_property
+    def adjoints(self) -> dict[str, Any]:
+        """Reverse mode over the display algebra: every input's and stage's adjoint."""
+        return vjp(self.graph, self.B, self.env, self.atom("dy"))
+
     # --- engine values, and the check ---------------------------------------------------------
 
     def engine_tangents(self, wrt: str) -> dict[str, Any]:
         if wrt not in self._tangents:
             E = self.engine
-            self._tangents[wrt] = jvp(self.graph, E.B, E.env, {wrt: E.B.seed(self.graph.kinds[wrt])})
+            self._tangents[wrt] = jvp(self.graph.eqns, E.B, E.env, {wrt: E.B.seed(self.graph.kinds[wrt])})
         return self._tangents[wrt]
 
     def to_engine(self, e) -> sp.Expr:
@@ -327,24 +327,6 @@ class Algebra:
                 moments[sym] = self.B.sum(self.resum(body, sub))
         return e.xreplace({**moments, **full})
 
-    def stage_graph(self, stage: str) -> Graph:
-        eqns = self.graph.stage_eqns(stage)
-        return Graph(self.graph.inputs, eqns, self.graph.kinds, (stage,), stage)
-
-    def stage_args(self, stage: str) -> list[str]:
-        """The variables a stage reads (inputs and earlier stages; no constants, no temporaries)."""
-        seen: list[str] = []
-        for eqn in self.graph.stage_eqns(stage):
-            for a in eqn.args:
-                if (
-                    isinstance(a, str)
-                    and not a.startswith("%")
-                    and a not in seen
-                    and self.graph.kinds.get(a) != CONSTANT
-                ):
-                    seen.append(a)
-        return seen
-
     def latex(self, vector: bool = False) -> Latex:
         late = {self.B.input(c) for c in self.layer.constants}
         return Latex(self.vnames if vector else self.names, self.expand, self.B.moment_body, self.rows, late, vector)
@@ -357,24 +339,10 @@ class Algebra:
 
     def evaluate(self, eqns, env: dict) -> dict:
         """Run equations (of a formula) over display values, recognising stages as they appear."""
-        for eqn in eqns:
-            env[eqn.out] = self.recognise(impl_rules[eqn.prim](self.B, *(read(env, self.B, a) for a in eqn.args)))
-        return env
+        return run(eqns, env, self.B, then=lambda eqn, value: self.recognise(value))
 
     def plain_printer(self) -> Plain:
         return Plain(self.plain, self.B.moment_body)
 
 
-def stage_jvp(alg: Algebra, stage: str, seeds: dict, B, env) -> Any:
-    """The tangent of one stage given its arguments' tangents (the JVP rules of its equations)."""
-    out = jvp(alg.stage_graph(stage), B, env, seeds)
-    return out.get(stage, 0)
-
-
-def stage_vjp(alg: Algebra, stage: str, g, B, env) -> dict[str, Any]:
-    """The adjoints one stage sends to its arguments, given its own (the VJP rules)."""
-    out = vjp(alg.stage_graph(stage), B, env, g)
-    return {a: out.get(a, 0) for a in alg.stage_args(stage)}
-
-
-__all__ = ["Algebra", "Display", "RenderError", "indexed", "is_atomic", "stage_jvp", "stage_vjp", "vectorised"]
+__all__ = ["Algebra", "Display", "RenderError", "indexed", "is_atomic", "vectorised"]

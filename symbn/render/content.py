@@ -16,13 +16,13 @@ import sympy as sp
 
 from symbn.ad.interpret import read
 from symbn.ad.jvp import contract, jvp
-from symbn.ad.vjp import vjp
-from symbn.ir.graph import CONSTANT, ROW, lower_formula
+from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Formula, Layer
 from symbn.proof.claims import Report, check_claims
 from symbn.proof.prover import Proof, Prover, prove
 from symbn.realise.moments import DELTA
-from symbn.render.algebra import Algebra, RenderError, stage_jvp, stage_vjp
+from symbn.render import steps
+from symbn.render.algebra import Algebra, RenderError
 from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
 from symbn.render.printer import width
 
@@ -159,15 +159,15 @@ class _Builder:
     def forward(self, w: str) -> None:
         A, B, g = self.A, self.B, self.g
         seed = B.seed(g.kinds[w])
-        t = jvp(g, B, A.env, {w: seed})
+        t = jvp(g.eqns, B, A.env, {w: seed})
         eng = A.engine_tangents(w)
         self.add(Heading(2, text(f"Building blocks of ${self._partial_f(w)}$")))
         values: dict[str, Any] = {}
         for s in g.stages:
             if s not in t:
                 continue
-            seeds = {a: seed if a == w else A.tangent(a, w) for a in A.stage_args(s) if a == w or a in values}
-            rule = A.tidy(stage_jvp(A, s, seeds, B, A.env))
+            seeds = {a: seed if a == w else A.tangent(a, w) for a in g.stage_args(s) if a == w or a in values}
+            rule = A.tidy(steps.stage_jvp(g, s, seeds, B, A.env))
             sub = {A.tangent(a, w): values[a] for a in seeds if a != w}
             raw = self.substitute(rule, sub, identities=False)[0]
             V, used = self.substitute(rule, sub)
@@ -202,16 +202,16 @@ class _Builder:
         engine = A.engine.gradient("forward", w)
         T = A.tangent(g.output, w)
         chain = B.moment(dy * T) if out_row else dy * T
-        final = A.tidy(self.j(w, contract(g, B, t_out, dy)))
-        steps: list = [chain]
+        final = A.tidy(self.j(w, contract(g.output, B, t_out, dy)))
+        shown: list = [chain]
         if out_row and g.kinds[w] == ROW and t_out != 0 and sp.sympify(t_out).has(DELTA):
             t_out = A.tidy(t_out)
             rest, diag = sp.factor_terms(t_out.subs(DELTA, 0)), sp.factor_terms(sp.diff(t_out, DELTA))
             outside = sp.Mul(*(f for f in sp.Mul.make_args(rest) if not f.free_symbols & B.i_atoms))
             split = (outside * B.moment(dy * rest / outside) if rest != 0 else 0) + B.at_j(dy * diag)
-            steps.append(split)
+            shown.append(split)
         self.say(f"Assembled ($\\partial y_i/\\partial {self.at(w)}$ is the last block):" if out_row else "Assembled:")
-        self.eq(self._partial_f(w), *steps, final, engine=engine)
+        self.eq(self._partial_f(w), *shown, final, engine=engine)
         self.flush()
 
     # --- reverse mode -------------------------------------------------------------------------
@@ -226,9 +226,8 @@ class _Builder:
             "variable feeds several stages, their contributions add up ($\\mathrel{+}=$). Row quantities are shown "
             "at the index $j$; sums run over $i$."
         )
-        adj = vjp(g, B, A.env, A.atom("dy"))
-        E_adj = A.engine.adjoints()
-        users = {v: [s for s in g.stages if v in A.stage_args(s)] for v in (*g.inputs, *g.stages)}
+        adj = A.adjoints
+        users = steps.users(g)
         parts: dict[str, list] = {v: [] for v in users}
         for k in range(len(g.stages), 0, -1):
             s = g.stages[k - 1]
@@ -239,13 +238,13 @@ class _Builder:
                 self.eq(self.m(A.adjoint(s, "j")), label=r"\text{incoming (given)}")
             else:
                 summed = [sp.Add(*(self.j(s, p) for p in parts[s]))] if len(parts[s]) > 1 else []
-                steps = " and ".join(str(g.stages.index(u) + 1) for u in users[s])
-                note = rf"\text{{incoming (steps {steps})}}" if summed else r"\text{incoming}"
+                after = " and ".join(str(g.stages.index(u) + 1) for u in users[s])
+                note = rf"\text{{incoming (steps {after})}}" if summed else r"\text{incoming}"
                 self.eq(
                     self.m(A.adjoint(s, "j")),
                     *summed,
                     self.j(s, incoming),
-                    engine=self.ej(s, E_adj.get(s, 0)),
+                    engine=self.ej(s, A.engine.adjoint_value(s)),
                     label=note,
                 )
             self.local(s)
@@ -259,23 +258,21 @@ class _Builder:
         self.say("Forward and reverse mode give the same gradients; the next section proves it for every $N$.")
 
     def send(self, s: str, incoming, users: dict, parts: dict) -> None:
-        A, B = self.A, self.B
+        A = self.A
         g_sym = A.adjoint(s, "i")
-        symbolic = stage_vjp(A, s, g_sym, B, A.env)
-        engine = stage_vjp(A, s, A.engine.adjoints().get(s, 0), A.engine.B, A.engine.env)
-        for a in A.stage_args(s):
-            C = A.tidy(symbolic[a])
+        sent = steps.sent(A, s)
+        for a, (C, engine) in sent.items():
             raw = self.substitute(C, {g_sym: incoming}, identities=False)[0]
             value, used = self.substitute(C, {g_sym: incoming})
             parts[a].append(value)
             rel = "=" if len(users[a]) == 1 else r"\mathrel{+}="
-            label = r"\text{sent}" if a == A.stage_args(s)[0] else ""
+            label = r"\text{sent}" if a == next(iter(sent)) else ""
             self.eq(
                 self.m(A.adjoint(a, "j")),
                 self.j(a, C),
                 self.j(a, raw),
                 self.j(a, value),
-                engine=self.ej(a, engine[a]),
+                engine=self.ej(a, engine),
                 rel=rel,
                 label=label,
                 note=self.by(used),
@@ -285,11 +282,9 @@ class _Builder:
     def local(self, s: str) -> None:
         A, B, g = self.A, self.B, self.g
         items = []
-        for a in A.stage_args(s):
+        for a in g.stage_args(s):
             row_s, row_a = g.kinds[s] == ROW, g.kinds[a] == ROW
-            L = A.tidy(stage_jvp(A, s, {a: B.seed(g.kinds[a])}, B, A.env))
-            E = stage_jvp(A, s, {a: A.engine.B.seed(g.kinds[a])}, A.engine.B, A.engine.env)
-            A.check(L, E, f"local derivative of {s} wrt {a}")
+            L, E = steps.local(A, s, a)
             top, bottom = self.at(s, "j" if row_s else None), self.at(a, "j" if row_a else None)
             if row_s and row_a and sp.sympify(L).subs(DELTA, 0) == 0:
                 L = A.check(sp.diff(L, DELTA), sp.diff(E, DELTA), f"local derivative of {s} wrt {a}")  # elementwise
@@ -372,7 +367,7 @@ class _Builder:
                 engine = A.engine.gradient("closed_form", w)
             else:
                 value, engine = (
-                    self.j(w, A.tidy(vjp(g, self.B, A.env, A.atom("dy")).get(w, 0))),
+                    self.j(w, A.tidy(A.adjoints.get(w, 0))),
                     A.engine.gradient("reverse", w),
                 )
             forms[w] = value, engine
@@ -394,13 +389,9 @@ class _Builder:
     def formula(self, formula: Formula, wrt: str) -> sp.Expr:
         """A file's formula over display atoms (adjoint names d<stage> are adjoint symbols)."""
         A = self.A
-        adjoints = self.layer.adjoint_kinds()
-        used = {n for n in _names(formula) if n in adjoints}
+        used = {n for n in _names(formula) if n in self.layer.adjoint_kinds()}
         env = {**A.env, "dy": A.atom("dy"), **{n: A.adjoint(n[1:], "i") for n in used}}
-        eqns, atom, _ = lower_formula(
-            self.g, formula.expr, {"dy": self.layer.output_kind, **{n: adjoints[n] for n in used}}
-        )
-        return A.tidy(self.j(wrt, read(A.evaluate(eqns, env), self.B, atom)))
+        return A.tidy(self.j(wrt, read(A.evaluate(formula.eqns, env), self.B, formula.result)))
 
     # --- claims --------------------------------------------------------------------------------
 
@@ -422,7 +413,7 @@ class _Builder:
             claimed = self.formula(claim.formula, claim.wrt)
             self.eq(lhs, claimed, engine=A.engine.formula(claim.formula, claim.wrt), label=r"\text{claimed}")
             if checked.result.verdict != "proved":
-                truth = A.tidy(self.j(claim.wrt, vjp(self.g, self.B, A.env, A.atom("dy")).get(claim.wrt, 0)))
+                truth = A.tidy(self.j(claim.wrt, A.adjoints.get(claim.wrt, 0)))
                 self.eq(lhs, truth, engine=_truth(A, claim.wrt), label=r"\text{reverse mode}")
             if checked.result.counterexample is not None:
                 self.say(f"Counterexample: `{checked.result.counterexample}`.")
@@ -434,12 +425,7 @@ class _Builder:
 
 
 def _truth(A: Algebra, wrt: str):
-    E = A.engine
-    return (
-        E.gradient("reverse", wrt)
-        if wrt in A.layer.differentiable
-        else E._at_j(E.adjoints().get(wrt, 0), A.graph.kinds[wrt])
-    )
+    return A.engine.adjoint(wrt)
 
 
 def _code(s: str) -> str:

@@ -16,25 +16,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from symbn.ir.graph import CONSTANT
+from symbn.ir.primitives import CONSTANT
 from symbn.lang.derivation import Layer
-from symbn.render.algebra import Algebra, stage_vjp
+from symbn.render import steps
+from symbn.render.algebra import Algebra
 
 FORMATS = ("dot", "svg", "png", "pdf")
-_OP = {
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "neg": "-",
-    "pow": "**",
-    "sqrt": "sqrt",
-    "exp": "exp",
-    "log": "log",
-    "mean": "mean",
-    "sum": "sum",
-    "id": "=",
-}
 INSTALL_HINT = (
     "Graphviz's 'dot' program is needed to draw SVG/PNG/PDF; install it with "
     "'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or from "
@@ -83,15 +70,11 @@ def backward(layer: Layer, A: Algebra | None = None) -> list[tuple[str, str, str
     """(stage, argument, "d<arg> += <adjoint>") for every backward edge, last stage first."""
     A = A or Algebra(layer, composite=False)
     g, printer = layer.graph, A.plain_printer()
-    users = {a: [s for s in g.stages if a in A.stage_args(s)] for a in (*g.inputs, *g.stages)}
+    users = steps.users(g)
     edges = []
-    E = A.engine
     for s in reversed(g.stages):
-        sent = stage_vjp(A, s, A.adjoint(s, "i"), A.B, A.env)
-        engine = stage_vjp(A, s, E.adjoints().get(s, 0), E.B, E.env)
-        for a in A.stage_args(s):
+        for a, (value, _) in steps.sent(A, s).items():
             rel = "+=" if len(users[a]) > 1 else "="
-            value = A.check(A.tidy(sent[a]), engine[a], f"adjoint from {s} to {a}")
             edges.append((s, a, f"d{a} {rel} {printer.doprint(value)}"))
     return edges
 
@@ -123,7 +106,7 @@ def _args(layer: Layer, stage: str) -> list[str]:
     seen: list[str] = []
     for eqn in layer.graph.stage_eqns(stage):
         for a in eqn.args:
-            if isinstance(a, str) and not a.startswith("%") and a != "N" and a not in seen:
+            if isinstance(a, str) and not a.temp and a != "N" and a not in seen:
                 seen.append(a)
     return seen
 
@@ -132,10 +115,10 @@ def _op(layer: Layer, stage: str, arg: str) -> str:
     """The operations from the one that reads ``arg`` to the stage's result (``+ sqrt``)."""
     eqns = layer.graph.stage_eqns(stage)
     start = next(k for k, e in enumerate(eqns) if arg in e.args)
-    ops, current = [_OP[eqns[start].prim]], eqns[start].out
+    ops, current = [eqns[start].prim.symbol], eqns[start].out
     for e in eqns[start + 1 :]:
         if current in e.args:
-            ops.append(_OP[e.prim])
+            ops.append(e.prim.symbol)
             current = e.out
     return " ".join(ops)
 

@@ -1,0 +1,91 @@
+"""The primitives: everything symbn knows about an operation, in one record each.
+
+A graph equation applies one :class:`Primitive`.  Each record says how many
+arguments it takes, the kind of its result, what it computes (on any
+realisation, see :mod:`symbn.realise.protocol`) and how it is written in plain
+text, LaTeX, NumPy and the graph picture.  The engines' rule tables (JVP in
+:mod:`symbn.ad.jvp`, VJP in :mod:`symbn.ad.vjp`) are keyed by these records and
+written separately from them and from each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
+KINDS = (ROW, SCALAR, CONSTANT)
+
+
+def merge_kind(kinds) -> str:
+    """Kind of an elementwise result: row if any operand is a row, else scalar, else constant."""
+    kinds = list(kinds)
+    if ROW in kinds:
+        return ROW
+    return SCALAR if SCALAR in kinds else CONSTANT
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One operation.  ``impl(B, *args)`` computes it on realisation ``B``.
+
+    ``reduction``: sums over the slice (its argument must be a row; the result is
+    per-slice), else elementwise (the result's kind is its arguments' merged kind).
+    ``infix``: the operator of a binary primitive in formula text.  ``latex`` and
+    ``numpy`` are format strings over the arguments' text; ``symbol`` is its short
+    name and ``label`` its name as a reader says it, for pictures.
+    """
+
+    name: str
+    arity: int
+    impl: Callable[..., Any]
+    latex: str
+    numpy: str
+    symbol: str
+    label: str
+    infix: str | None = None
+    reduction: bool = False
+
+    def kind(self, arg_kinds) -> str:
+        return SCALAR if self.reduction else merge_kind(arg_kinds)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _p(name, arity, impl, latex, numpy, symbol, label, infix=None, reduction=False) -> Primitive:
+    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction)
+
+
+add_p = _p("add", 2, lambda B, x, y: x + y, "{0} + {1}", "np.add({0}, {1})", "+", "+", infix="+")
+sub_p = _p("sub", 2, lambda B, x, y: x - y, "{0} - {1}", "np.subtract({0}, {1})", "-", "−", infix="-")
+mul_p = _p("mul", 2, lambda B, x, y: x * y, r"{0} \cdot {1}", "np.multiply({0}, {1})", "*", "×", infix="*")
+div_p = _p("div", 2, lambda B, x, y: x / y, r"\frac{{{0}}}{{{1}}}", "np.divide({0}, {1})", "/", "÷", infix="/")
+pow_p = _p("pow", 2, lambda B, x, y: x**y, "{0}^{{{1}}}", "np.power({0}, {1})", "**", "power", infix="**")
+neg_p = _p("neg", 1, lambda B, x: -x, "-{0}", "np.negative({0})", "-", "negate")
+sqrt_p = _p("sqrt", 1, lambda B, x: B.sqrt(x), r"\sqrt{{{0}}}", "np.sqrt({0})", "sqrt", "√")
+exp_p = _p("exp", 1, lambda B, x: B.exp(x), r"e^{{{0}}}", "np.exp({0})", "exp", "exp")
+log_p = _p("log", 1, lambda B, x: B.log(x), r"\log {0}", "np.log({0})", "log", "log")
+mean_p = _p("mean", 1, lambda B, x: B.sum(x) / B.N, r"\frac{{1}}{{N}} \sum_i {0}", "np.mean({0})", "mean",
+            "mean over the slice", reduction=True)
+sum_p = _p("sum", 1, lambda B, x: B.sum(x), r"\sum_i {0}", "np.sum({0})", "sum", "sum over the slice", reduction=True)
+id_p = _p("id", 1, lambda B, x: x, "{0}", "{0}", "=", "copy")
+
+PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (add_p, sub_p, mul_p, div_p, pow_p, neg_p, sqrt_p, exp_p, log_p, mean_p, sum_p, id_p)}
+BY_INFIX: dict[str, Primitive] = {p.infix: p for p in PRIMITIVES.values() if p.infix}
+FUNCTIONS: dict[str, Primitive] = {p.name: p for p in (sqrt_p, exp_p, log_p, mean_p, sum_p)}  # callable in formulas
+
+
+class MissingRule(NotImplementedError):
+    """An engine has no rule for a primitive: a loud, named error, never a silent zero."""
+
+    def __init__(self, engine: str, prim: Primitive, argnum: int | None = None):
+        which = "" if argnum is None else f" with respect to argument {argnum}"
+        super().__init__(f"{engine}: no rule for the primitive '{prim.name}'{which}")
+
+
+__all__ = [
+    "CONSTANT", "FUNCTIONS", "KINDS", "PRIMITIVES", "ROW", "SCALAR", "MissingRule", "Primitive", "merge_kind",
+    *(f"{p}_p" for p in ("add", "sub", "mul", "div", "pow", "neg", "sqrt", "exp", "log", "mean", "sum", "id")),
+]

@@ -1,0 +1,65 @@
+"""What a realisation is: one way of representing values over a slice.
+
+The interpreters (:mod:`symbn.ad`) never look inside a value.  They combine values
+with Python's operators (``+ - * / **``, unary ``-``) and ask the realisation ``B``
+for everything else, through the methods below, which every realisation has with
+the same signatures:
+
+=====================  ==================================================================
+``B.N``                the slice size
+``B.input(name)``      an input's value (a row at the bound index i; a per-slice symbol)
+``B.const(q)``         an exact constant (a Fraction)
+``B.sum(v)``           Σ_i v_i over the slice (N·v for a per-slice v)
+``B.sqrt/exp/log(v)``  elementwise functions
+``B.seed(kind)``       the tangent of the input being differentiated: e_j for a row, 1
+``B.at_j(v)``          a value at the free index j (a per-slice value is itself)
+``B.diff(f, name)``    ∂f/∂name (at j for a row input) of a per-slice f, by SymPy's diff
+``B.substitution(p)``  the realisation's atoms -> exact values at a :class:`Point`
+=====================  ==================================================================
+
+The realisations: :class:`~symbn.realise.moments.Moments` (every N at once),
+:class:`~symbn.realise.concrete.Concrete` (explicit symbols for one N),
+:class:`~symbn.realise.mp.MP` (numbers at high precision) and
+:class:`~symbn.realise.display.Display` (the moment algebra over the stages' own
+symbols, for documents).  Those without symbols raise :class:`NotSymbolic` from
+``diff`` and ``substitution``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Point:
+    """A data point: slice size n, free index j (0-based), and each input's exact
+    value (a list of n for a row, one number for a per-slice input)."""
+
+    n: int
+    j: int
+    values: Mapping[str, Any]
+
+
+class NotSymbolic(NotImplementedError):
+    """An operation that needs symbols, asked of a realisation of numbers."""
+
+
+class Realisation(Protocol):
+    N: Any
+
+    def input(self, name: str) -> Any: ...
+    def const(self, value: Fraction) -> Any: ...
+    def sum(self, value: Any) -> Any: ...
+    def sqrt(self, value: Any) -> Any: ...
+    def exp(self, value: Any) -> Any: ...
+    def log(self, value: Any) -> Any: ...
+    def seed(self, kind: str) -> Any: ...
+    def at_j(self, value: Any) -> Any: ...
+    def diff(self, f: Any, name: str) -> Any: ...
+    def substitution(self, point: Point) -> dict: ...
+
+
+__all__ = ["NotSymbolic", "Point", "Realisation"]
