@@ -10,6 +10,21 @@ from symbn.lang.derivation import Layer, SpecError, load, loads
 from symbn.lang.expr import ExprError
 from symbn.proof.counterexample import Counterexample
 from symbn.proof.prover import Proof, Result, check_formula, prove
+from symbn.render import jupyter as _jupyter
+from symbn.version import __version__
 
-__all__ = ["Counterexample", "ExprError", "Layer", "Proof", "Result", "SpecError", "check_formula", "load", "loads", "prove"]
-__version__ = "0.1.0"
+__all__ = [
+    "Counterexample",
+    "ExprError",
+    "Layer",
+    "Proof",
+    "Result",
+    "SpecError",
+    "__version__",
+    "check_formula",
+    "load",
+    "loads",
+    "prove",
+]
+
+_jupyter.install()

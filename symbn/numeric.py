@@ -8,9 +8,10 @@ Three oracles of ∂L/∂θ for L = Σ dy·y, each independent of the emitted ba
 - **the complex step**, Im L(θ + i·h)/h with h = 1e-30: no subtraction, hence no
   cancellation, accurate to rounding (the forward must be analytic: the emitted one
   is, two-pass statistics included);
-- **an mpmath reference**: the layer's stage equations evaluated with
-  :func:`symbn.evaluate.run` at ``dps`` digits, slice by slice, and differentiated
-  with ``mpmath.diff``.  It shares no code with the emitted module.
+- **an mpmath reference**: the layer's stage equations evaluated by the interpreter
+  on the number realisation (:class:`~symbn.realise.mp.MP`) at ``dps`` digits, slice
+  by slice, and differentiated with ``mpmath.diff``.  It shares no code with the
+  emitted module.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
-from symbn.ad.interpret import run
+from symbn.ad.interpret import primal
 from symbn.emit.runtime import _axes, _place
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 from symbn.realise.concrete import Row
+from symbn.realise.mp import MP
+from symbn.realise.protocol import Point
 
 Forward = Callable[..., np.ndarray]
 
@@ -61,29 +64,6 @@ def complex_step(forward: Forward, args: Sequence[np.ndarray], k: int, dy: np.nd
 # --- the mpmath reference ------------------------------------------------------------------
 
 
-class MP:
-    """The high-precision realisation for :func:`symbn.evaluate.run`: a slice is a
-    :class:`~symbn.concrete.Row` of mpf, a per-slice value one mpf."""
-
-    def __init__(self, n: int):
-        self.N = mpmath.mpf(n)
-
-    def const(self, value) -> mpmath.mpf:
-        return mpmath.mpf(value.numerator) / value.denominator
-
-    def sqrt(self, v):
-        return v.map(mpmath.sqrt) if isinstance(v, Row) else mpmath.sqrt(v)
-
-    def exp(self, v):
-        return v.map(mpmath.exp) if isinstance(v, Row) else mpmath.exp(v)
-
-    def log(self, v):
-        return v.map(mpmath.log) if isinstance(v, Row) else mpmath.log(v)
-
-    def sum(self, v):
-        return mpmath.fsum(v.items) if isinstance(v, Row) else self.N * v
-
-
 def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, constants: dict) -> mpmath.mpf:
     """L = Σ dy·y, with y evaluated slice by slice from the stage equations in mpmath.
     ``values``: the differentiable inputs as object arrays of mpf (or floats)."""
@@ -102,16 +82,12 @@ def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, c
             placed[name] = slices(_place(np.asarray(values[name], dtype=object), shape, kept if i.kind != ROW else axes))
     dys = slices(np.asarray(dy, dtype=object))
     total = mpmath.mpf(0)
+    n = dys.shape[1]
     for s in range(dys.shape[0]):
-        B = MP(dys.shape[1])
-        env: dict = {"N": B.N, **{c: mpmath.mpf(v) for c, v in constants.items()}}
-        for name, i in layer.inputs.items():
-            if i.kind == ROW:
-                env[name] = Row([mpmath.mpf(v) for v in placed[name][s]])
-            elif i.kind != CONSTANT:
-                env[name] = mpmath.mpf(placed[name][s][0])
-        y = run(layer.graph.eqns, env, B)[layer.graph.output]
-        items = y.items if isinstance(y, Row) else [y] * dys.shape[1]
+        values = {c: mpmath.mpf(v) for c, v in constants.items()}
+        values |= {name: list(p[s]) if layer.inputs[name].kind == ROW else p[s][0] for name, p in placed.items()}
+        y = primal(layer.graph, MP(Point(n, 0, values), layer.graph.kinds))[layer.graph.output]
+        items = y.items if isinstance(y, Row) else [y] * n
         total += mpmath.fsum(mpmath.mpf(d) * v for d, v in zip(dys[s], items))
     return total
 

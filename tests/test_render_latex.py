@@ -19,7 +19,8 @@ import sympy as sp
 import symbn
 from symbn.realise.moments import DELTA
 from symbn.realise.protocol import Point
-from symbn.render import RenderError, document, layer_markdown
+from symbn.render.algebra import RenderError
+from symbn.render.latex import document, layer_markdown
 from symbn.render.blocks import Equations
 from symbn.render.content import build
 from symbn.render.printer import width
@@ -370,7 +371,7 @@ def test_document_compiles_and_first_page_is_not_blank(path, tmp_path):
 
 
 def test_write_chooses_the_format_by_suffix(tiny, tmp_path):
-    from symbn.render import write
+    from symbn.render.latex import write
 
     assert write(tiny, tmp_path / "d.md").read_text(encoding="utf-8").startswith("# Centring")
     assert write(tiny, tmp_path / "d.tex").read_text(encoding="utf-8").startswith(r"\documentclass")

@@ -160,7 +160,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
 
 
 def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
-    from symbn import __version__
+    from symbn.version import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
     centred = centrings(plan.graph.eqns, {n for n, i in layer.inputs.items() if i.kind == ROW})

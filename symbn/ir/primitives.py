@@ -86,6 +86,25 @@ class MissingRule(NotImplementedError):
 
 
 __all__ = [
-    "CONSTANT", "FUNCTIONS", "KINDS", "PRIMITIVES", "ROW", "SCALAR", "MissingRule", "Primitive", "merge_kind",
-    *(f"{p}_p" for p in ("add", "sub", "mul", "div", "pow", "neg", "sqrt", "exp", "log", "mean", "sum", "id")),
+    "CONSTANT",
+    "FUNCTIONS",
+    "KINDS",
+    "PRIMITIVES",
+    "ROW",
+    "SCALAR",
+    "MissingRule",
+    "Primitive",
+    "add_p",
+    "div_p",
+    "exp_p",
+    "id_p",
+    "log_p",
+    "mean_p",
+    "merge_kind",
+    "mul_p",
+    "neg_p",
+    "pow_p",
+    "sqrt_p",
+    "sub_p",
+    "sum_p",
 ]

@@ -125,11 +125,6 @@ class Layer:
     def adjoint_kinds(self) -> dict[str, str]:
         return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
-    def _repr_markdown_(self) -> str:  # Jupyter
-        from symbn.render.latex import layer_markdown
-
-        return layer_markdown(self)
-
 
 def load(path: str | Path) -> Layer:
     """Read and check a derivation file. Raises :class:`SpecError`."""

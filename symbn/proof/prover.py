@@ -92,16 +92,6 @@ class Proof:
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
 
-    def _repr_latex_(self) -> str:  # Jupyter: the verdicts as one display-math array
-        from symbn.render.latex import proof_latex
-
-        return proof_latex(self)
-
-    def _repr_markdown_(self) -> str:  # Jupyter
-        head = "| wrt | route | against | verdict | seconds |\n|---|---|---|---|---|\n"
-        body = "".join(f"| {r.wrt} | {r.route} | {r.against} | **{r.verdict}** | {r.seconds:.3f} |\n" for r in self.results)
-        return f"**{self.layer}**, {'every N' if self.n is None else f'N = {self.n}'}: {self.verdict}\n\n" + head + body
-
 
 class TimeLimit(Exception):
     pass

@@ -1,14 +1,10 @@
-"""Rendering: the derivation as a LaTeX or Markdown document, the computation graph as DOT.
+"""Rendering: the derivation as a document, the computation graph as a picture.
 
-- :func:`symbn.render.latex.document` (``fmt="tex"`` or ``"md"``): definitions, forward
-  mode, reverse mode step by step, the proof, closed forms, claims; every equation is an
-  engine's value, checked before it is printed.
-- :func:`symbn.render.graph.dot` / :func:`symbn.render.graph.render`: forward edges black,
-  backward (adjoint) edges red; SVG/PNG/PDF through Graphviz's ``dot``.
+- :mod:`symbn.render.latex`: the document (``document(layer, fmt="tex" | "md")``):
+  definitions, forward mode, reverse mode step by step, the proof, closed forms,
+  claims; every equation is an engine's value, checked before it is printed.
+- :mod:`symbn.render.dot`: the graph as DOT, or SVG/PNG/PDF through Graphviz.
+- :mod:`symbn.render.jupyter`: how layers and proofs display in a notebook.
+
+Nothing is imported here, so that ``import symbn`` stays light.
 """
-
-from symbn.render.algebra import RenderError
-from symbn.render.dot import GraphvizMissing, dot, render
-from symbn.render.latex import document, layer_markdown, proof_latex, write
-
-__all__ = ["GraphvizMissing", "RenderError", "document", "dot", "layer_markdown", "proof_latex", "render", "write"]

@@ -25,10 +25,11 @@ import sympy as sp
 from symbn.ad.interpret import inputs_env, run
 from symbn.ad.jvp import jvp
 from symbn.ad.vjp import vjp
-from symbn.ir.primitives import CONSTANT, ROW
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Layer
 from symbn.proof.prover import Prover
-from symbn.realise.moments import DELTA, Moments
+from symbn.realise.display import Display
+from symbn.realise.moments import DELTA
 from symbn.render.printer import Latex, Plain
 
 _ACCENTED = re.compile(r"(\\(?:hat|bar|tilde|dot|check)\{)([a-z])(\})")
@@ -36,24 +37,6 @@ _ACCENTED = re.compile(r"(\\(?:hat|bar|tilde|dot|check)\{)([a-z])(\})")
 
 class RenderError(RuntimeError):
     """A displayed value that is not the engine's value: a bug in the renderer, never shown."""
-
-
-class Display(Moments):
-    """The moment algebra with the centring identities Σ_i r_i = 0 applied (and recorded)."""
-
-    def __init__(self, kinds, positive):
-        super().__init__(kinds, positive)
-        self.zero: set[sp.Symbol] = set()  # moment atoms S[r_i] known to be 0
-        self.identities = True
-        self.used: set[sp.Symbol] = set()
-
-    def sum(self, v):
-        out = super().sum(v)
-        hit = out.free_symbols & self.zero if self.identities else set()
-        if hit:
-            self.used |= hit
-            out = out.xreplace({z: 0 for z in hit})
-        return out
 
 
 def is_atomic(tex: str, kind: str) -> bool:
@@ -212,7 +195,7 @@ class Algebra:
     def _primal(self) -> dict[str, Any]:
         """Run the stages over display atoms; each stage's value becomes its atom."""
         g = self.graph
-        stage = lambda eqn, value: value if eqn.out.temp else self._stage(eqn.out, value)  # noqa: E731
+        stage = lambda eqn, value: value if eqn.out.temp else self._stage(eqn.out, value)
         return run(g.eqns, inputs_env(g, self.B), self.B, then=stage)
 
     def _stage(self, name: str, value: sp.Expr) -> sp.Expr:
@@ -345,4 +328,4 @@ class Algebra:
         return Plain(self.plain, self.B.moment_body)
 
 
-__all__ = ["Algebra", "Display", "RenderError", "indexed", "is_atomic", "vectorised"]
+__all__ = ["Algebra", "RenderError", "indexed", "is_atomic", "vectorised"]

@@ -217,7 +217,7 @@ class _Builder:
     # --- reverse mode -------------------------------------------------------------------------
 
     def reverse_section(self) -> None:
-        A, B, g = self.A, self.B, self.g
+        A, g = self.A, self.g
         self.add(Heading(1, text("Reverse mode")))
         self.say(
             f"Start from ${self.m(A.atom('dy', 'j'))}$ and walk the stages backwards. Each step shows the adjoint "
@@ -280,7 +280,7 @@ class _Builder:
         self.flush()
 
     def local(self, s: str) -> None:
-        A, B, g = self.A, self.B, self.g
+        A, g = self.A, self.g
         items = []
         for a in g.stage_args(s):
             row_s, row_a = g.kinds[s] == ROW, g.kinds[a] == ROW
