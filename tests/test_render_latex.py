@@ -20,9 +20,9 @@ import symbn
 from symbn.realise.moments import DELTA
 from symbn.realise.protocol import Point
 from symbn.render.algebra import RenderError
-from symbn.render.latex import document, layer_markdown
 from symbn.render.blocks import Equations
 from symbn.render.content import build
+from symbn.render.latex import document, layer_markdown
 from symbn.render.printer import width
 
 ROOT = Path(__file__).resolve().parent.parent

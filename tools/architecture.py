@@ -101,10 +101,10 @@ def problems() -> list[str]:
 
 def layout() -> list[str]:
     rows = []
-    for name, path in modules().items():
+    for path in modules().values():
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         lines = len(path.read_text(encoding="utf-8").splitlines())
-        rows.append(f"{str(path.relative_to(ROOT)):<34} {lines:>4}  {doc.splitlines()[0] if doc else ''}")
+        rows.append(f"{path.relative_to(ROOT)!s:<34} {lines:>4}  {doc.splitlines()[0] if doc else ''}")
     return rows
 
 
