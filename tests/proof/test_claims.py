@@ -16,8 +16,8 @@ from symbn.lang.expr import BinOp, Call, Name, Neg, Num, parse, to_text
 from symbn.proof.claims import AGREES, check_claims, check_one
 from symbn.proof.prover import PROVED, Prover, check_formula
 
-from .files import BATCHNORM, FILES, SEEDS
-from .oracle import formula_value, true_gradient
+from ..files import BATCHNORM, FILES, SEEDS
+from ..oracle import formula_value, true_gradient
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

@@ -18,8 +18,8 @@ from symbn.proof.routes import ROUTES, Routes, realisation
 from symbn.realise.moments import Moments
 from symbn.realise.protocol import Point
 
-from .files import FILES, POSITIVE_SCALAR, ROOT
-from .oracle import formula_value, true_gradient
+from ..files import FILES, POSITIVE_SCALAR, ROOT
+from ..oracle import formula_value, true_gradient
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

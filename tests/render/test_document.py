@@ -25,7 +25,7 @@ from symbn.render.content import build
 from symbn.render.latex import document, layer_markdown
 from symbn.render.printer import width
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.toml"))
 
 TINY = r"""

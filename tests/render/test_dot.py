@@ -13,7 +13,7 @@ import symbn
 graph = importlib.import_module("symbn.render.dot")
 from symbn.render.dot import GraphvizMissing, backward, dot, render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.toml"))
 
 TINY = r"""
