@@ -1,4 +1,4 @@
-r"""Tests for symbn.latex_reader: the seed formulas, normalisation, indices, errors, fuzzing."""
+r"""Tests for symbn.lang.latex: the seed formulas, normalisation, indices, errors, fuzzing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num, parse
-from symbn.lang.latex.reader import GRAMMAR, read_latex
+from symbn.lang.latex import read_latex
+from symbn.lang.latex.grammar import GRAMMAR
 
 N = 3  # the slice the evaluator sums over
 J = 1  # the free index

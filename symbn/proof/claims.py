@@ -4,7 +4,7 @@ A claim names what it differentiates (``wrt``: an input, or a stage, whose
 reverse-mode adjoint it is compared with: ∂f/∂μ, ∂f/∂σ² as Ioffe & Szegedy and
 seed 001 write them) and what its author meant (``expect``: correct or wrong).
 A claim may carry its LaTeX as the source wrote it; that is read by
-:mod:`symbn.latex_reader` and checked too, so a transcription error shows.
+:mod:`symbn.lang.latex` and checked too, so a transcription error shows.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from symbn.ir.graph import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 from symbn.lang.expr import ExprError
-from symbn.lang.latex.reader import read_latex
+from symbn.lang.latex import read_latex
 from symbn.proof.prover import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
 
 AGREES = {"correct": PROVED, "wrong": REFUTED}
