@@ -106,6 +106,20 @@ class Indices:
             )
         return Name(_FREE + name, column) if self.bound else Name(name, column)
 
+    def everywhere(self, name: str, symbol: str, element: str, column: int) -> Expr:
+        """A symbol for a row at every position of the slice (seed 000's X for x): outside
+        a sum, that is the row at the free index; inside one it could be either index."""
+        if self.bound:
+            i = self.bound[-1]
+            j = self.free[0] if self.free else next(c for c in "jklmnpqrs" if c not in self.bound)
+            raise ExprError(
+                f"{symbol} is all of {element}, one value per position of the slice: inside \\sum_{i} it could "
+                f"mean {element}_{i} or {element}_{j}; write {element}_{i} for the summed element or {element}_{j} "
+                "for the one at the free index",
+                column,
+            )
+        return Name(name, column)
+
     def sum_of(self, body: Expr, column: int) -> Expr:
         """sum(body) over the index just unbound, with factors at the free index pulled out."""
         if not _mentions(body, _FREE):

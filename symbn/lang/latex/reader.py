@@ -11,7 +11,9 @@ walks the tree; names come from :mod:`.symbols`, indices and sums from :mod:`.in
 second ``\partial``) is the adjoint ``Name("dy")`` when ``f`` maps to the loss name
 ``"f"``.  ``e^{..}`` is ``exp`` when ``e`` is not a symbol.  ``\sum`` needs an index:
 ``\sum_i``, ``\sum_{i=1}^{N}`` or ``\sum_{i=0}^{N-1}``, where the bound must read as the
-slice size ``N``.
+slice size ``N``.  A symbol in ``slices`` stands for a row at every position of the slice
+(seed 000's ``X`` for x, ``\frac{\partial f}{\partial Y}`` for dy): it is that row at the
+free index, takes no index, and is refused inside a sum, where it could mean either index.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from symbn.lang.expr import MAX_EXPONENT, MAX_LITERAL_DIGITS, BinOp, Call, Expr,
 from symbn.lang.latex.grammar import Node, col, is_symbol, parser, scripts, single
 from symbn.lang.latex.indices import Indices, covers_the_slice, row_style
 from symbn.lang.latex.prepare import MAX_NESTING, prepare
-from symbn.lang.latex.symbols import LOSS, canon, hoist, resolve, symbol_table
+from symbn.lang.latex.symbols import LOSS, canon, hoist, normalise, resolve, symbol_table
 
 MAX_LENGTH = 20_000
 
@@ -40,10 +42,11 @@ _TERMINAL_WORDS = {
 _LONE_PARTIAL = r"\partial must be part of a derivative \frac{\partial f}{\partial x}"
 
 
-def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = ()) -> Expr:
+def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), slices: Iterable[str] = ()) -> Expr:
     """Read one LaTeX formula into symbn's AST; ``symbols`` maps LaTeX symbols to names.
     ``rows``: the names that vary along the slice; inside a sum one of them must carry an
-    index (an unindexed x there is neither clearly x_i nor clearly x_j)."""
+    index (an unindexed x there is neither clearly x_i nor clearly x_j).  ``slices``: keys
+    of ``symbols`` that stand for a row at every position of the slice, like X for x."""
     if not isinstance(tex, str):
         raise ExprError(f"expected LaTeX as a string, got {type(tex).__name__}")
     if len(tex) > MAX_LENGTH:
@@ -51,11 +54,14 @@ def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = ()) -
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(symbols).items()):
         raise ExprError("the symbol table must map LaTeX strings to symbn names")
     table = symbol_table(tuple(sorted(dict(symbols).items())))
+    whole = frozenset(normalise(s) if isinstance(s, str) else "" for s in slices)
+    if not whole <= table.keys():
+        raise ExprError(f"a symbol for a whole slice must be a key of the symbol table: {list(slices)!r}")
     text = prepare(tex)
     tree = _parse(text)
     style = row_style(tree, table)
     try:
-        return _Reader(table, style, text, frozenset(rows)).read(tree)
+        return _Reader(table, style, text, frozenset(rows), whole).read(tree)
     except RecursionError:
         raise ExprError("the formula is nested too deeply or is too long") from None
 
@@ -106,8 +112,10 @@ def _parenthesised(node: Node) -> bool:
 class _Reader:
     """Walks the parse tree; ``indices`` keeps the bound indices and the free one."""
 
-    def __init__(self, table: dict[str, str], row_style: bool, text: str, rows: frozenset[str] = frozenset()):
+    def __init__(self, table: dict[str, str], row_style: bool, text: str, rows: frozenset[str] = frozenset(),
+                 whole: frozenset[str] = frozenset()):
         self.table = table
+        self.whole = whole  # symbols for a row at every position of the slice
         self.row_style = row_style
         self.text = text
         self.indices = Indices(rows)
@@ -272,8 +280,21 @@ class _Reader:
             self.forms.setdefault(base, {}).setdefault(form, col(atom))
         if name == LOSS:
             raise ExprError(f"{canon(atom)} is the loss: it only appears as " + r"\frac{\partial f}{\partial x}", col(atom))
-        value = self.indices.at(name, index, col(atom))
+        value = self.at(base, name, index, col(atom))
         return self.power(value, power) if power is not None else value
+
+    def at(self, symbol: str, name: str, index: Token | None, column: int, adjoint: bool = False) -> Expr:
+        """The name (or its adjoint) at the index the symbol carries."""
+        full = "d" + name if adjoint else name
+        if symbol not in self.whole:
+            return self.indices.at(full, index, column)
+        others = [k for k, v in self.table.items() if v == name and k not in self.whole and not set("_^") & set(k)]
+        element = min(others, key=len) if others else name
+        if index is not None:
+            one = f"{element}^{{({index})}}" if self.row_style else f"{element}_{index}"
+            raise ExprError(f"{symbol} is all of {element}, one value per position of the slice, so it takes no "
+                            f"index: write {one} for one element", col(index))
+        return self.indices.everywhere(full, symbol, element, column)
 
     def power(self, value: Expr, sup: Node) -> Expr:
         exponent = self.read(sup)
@@ -298,7 +319,7 @@ class _Reader:
         name, index, power = self.lookup(*self.parts(bottom))
         if name == LOSS or power is not None:
             raise ExprError(f"cannot read the derivative with respect to {canon(bottom)}", col(bottom))
-        return self.indices.at("d" + name, index, col(bottom))
+        return self.at(canon(hoist(*self.parts(bottom))[0]), name, index, col(bottom), adjoint=True)
 
     @staticmethod
     def parts(node: Tree) -> tuple[Tree, Node | None, Node | None]:

@@ -45,18 +45,23 @@ def canon(node: Node | None) -> str:
     return " ".join(canon(child) for child in node.children)
 
 
+def normalise(tex: str) -> str:
+    """The normal form of one symbol written in LaTeX; anything else is an error."""
+    try:
+        symbol = single(parser().parse(tex))
+    except (LarkError, RecursionError):
+        symbol = None
+    if not isinstance(symbol, Tree) or symbol.data not in ("scripted", "letter", "command", "accent"):
+        raise ExprError(f"the symbol table key {tex!r} is not one LaTeX symbol")
+    return canon(symbol)
+
+
 @lru_cache(maxsize=64)
 def symbol_table(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """The table with normalised keys; a key that is not one symbol is an error."""
     table: dict[str, str] = {}
     for tex, name in items:
-        try:
-            symbol = single(parser().parse(tex))
-        except (LarkError, RecursionError):
-            symbol = None
-        if not isinstance(symbol, Tree) or symbol.data not in ("scripted", "letter", "command", "accent"):
-            raise ExprError(f"the symbol table key {tex!r} is not one LaTeX symbol")
-        canonical = canon(symbol)
+        canonical = normalise(tex)
         if table.get(canonical, name) != name:
             raise ExprError(f"the symbol table gives {tex!r} two names: {table[canonical]!r} and {name!r}")
         table[canonical] = name

@@ -11,7 +11,7 @@ import pytest
 from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, parse
 from symbn.lang.latex import read_latex
 
-from .support import SEED_001, J, N, error, evaluate
+from .support import SEED_000, SEED_001, J, N, error, evaluate
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,39 @@ def test_one_index_written_two_ways_is_refused():
     with pytest.raises(ExprError, match=r"'j' is both a subscript and a row superscript"):
         read_latex(r"\hat{x}^{(j)} \hat{x}_j", STYLE_SYMBOLS)
     assert read_latex(r"\hat{x}^{(j)} \gamma_i", STYLE_SYMBOLS) == read_latex(r"\hat{x} \gamma", STYLE_SYMBOLS)
+
+
+# --- a capital for a whole row (seed 000's vectorised formula) -----------------------------------
+
+WHOLE = ("X", "Y")  # in SEED_000, X is x and Y is y
+
+
+def test_a_capital_for_a_row_is_the_row_at_the_free_index() -> None:
+    rows = ("x", "y", "dy")
+    got = read_latex(r"(X - \mu) \frac{1}{N}\sum_{i=1}^N (x_i - \mu) + \frac{\partial f}{\partial Y}", SEED_000, rows, WHOLE)
+    assert got == parse("(x - mu)*(1/N)*sum(x - mu) + dy")
+    assert read_latex(r"X^2 + x_j", SEED_000, rows, WHOLE) == parse("x**2 + x")  # the same element
+    assert read_latex(r"\sum_i x_i X", SEED_000) == parse("sum(x*x)")  # not a whole-slice symbol: as before
+
+
+@pytest.mark.parametrize(
+    ("tex", "at", "words"),
+    [(r"\frac{1}{N}\sum_{i=1}^N (X - \mu)", "X", r"inside \sum_i it could mean x_i or x_j"),
+     (r"x_k \sum_{i=1}^N X", "X", r"write x_i for the summed element or x_k"),
+     (r"\sum_j \frac{\partial f}{\partial Y}", "Y", r"Y is all of y"),
+     (r"X_i", "i", "takes no index: write x_i"),
+     (r"\frac{\partial f}{\partial Y_j}", "j", "takes no index: write y_j")],
+)
+def test_a_capital_for_a_row_is_refused_inside_a_sum_or_with_an_index(tex: str, at: str, words: str) -> None:
+    with pytest.raises(ExprError) as info:
+        read_latex(tex, SEED_000, ("x", "y", "dy"), WHOLE)
+    assert words in info.value.message
+    assert info.value.col == tex.rindex(at) + 1, (info.value.message, info.value.col)
+
+
+def test_a_whole_slice_symbol_must_be_in_the_table() -> None:
+    with pytest.raises(ExprError, match="must be a key of the symbol table"):
+        read_latex("x_j", SEED_000, ("x",), ("Z",))
 
 
 # --- errors ---------------------------------------------------------------------------------------
