@@ -5,9 +5,10 @@ slice; a name means the row at j outside a ``sum`` and at the summed index insid
 So an index bound by the innermost enclosing ``\sum`` is dropped (the name is read inside
 ``sum``); any other index is *the* free index j, one letter per formula.  A free index
 inside a sum is pulled out by linearity, ``\sum_i a_j b_i = a_j sum(b)``; a factor that
-mixes both indices non-linearly is an error.  If a superscript ``^{(r)}`` occurs
-anywhere, the formula uses the row-superscript style: ``(r)`` is the index, and
-subscripts are unit indices, dropped.
+mixes both indices non-linearly is an error.  An index is a lower-case letter: ``x_N`` (the
+last element) and ``\mu_B`` (a name) are refused, saying what to write.  If a superscript
+``^{(r)}`` occurs anywhere, the formula uses the row-superscript style: ``(r)`` is the
+index, and subscripts are unit indices, dropped.
 """
 
 from __future__ import annotations
@@ -62,10 +63,13 @@ def covers_the_slice(lower: Expr | None, upper: Expr | None) -> bool:
 class Indices:
     """The stack of indices bound by enclosing sums, and the one free index."""
 
-    def __init__(self, rows: frozenset[str] = frozenset()):
+    def __init__(self, rows: frozenset[str] = frozenset(), table: Mapping[str, str] | None = None,
+                 row_style: bool = False):
         self.rows = rows  # names that vary along the slice
+        self.table = table or {}
+        self.row_style = row_style
         self.bound: list[str] = []
-        self.free: tuple[str, int] | None = None
+        self.free: tuple[str, int, str, str] | None = None  # letter, column, symbol as written, name
 
     def new(self, index: Token) -> str:
         """A \\sum's index letter, which no enclosing \\sum may bind already."""
@@ -81,14 +85,30 @@ class Indices:
         finally:
             self.bound.pop()
 
-    def at(self, name: str, index: Token | None, column: int) -> Expr:
-        """The name at an index: bound by the innermost \\sum, or the free index."""
+    def at(self, name: str, index: Token | None, column: int, base: str = "") -> Expr:
+        """The name at an index: bound by the innermost \\sum, or the free index.
+        ``base``: the symbol's LaTeX without the index, for messages."""
         if index is None:
             if self.bound and name in self.rows:
                 raise ExprError(f"{name} inside \\sum_{self.bound[-1]} has no index: write it with _{self.bound[-1]} "
                                 "(summed) or with the free index", column)
             return Name(name, column)
         i = str(index)
+        shown = f"{base or name}^{{({i})}}" if self.row_style else f"{base or name}_{i}"
+        if self.table.get(i) == "N" or i == "N":
+            size = "the slice size" if i == "N" else "the slice size N"
+            raise ExprError(
+                f"{shown} is one fixed element, the last ({i} is {size}), and symbn cannot single one out: "
+                "a row is read at an index bound by a \\sum or at the free index, which stands for every element",
+                col(index),
+            )
+        if i.isupper():
+            raise ExprError(
+                f"{shown}: {i} is not an index (indices are lower-case letters: i, j, ...); if it is part of the "
+                f"name, as in the paper's \\mu_B for the batch mean, put {shown} in the symbol table ([notation] in "
+                "a derivation file)",
+                col(index),
+            )
         if self.bound and i == self.bound[-1]:
             return Name(_BOUND + name, column)
         if i in self.bound:
@@ -97,11 +117,14 @@ class Indices:
                 col(index),
             )
         if self.free is None:
-            self.free = (i, col(index))
+            self.free = (i, col(index), shown, name)
         elif self.free[0] != i:
+            first, at, earlier, earlier_name = self.free
+            label = shown if name not in self.rows else earlier if earlier_name not in self.rows else None
+            fix = f"; if {label} is one symbol, put it in the symbol table ([notation] in a derivation file)"
             raise ExprError(
-                f"two free indices, {self.free[0]} (column {self.free[1]}) and {i}: "
-                "an index must be bound by a \\sum or be the one free index",
+                f"two free indices: {earlier} (column {at}) is at {first} and {shown} at {i}, but a formula has one "
+                "free index and binds any other with a \\sum: write the same letter for both" + (fix if label else ""),
                 col(index),
             )
         return Name(_FREE + name, column) if self.bound else Name(name, column)

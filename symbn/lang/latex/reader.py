@@ -118,7 +118,7 @@ class _Reader:
         self.whole = whole  # symbols for a row at every position of the slice
         self.row_style = row_style
         self.text = text
-        self.indices = Indices(rows)
+        self.indices = Indices(rows, table, row_style)
         self.depth = 0
         # bases the table also maps with a power (\sigma and \sigma^2): the forms a formula reads
         self.powered = {re.split(r"[_^]", k)[0] for k in table if "^" in k}
@@ -287,7 +287,7 @@ class _Reader:
         """The name (or its adjoint) at the index the symbol carries."""
         full = "d" + name if adjoint else name
         if symbol not in self.whole:
-            return self.indices.at(full, index, column)
+            return self.indices.at(full, index, column, symbol)
         others = [k for k, v in self.table.items() if v == name and k not in self.whole and not set("_^") & set(k)]
         element = min(others, key=len) if others else name
         if index is not None:

@@ -101,6 +101,39 @@ def test_a_whole_slice_symbol_must_be_in_the_table() -> None:
         read_latex("x_j", SEED_000, ("x",), ("Z",))
 
 
+# --- indices that are not indices (unclear messages, last session) -------------------------------
+
+
+def test_a_capital_subscript_is_not_an_index() -> None:
+    r"""\mu_B (the BatchNorm paper's batch mean) once read as mu at a free index B."""
+    tex = r"\sum_i(x_i-\mu_B)"
+    err = error(tex)
+    assert "B is not an index" in err.message and r"put \mu_B in the symbol table" in err.message
+    assert err.col == tex.index("B") + 1
+    assert read_latex(tex, SEED_000 | {r"\mu_B": "mu"}) == parse("sum(x - mu)")  # the fix it names
+
+
+def test_two_free_indices_say_which_symbol_has_which() -> None:
+    tex = r"(x_j - \mu_b) + \sum_i x_i"
+    with pytest.raises(ExprError) as info:
+        read_latex(tex, SEED_000, ("x",))
+    message = info.value.message
+    assert "x_j (column 4) is at j" in message and r"\mu_b at b" in message, message
+    assert r"if \mu_b is one symbol, put it in the symbol table" in message  # mu is no row: b is a label
+    assert info.value.col == tex.index("b") + 1
+
+
+@pytest.mark.parametrize(
+    ("tex", "shown"),
+    [("x_N", "x_N"), (r"\gamma(x_N - \mu)", "x_N"), (r"\frac{\partial f}{\partial y_N}", "y_N"), ("x_m", "x_m")],
+)
+def test_the_last_element_is_refused(tex: str, shown: str) -> None:
+    """x_N once read as x at a free index N."""
+    err = error(tex, SEED_000 | {"m": "N"})
+    assert f"{shown} is one fixed element, the last" in err.message
+    assert err.col == tex.rindex(shown[-1]) + 1
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
