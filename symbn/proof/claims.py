@@ -4,17 +4,18 @@ A claim names what it differentiates (``wrt``: an input, or a stage, whose
 reverse-mode adjoint it is compared with: ∂f/∂μ, ∂f/∂σ² as Ioffe & Szegedy and
 seed 001 write them) and what its author meant (``expect``: correct or wrong).
 A claim may carry its LaTeX as the source wrote it; that is read by
-:mod:`symbn.latex_reader` and checked too, so a transcription error shows.
+:mod:`symbn.lang.latex` and checked too, so a transcription error shows.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 from symbn.lang.expr import ExprError
-from symbn.lang.latex.reader import read_latex
+from symbn.lang.latex import read_latex
 from symbn.proof.prover import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
 
 AGREES = {"correct": PROVED, "wrong": REFUTED}
@@ -89,6 +90,12 @@ def latex_symbols(layer: Layer) -> dict[str, str]:
     return table
 
 
+def latex_slices(layer: Layer, rows: set[str]) -> list[str]:
+    """[notation] keys that are one capital letter for a row, like seed 000's X = "x" and
+    Y = "y": a capital is the whole row, so it is read at the free index, not indexed."""
+    return [tex for tex, name in layer.notation.items() if re.fullmatch(r"\s*[A-Z]\s*", tex) and name in rows]
+
+
 def _is_symbol(tex: str) -> bool:
     return not any(ch in tex for ch in " +-()/")
 
@@ -98,7 +105,7 @@ def from_latex(layer: Layer, tex: str, key: str) -> Formula:
         kinds = layer.graph.kinds
         rows = {n for n, k in kinds.items() if k == ROW and not n.startswith("%")}
         rows |= {"d" + n for n in rows} | ({"dy"} if layer.output_kind == ROW else set())
-        expr = read_latex(tex, latex_symbols(layer), rows)
+        expr = read_latex(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
     except ExprError as err:
         raise SpecError(layer.path, key, f"{err} in {tex!r}") from None
     return layer.formula_from_expr(expr, key, tex, adjoints=True)

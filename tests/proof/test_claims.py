@@ -14,7 +14,7 @@ import symbn
 from symbn.lang.derivation import SpecError
 from symbn.lang.expr import BinOp, Call, Name, Neg, Num, parse, to_text
 from symbn.proof.claims import AGREES, check_claims, check_one
-from symbn.proof.prover import PROVED, Prover, check_formula
+from symbn.proof.prover import PROVED, REFUTED, Prover, check_formula
 
 from ..files import BATCHNORM, FILES, SEEDS
 from ..oracle import formula_value, true_gradient
@@ -39,7 +39,7 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
 
 def test_the_seeds_are_all_there(bn):
     ids = {c.id for c in bn.claims}
-    assert {"seed-000-dX", "seed-001-dvar", "seed-001-dmu", "seed-001-dx", "seed-003-staged-dx"} <= ids
+    assert {"seed-000-dX", "seed-000-dX-vectorised", "seed-001-dvar", "seed-001-dmu", "seed-001-dx", "seed-003-staged-dx"} <= ids
     wrong = {c.id for c in bn.claims if c.expect == "wrong"}
     assert wrong == {"seed-001-dmu", "seed-001-dx", "seed-001-dx-dy"}
     assert all(c.note for c in bn.claims if c.expect == "wrong")
@@ -58,6 +58,49 @@ def test_seed_000_writes_it_so():
     if not text.exists():
         pytest.skip(f"the seeds are not beside this checkout ({SEEDS})")
     assert SEED_000_DX in text.read_text()  # exactly as written there
+
+
+# --- seed 000's vectorised formula: X for x, df/dY for dy, at the free index ---------------------
+
+
+def _vectorised(bn):
+    return next(c for c in bn.claims if c.id == "seed-000-dX-vectorised")
+
+
+def test_seed_000_vectorised_formula_is_in_the_file_as_the_seed_writes_it(bn):
+    text = SEEDS / "000_b1e12a8b3f037b83.txt"
+    if not text.exists():
+        pytest.skip(f"the seeds are not beside this checkout ({SEEDS})")
+    claim = _vectorised(bn)
+    assert r"(X - \mu)" in claim.latex and r"{\partial Y}" in claim.latex
+    assert claim.latex in text.read_text()  # byte for byte
+
+
+def test_seed_000_vectorised_formula_is_proved(bn):
+    report = check_claims(bn)
+    verdicts = {item.id: item.result.verdict for item in report.items}
+    assert verdicts["seed-000-dX-vectorised (LaTeX)"] == PROVED
+    assert verdicts["seed-000-dX-vectorised"] == PROVED
+
+
+@pytest.mark.parametrize(
+    "slip, fixed",
+    [(r"- (X - \mu)", r"+ (X - \mu)"),  # a sign flipped
+     (r"\frac{1}{N} \sum_{i=1}^N (x_i", r"\sum_{i=1}^N (x_i"),  # 1/N dropped
+     (r"(v + \epsilon)^{-1}", r"(v + \epsilon)^{-\frac{1}{2}}")],  # a changed power
+)
+def test_seed_000_vectorised_formula_with_a_slip_is_refuted(bn, slip, fixed):
+    tex = _vectorised(bn).latex
+    assert tex.count(slip) == 1
+    (item,) = check_one(bn, "x", tex=tex.replace(slip, fixed)).items
+    assert item.result.verdict == REFUTED
+
+
+def test_a_capital_for_a_row_inside_a_sum_is_refused(bn):
+    with pytest.raises(SpecError, match=r"X is all of x, one value per position of the slice: inside \\sum_i"):
+        check_one(bn, "x", tex=r"\frac{1}{N}\sum_{i=1}^N (X - \mu) \frac{\partial f}{\partial y_i}")
+    with pytest.raises(SpecError, match="takes no index"):
+        check_one(bn, "x", tex=r"\gamma \frac{\partial f}{\partial Y_j}")
 
 
 # --- mutation testing ---------------------------------------------------------------
