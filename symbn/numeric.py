@@ -9,7 +9,7 @@ Three oracles of ∂L/∂θ for L = Σ dy·y, each independent of the emitted ba
   cancellation, accurate to rounding (the forward must be analytic: the emitted one
   is, two-pass statistics included);
 - **an mpmath reference**: the layer's stage equations evaluated by the interpreter
-  on the number realisation (:class:`~symbn.realise.mp.MP`) at ``dps`` digits, slice
+  on the number realisation (:class:`~symbn.realise.numbers.Numbers`) at ``dps`` digits, slice
   by slice, and differentiated with ``mpmath.diff``.  It shares no code with the
   emitted module.
 """
@@ -27,7 +27,7 @@ from symbn.emit.runtime import _axes, _place
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 from symbn.realise.concrete import Row
-from symbn.realise.mp import MP
+from symbn.realise.numbers import Numbers
 from symbn.realise.protocol import Point
 
 Forward = Callable[..., np.ndarray]
@@ -86,7 +86,7 @@ def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, c
     for s in range(dys.shape[0]):
         values = {c: mpmath.mpf(v) for c, v in constants.items()}
         values |= {name: list(p[s]) if layer.inputs[name].kind == ROW else p[s][0] for name, p in placed.items()}
-        y = primal(layer.graph, MP(Point(n, 0, values), layer.graph.kinds))[layer.graph.output]
+        y = primal(layer.graph, Numbers(Point(n, 0, values), layer.graph.kinds))[layer.graph.output]
         items = y.items if isinstance(y, Row) else [y] * n
         total += mpmath.fsum(mpmath.mpf(d) * v for d, v in zip(dys[s], items))
     return total

@@ -10,76 +10,13 @@ A claim may carry its LaTeX as the source wrote it; that is read by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 from symbn.lang.expr import ExprError
 from symbn.lang.latex import read_latex
-from symbn.proof.prover import EXIT, PROVED, REFUTED, UNKNOWN, Prover, Result, check_formula
-
-AGREES = {"correct": PROVED, "wrong": REFUTED}
-
-
-@dataclass(frozen=True)
-class Checked:
-    id: str
-    result: Result
-    expect: str | None = None  # None for a one-off formula
-    note: str = ""
-
-    @property
-    def agrees(self) -> bool | None:
-        return None if self.expect is None else AGREES[self.expect] == self.result.verdict
-
-    def to_json(self) -> dict:
-        out = {"id": self.id, **self.result.to_json()}
-        if self.expect is not None:
-            out.update(expect=self.expect, agrees=self.agrees)
-        return out
-
-
-@dataclass
-class Report:
-    layer: str
-    n: int | None
-    items: list[Checked] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        verdicts = [c.result.verdict for c in self.items]
-        if any(c.agrees is False and c.result.verdict != UNKNOWN for c in self.items):
-            return 1
-        if any(c.expect is None and v == REFUTED for c, v in zip(self.items, verdicts)):
-            return 1
-        return EXIT[UNKNOWN] if UNKNOWN in verdicts else 0
-
-    def to_json(self) -> dict:
-        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [c.to_json() for c in self.items]}
-
-    def table(self) -> str:
-        lines = []
-        for c in self.items:
-            r = c.result
-            mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
-            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
-            if r.counterexample is not None:
-                lines.append(f"    counterexample: {r.counterexample}")
-                lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
-            if r.detail:
-                lines.append(f"    {r.detail}")
-            if c.note and c.agrees is not None:
-                lines.append(f"    note: {c.note}")
-        size = "every N" if self.n is None else f"N = {self.n}"
-        if not self.items:
-            return f"{self.layer} ({size}): no claims in this file; give one with --wrt NAME --formula EXPR"
-        claims = [c for c in self.items if c.expect is not None]
-        if claims:
-            agree = sum(bool(c.agrees) for c in claims)
-            lines.append(f"{self.layer} ({size}): {agree}/{len(claims)} verdicts as expected")
-        else:
-            lines.append(f"{self.layer} ({size}): " + ", ".join(c.result.verdict for c in self.items))
-        return "\n".join(lines)
+from symbn.proof.prover import check_formula, claim_side, run, truth_side
+from symbn.proof.report import Checked, Report
 
 
 def latex_symbols(layer: Layer) -> dict[str, str]:
@@ -112,15 +49,19 @@ def from_latex(layer: Layer, tex: str, key: str) -> Formula:
 
 
 def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 60.0) -> Report:
-    prover = Prover(layer, n)
-    report = Report(layer.name, n)
+    """Every claim of the file (and its LaTeX, where it has one) against reverse mode."""
+    checks, obligations = [], []
     for claim in layer.claims:
-        result = check_formula(layer, claim.wrt, claim.formula, claim.id, n, time_limit, prover)
-        report.items.append(Checked(claim.id, result, claim.expect, claim.note))
+        forms = [(claim.id, claim.id, claim.formula)]
         if claim.latex:
-            formula = from_latex(layer, claim.latex, f"claims.{claim.id}.latex")
-            result = check_formula(layer, claim.wrt, formula, f"{claim.id}.latex", n, time_limit, prover)
-            report.items.append(Checked(f"{claim.id} (LaTeX)", result, claim.expect, claim.note))
+            latex = from_latex(layer, claim.latex, f"claims.{claim.id}.latex")
+            forms.append((f"{claim.id} (LaTeX)", f"{claim.id}.latex", latex))
+        for shown, label, formula in forms:
+            checks.append((shown, claim))
+            obligations.append((claim.wrt, (truth_side(claim.wrt), claim_side(label, formula, claim.wrt))))
+    report = Report(layer.name, n)
+    results = run(layer, n, obligations, time_limit)
+    report.items = [Checked(shown, result, claim.expect, claim.note) for (shown, claim), result in zip(checks, results)]
     return report
 
 

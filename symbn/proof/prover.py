@@ -1,197 +1,171 @@
-"""The prover: every route against every other, exactly, with a verdict each.
+"""The prover: every route against every other, with a verdict each that is never wrong.
 
-Verdicts:
+One obligation, "side A equals side B on the layer's real domain" (two routes, or
+the truth and a claim), is decided in three steps:
 
-- ``proved``: the normal form of the difference is exactly 0 (general N: for every
-  slice size N at once; with ``n``: for that size, every j);
-- ``refuted``: with an exact :class:`~symbn.counterexample.Counterexample`;
-- ``unknown``: the time limit ran out, or the normal forms differ but no
-  counterexample was found (which would mean an identity the algebra cannot see).
+1. **refute first**: both sides at a few exact points of the domain, on balls
+   (:mod:`symbn.proof.refute`); a difference is a counterexample at once;
+2. **prove**: the normal form of A − B (:mod:`symbn.proof.canonical`) is 0;
+3. otherwise, a longer search for a counterexample; failing that, ``unknown``
+   with the reason (a root whose sign the domain does not give, say).
+
+Verdicts: ``proved`` (for every slice size N at once, or for the given N and every
+j), ``refuted`` (with an exact counterexample inside the domain), ``unknown``.
+Each command's obligations run under a time limit that holds (:mod:`symbn.proof.limits`).
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from itertools import combinations
 from typing import Any
 
 import sympy as sp
 
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer
-from symbn.proof.canonical import Canonical
-from symbn.proof.counterexample import Counterexample, search
+from symbn.proof import limits
+from symbn.proof.canonical import Canonical, Undecided, positive_body
+from symbn.proof.refute import QUICK, THOROUGH, Refuter, Side
+from symbn.proof.report import EXIT, PROVED, REFUTED, UNKNOWN, Proof, Result
 from symbn.proof.routes import ROUTES, Routes, realisation
+from symbn.realise.concrete import Row
 
-PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
-SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError, sp.PolynomialError)
-EXIT = {PROVED: 0, REFUTED: 1, UNKNOWN: 3}
-
-
-@dataclass(frozen=True)
-class Result:
-    wrt: str
-    route: str
-    against: str
-    verdict: str
-    counterexample: Counterexample | None = None
-    seconds: float = 0.0
-    detail: str = ""  # why unknown
-
-    def to_json(self) -> dict:
-        return {
-            "wrt": self.wrt,
-            "route": self.route,
-            "against": self.against,
-            "verdict": self.verdict,
-            "counterexample": self.counterexample.to_json() if self.counterexample else None,
-            "seconds": round(self.seconds, 4),
-        }
-
-
-@dataclass
-class Proof:
-    """All results of one ``prove`` (or ``check``) run."""
-
-    layer: str
-    n: int | None
-    results: list[Result] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        verdicts = {r.verdict for r in self.results}
-        return REFUTED if REFUTED in verdicts else UNKNOWN if UNKNOWN in verdicts else PROVED
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT[self.verdict]
-
-    @property
-    def seconds(self) -> float:
-        return sum(r.seconds for r in self.results)
-
-    def to_json(self) -> dict:
-        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
-
-    def table(self) -> str:
-        rows = [("wrt", "route", "against", "verdict", "seconds")]
-        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}") for r in self.results]
-        widths = [max(len(row[k]) for row in rows) for k in range(5)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        for r in self.results:
-            if r.counterexample is not None:
-                lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
-            elif r.detail:
-                lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
-        size = "every N" if self.n is None else f"N = {self.n}"
-        summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
-        return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
-
-
-class TimeLimit(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise TimeLimit after ``seconds`` (main thread only; elsewhere no limit)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeLimit()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError,
+                  sp.PolynomialError)
+MAX_N = 1000  # explicit symbols beyond this are refused: the every-N proof covers any N
+RANKS = {"constant+": 0, "constant": 1, "moment": 2, "scalar": 4, "row": 5, "size": 6}
 
 
 class Prover:
-    """Shared state for one layer on one realisation: routes, normal forms, and the
-    concrete routes that counterexamples are evaluated with."""
+    """Shared state for one layer on one realisation: the routes, the normal forms,
+    and the domain points counterexamples are looked for at."""
 
     def __init__(self, layer: Layer, n: int | None = None):
+        if n is not None and n > MAX_N:
+            raise ValueError(f"N = {n} is more than symbn proves with explicit symbols (at most {MAX_N}); "
+                             "without --n the proof holds for every N")
         self.layer, self.n = layer, n
         self.routes = Routes(layer, realisation(layer, n))
-        B = self.routes.B
-        constants = sorted(layer.constants, key=lambda c: not layer.inputs[c].positive)
-        self.canonical = Canonical([B.input(c) for c in constants])
-        for name in layer.graph.stages:  # the layer's own radicands name the roots first
-            if layer.graph.kinds[name] != "row":
-                self.canonical.rewrite(self.routes.env[name])
-        self._concrete: dict[int, Routes] = {}
+        self.canonical = _canonical(layer, self.routes)
+        self.refuter = Refuter(layer, n)
+        self._values: dict[tuple[str, str], Any] = {}
 
-    def concrete(self, n: int) -> Routes:
-        if self.n == n:
-            return self.routes
-        if n not in self._concrete:
-            self._concrete[n] = Routes(self.layer, realisation(self.layer, n))
-        return self._concrete[n]
-
-    def form(self, value) -> sp.Expr:
-        return self.canonical.form(value)
-
-    def equal(self, a: sp.Expr, b: sp.Expr) -> bool:
-        """Proved equal: the normal form of the difference is exactly 0."""
-        return sp.cancel(sp.together(a - b)) == 0
-
-    def compare(self, wrt: str, names: tuple[str, str], forms: Callable[[str], tuple], sides: tuple) -> Result:
-        """One obligation: proved, or refuted by a counterexample, or unknown."""
+    def obligation(self, wrt: str, sides: tuple[Side, Side]) -> Result:
+        """One obligation: proved, refuted with a counterexample, or unknown with the reason."""
         start = time.perf_counter()
-        try:
-            return self._compare(wrt, names, forms, sides, start)
-        except SYMPY_FAILURES as err:  # odd input (log of a negative, x**x ...) SymPy cannot decide
-            detail = f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})"
-            return Result(wrt, *names, UNKNOWN, seconds=time.perf_counter() - start, detail=detail)
+        labels = (sides[0].label, sides[1].label)
 
-    def _compare(self, wrt: str, names: tuple[str, str], forms, sides, start: float) -> Result:
-        if self.equal(forms(names[0]), forms(names[1])):
-            return Result(wrt, *names, PROVED, seconds=time.perf_counter() - start)
-        sizes = (self.n,) if self.n is not None else (3, 2, 4, 5, 1, 6)
-        found = search(self.layer, sides, self.concrete, sizes=sizes)
-        verdict = REFUTED if found else UNKNOWN
-        detail = "" if found else "the normal forms differ but no counterexample was found"
-        return Result(wrt, *names, verdict, found, time.perf_counter() - start, detail)
+        def result(verdict: str, counterexample=None, detail: str = "") -> Result:
+            return Result(wrt, *labels, verdict, counterexample, time.perf_counter() - start, detail)
+
+        try:
+            quick = any(s.formula is not None for s in sides) and not any(s.symbolic for s in sides)
+            if quick:  # a person's formula against a route that is fast at a point: refute first
+                found = self.refuter.refute(sides, QUICK)
+                if found is not None:
+                    return result(REFUTED, found)
+            try:
+                a, b = (self._value(wrt, side) for side in sides)
+                if self.canonical.zero(a - b):
+                    return result(PROVED)
+                reason = "the normal forms of the two sides differ"
+            except Undecided as err:
+                reason = str(err)
+            found = self.refuter.refute(sides, THOROUGH)
+            if found is not None:
+                return result(REFUTED, found)
+            sizes = ", ".join(map(str, self.refuter.sizes_tried())) or "none"
+            return result(UNKNOWN, detail=f"{reason}, and no counterexample was found (N = {sizes} tried)")
+        except SYMPY_FAILURES as err:  # odd input SymPy cannot handle (x**x ...)
+            return result(UNKNOWN, detail=f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})")
+
+    def _value(self, wrt: str, side: Side):
+        key = side.key or (wrt, side.label)
+        if key not in self._values:
+            self._values[key] = side.value(self.routes)
+        return self._values[key]
+
+
+def _canonical(layer: Layer, routes: Routes) -> Canonical:
+    """Normal forms that know the layer: which atoms to eliminate first, the layer's own
+    radicands (their signs are the domain's), and its sums of squares (facts)."""
+    B, graph = routes.B, layer.graph
+    ranks: dict[sp.Basic, int] = {}
+    for name, i in layer.inputs.items():
+        kind = ("constant+" if i.positive else "constant") if not i.differentiable else "row" if i.kind == ROW else "scalar"
+        ranks.update({a: RANKS[kind] for a in B.atoms(name)})
+    ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
+    if isinstance(B.N, sp.Symbol):
+        ranks[B.N] = RANKS["size"]
+
+    def rank(atom) -> int | None:
+        return RANKS["moment"] if atom in B.moments else ranks.get(atom)
+
+    canonical = Canonical(rank, B.moments)
+    if isinstance(B.N, sp.Symbol):
+        canonical.fact(B.N - 1)
+    for eqn in graph.eqns:
+        if eqn.prim.reduction and all(positive_body(sp.sympify(v)) for v in _entries(routes.env[eqn.args[0]])):
+            canonical.fact(routes.env[eqn.out])
+    for name in graph.stages:  # the layer's radicands name the roots first, with the domain's signs
+        value = routes.env[name]
+        for v in [*_entries(value), *([B.at_j(value)] if graph.kinds[name] == ROW and not isinstance(value, Row) else [])]:
+            try:
+                canonical.rewrite(v, trusted=True)
+            except (Undecided, *SYMPY_FAILURES):
+                pass  # the obligations that meet it will say why
+    return canonical
+
+
+def _entries(value) -> list:
+    return list(value.items) if isinstance(value, Row) else [value]
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def route_side(layer: Layer, route: str, wrt: str) -> Side:
+    formula = layer.closed_form.get(wrt) if route == "closed_form" else None
+    return Side(route, lambda routes: routes.gradient(route, wrt), formula, (route, wrt), route == "direct")
+
+
+def truth_side(wrt: str) -> Side:
+    return Side("reverse", lambda routes: routes.adjoint(wrt), None, ("reverse", wrt))
+
+
+def claim_side(label: str, formula: Formula, wrt: str) -> Side:
+    return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt))
+
+
+def timed_out(limit: float | None) -> Callable:
+    def make(key, seconds: float, building: bool) -> Result:
+        wrt, route, against = key
+        what = "building the problem" if building else "this obligation"
+        return Result(wrt, route, against, UNKNOWN, seconds=seconds, detail=f"time limit of {limit} s reached on {what}")
+
+    return make
+
+
+def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Side]]], time_limit: float | None,
+        prover: Prover | None = None) -> list[Result]:
+    """The obligations' results, each charged its own time, under the time limit."""
+    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
+    build = (lambda: prover) if prover is not None else (lambda: Prover(layer, n))
+    done = limits.run(build, jobs, time_limit, timed_out(time_limit))
+    return [replace(result, seconds=seconds) for result, seconds in done]
 
 
 def prove(layer: Layer, n: int | None = None, time_limit: float | None = 60.0, wrt: tuple[str, ...] | None = None) -> Proof:
     """Every route against every other for each differentiable input."""
-    prover = Prover(layer, n)
-    proof = Proof(layer.name, n)
+    obligations = []
     for name in wrt or layer.differentiable:
         routes = [r for r in ROUTES if r != "closed_form" or name in layer.closed_form]
-        pairs = list(combinations(routes, 2))
-        cache: dict[str, tuple] = {}
-
-        def forms(route: str, name: str = name, cache: dict = cache) -> tuple:
-            if route not in cache:
-                cache[route] = prover.form(prover.routes.gradient(route, name))
-            return cache[route]
-
-        start = time.perf_counter()
-        try:
-            with deadline(time_limit):
-                for pair in pairs:
-                    sides = tuple(_route_side(r, name) for r in pair)
-                    proof.results.append(prover.compare(name, pair, forms, sides))
-                    start = time.perf_counter()
-        except TimeLimit:
-            done = {(r.route, r.against) for r in proof.results if r.wrt == name}
-            for pair in pairs:
-                if pair not in done:
-                    elapsed = time.perf_counter() - start
-                    proof.results.append(Result(name, *pair, UNKNOWN, seconds=elapsed, detail=f"time limit of {time_limit} s reached"))
-                    start = time.perf_counter()
+        obligations += [(name, (route_side(layer, a, name), route_side(layer, b, name))) for a, b in combinations(routes, 2)]
+    proof = Proof(layer.name, n)
+    proof.results = run(layer, n, obligations, time_limit)
     return proof
 
 
@@ -205,22 +179,7 @@ def check_formula(
     prover: Prover | None = None,
 ) -> Result:
     """A formula for ∂f/∂wrt (an input, or a stage: its adjoint) against reverse mode."""
-    prover = prover or Prover(layer, n)
-
-    def truth(routes: Routes):
-        return routes.adjoint(wrt)
-
-    def claimed(routes: Routes):
-        return routes.formula(formula, wrt)
-
-    values = {"reverse": lambda: truth(prover.routes), label: lambda: claimed(prover.routes)}
-    start = time.perf_counter()
-    try:
-        with deadline(time_limit):
-            return prover.compare(wrt, ("reverse", label), lambda r: prover.form(values[r]()), (truth, claimed))
-    except TimeLimit:
-        return Result(wrt, "reverse", label, UNKNOWN, seconds=time.perf_counter() - start, detail=f"time limit of {time_limit} s reached")
+    return run(layer, n, [(wrt, (truth_side(wrt), claim_side(label, formula, wrt)))], time_limit, prover)[0]
 
 
-def _route_side(route: str, wrt: str) -> Callable[[Routes], Any]:
-    return lambda routes: routes.gradient(route, wrt)
+__all__ = ["EXIT", "MAX_N", "PROVED", "REFUTED", "UNKNOWN", "Proof", "Prover", "Result", "check_formula", "prove", "run"]

@@ -78,11 +78,15 @@ class Routes:
     def formula(self, formula: Formula, wrt: str):
         """A formula's value (at j for a row wrt); adjoint names d<name> are the
         reverse-mode adjoints."""
+        value = read(self.formula_env(formula), self.B, formula.result)
+        return self._at_j(value, self.graph.kinds[wrt])
+
+    def formula_env(self, formula: Formula) -> dict[str, Any]:
+        """Every value the formula's equations compute (over the layer's own)."""
         env = {**self.env, "dy": self.dy}
         adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
         env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
-        value = read(run(formula.eqns, env, self.B), self.B, formula.result)
-        return self._at_j(value, self.graph.kinds[wrt])
+        return run(formula.eqns, env, self.B)
 
     def adjoint(self, name: str):
         """∂f/∂name (at j for a row): the reverse-mode adjoint of an input or a stage."""

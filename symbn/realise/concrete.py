@@ -121,6 +121,17 @@ class Concrete:
             return Row([sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)])
         return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
 
+    @property
+    def moments(self) -> dict:
+        return {}  # no moment atoms: every sum is written out
+
+    def atoms(self, name: str) -> tuple[sp.Symbol, ...]:
+        """The symbols that stand for an input: its entries (or centred coordinates), or its symbol."""
+        value = self.input(name)
+        if name in self.coordinates:
+            return self.coordinates[name]
+        return tuple(value.items) if isinstance(value, Row) else (value,)
+
     def const(self, value: Fraction) -> sp.Expr:
         return sp.Rational(value.numerator, value.denominator)
 

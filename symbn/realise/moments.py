@@ -78,6 +78,16 @@ class Moments:
         return atom
 
     @property
+    def moments(self) -> dict[sp.Symbol, sp.Expr]:
+        """Every moment atom so far -> its body."""
+        return self.moment_body
+
+    def atoms(self, name: str) -> tuple[sp.Symbol, ...]:
+        """The atoms that stand for an input in a value at j: its j-atom, or its symbol."""
+        self.input(name)
+        return (self.j_atom[name],) if self.kinds[name] == ROW else (self.scalar[name],)
+
+    @property
     def i_atoms(self) -> set[sp.Symbol]:
         return {*self.i_atom.values(), DELTA}
 

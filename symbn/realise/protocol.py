@@ -15,11 +15,13 @@ the same signatures:
 ``B.at_j(v)``          a value at the free index j (a per-slice value is itself)
 ``B.diff(f, name)``    ∂f/∂name (at j for a row input) of a per-slice f, by SymPy's diff
 ``B.substitution(p)``  the realisation's atoms -> exact values at a :class:`Point`
+``B.atoms(name)``      the symbols that stand for an input in a value at j
+``B.moments``          moment atom -> its body (empty where sums are written out)
 =====================  ==================================================================
 
 The realisations: :class:`~symbn.realise.moments.Moments` (every N at once),
 :class:`~symbn.realise.concrete.Concrete` (explicit symbols for one N),
-:class:`~symbn.realise.mp.MP` (numbers at high precision) and
+:class:`~symbn.realise.numbers.Numbers` (numbers at a point: floats, balls, exact) and
 :class:`~symbn.realise.display.Display` (the moment algebra over the stages' own
 symbols, for documents).  Those without symbols raise :class:`NotSymbolic` from
 ``diff`` and ``substitution``.
@@ -60,6 +62,10 @@ class Realisation(Protocol):
     def at_j(self, value: Any) -> Any: ...
     def diff(self, f: Any, name: str) -> Any: ...
     def substitution(self, point: Point) -> dict: ...
+    def atoms(self, name: str) -> tuple: ...
+
+    @property
+    def moments(self) -> Mapping[Any, Any]: ...
 
 
 __all__ = ["NotSymbolic", "Point", "Realisation"]

@@ -15,8 +15,9 @@ import sympy as sp
 from symbn.ad.interpret import read
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Formula, Layer
-from symbn.proof.claims import Report, check_claims
+from symbn.proof.claims import check_claims
 from symbn.proof.prover import Proof, Prover, prove
+from symbn.proof.report import Report
 from symbn.render.algebra import Algebra, RenderError
 from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
 from symbn.render.modes import Modes

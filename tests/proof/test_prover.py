@@ -2,7 +2,6 @@
 counterexamples re-checked by an independent oracle, agreement of the two
 realisations, and a property test that perturbations are never proved."""
 
-import random
 
 import pytest
 import sympy as sp
@@ -12,8 +11,8 @@ from hypothesis import strategies as st
 import symbn
 import symbn.lang.expr
 from symbn.proof.claims import check_one
-from symbn.proof.counterexample import random_point
 from symbn.proof.prover import PROVED, REFUTED, UNKNOWN, prove
+from symbn.proof.refute import Refuter
 from symbn.proof.routes import ROUTES, Routes, realisation
 from symbn.realise.moments import Moments
 from symbn.realise.protocol import Point
@@ -47,8 +46,7 @@ def test_general_n_agrees_with_concrete_n(path, n):
     concrete-N route (explicit symbols) at that point, for every j: exactly."""
     layer = symbn.load(path)
     general = Routes(layer, realisation(layer, None))
-    first = Routes(layer, realisation(layer, n))
-    point = random_point(layer, first.B, first.env, random.Random(n))
+    point = _exact(Refuter(layer, n, seed=n).point(n).values)
     gradients = {(wrt, route): general.gradient(route, wrt) for wrt in layer.differentiable for route in ROUTES}
     for j in range(n):
         concrete = Routes(layer, realisation(layer, n, j))
@@ -58,6 +56,11 @@ def test_general_n_agrees_with_concrete_n(path, n):
             want = sp.sympify(c).xreplace(concrete.B.substitution(Point(n, j, point)))
             got = sp.sympify(g).xreplace(sub_g)
             assert sp.simplify(got - want) == 0, (wrt, route, j)
+
+
+def _exact(values):
+    """A point's values as SymPy rationals."""
+    return {k: [sp.Rational(a) for a in v] if isinstance(v, list) else sp.Rational(v) for k, v in values.items()}
 
 
 WRONG = {  # BatchNorm's dx, mistakes as published
@@ -235,7 +238,7 @@ def test_nothing_is_batchnorm_specific(text, wrong):
 def test_general_n_agrees_with_concrete_n_for_nested_moments():
     layer = symbn.loads(SOFTMAX, "softmax.toml")
     general = Routes(layer, realisation(layer, None))
-    point = random_point(layer, realisation(layer, 3), Routes(layer, realisation(layer, 3)).env, random.Random(0))
+    point = _exact(Refuter(layer, 3).point(3).values)
     g = general.gradient("direct", "x")
     for j in range(3):
         concrete = Routes(layer, realisation(layer, 3, j))

@@ -1,0 +1,147 @@
+"""What the prover says: one result per obligation, and the tables and JSON that show them.
+
+A :class:`Result` is one obligation's verdict (``proved``, ``refuted`` with a
+counterexample, ``unknown`` with the reason) and its own time.  A :class:`Proof`
+holds the results of ``symbn prove``; a :class:`Report` those of ``symbn check``,
+each claim with what its author meant.  Their ``to_json`` is the JSON contract of
+DESIGN.md; ``table`` is what the command prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from symbn.proof.counterexample import Counterexample
+
+PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+EXIT = {PROVED: 0, REFUTED: 1, UNKNOWN: 3}
+AGREES = {"correct": PROVED, "wrong": REFUTED}
+
+
+def size_words(n: int | None) -> str:
+    return "every N" if n is None else f"N = {n}"
+
+
+@dataclass(frozen=True)
+class Result:
+    wrt: str
+    route: str
+    against: str
+    verdict: str
+    counterexample: Counterexample | None = None
+    seconds: float = 0.0
+    detail: str = ""  # why unknown
+
+    def to_json(self) -> dict:
+        return {
+            "wrt": self.wrt,
+            "route": self.route,
+            "against": self.against,
+            "verdict": self.verdict,
+            "counterexample": self.counterexample.to_json() if self.counterexample else None,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class Proof:
+    """All results of one ``prove`` (or ``check``) run."""
+
+    layer: str
+    n: int | None
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {r.verdict for r in self.results}
+        return REFUTED if REFUTED in verdicts else UNKNOWN if UNKNOWN in verdicts else PROVED
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT[self.verdict]
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
+
+    def table(self) -> str:
+        rows = [("wrt", "route", "against", "verdict", "seconds")]
+        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}") for r in self.results]
+        widths = [max(len(row[k]) for row in rows) for k in range(5)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for r in self.results:
+            if r.counterexample is not None:
+                lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
+            elif r.detail:
+                lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
+        size = size_words(self.n)
+        summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
+        return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
+
+
+@dataclass(frozen=True)
+class Checked:
+    id: str
+    result: Result
+    expect: str | None = None  # None for a one-off formula
+    note: str = ""
+
+    @property
+    def agrees(self) -> bool | None:
+        return None if self.expect is None else AGREES[self.expect] == self.result.verdict
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, **self.result.to_json()}
+        if self.expect is not None:
+            out.update(expect=self.expect, agrees=self.agrees)
+        return out
+
+
+@dataclass
+class Report:
+    layer: str
+    n: int | None
+    items: list[Checked] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        verdicts = [c.result.verdict for c in self.items]
+        if any(c.agrees is False and c.result.verdict != UNKNOWN for c in self.items):
+            return 1
+        if any(c.expect is None and v == REFUTED for c, v in zip(self.items, verdicts)):
+            return 1
+        return EXIT[UNKNOWN] if UNKNOWN in verdicts else 0
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [c.to_json() for c in self.items]}
+
+    def table(self) -> str:
+        lines = []
+        for c in self.items:
+            r = c.result
+            mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
+            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
+            if r.counterexample is not None:
+                lines.append(f"    counterexample: {r.counterexample}")
+                lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
+            if r.detail:
+                lines.append(f"    {r.detail}")
+            if c.note and c.agrees is not None:
+                lines.append(f"    note: {c.note}")
+        size = size_words(self.n)
+        if not self.items:
+            return f"{self.layer} ({size}): no claims in this file; give one with --wrt NAME --formula EXPR"
+        claims = [c for c in self.items if c.expect is not None]
+        if claims:
+            agree = sum(bool(c.agrees) for c in claims)
+            lines.append(f"{self.layer} ({size}): {agree}/{len(claims)} verdicts as expected")
+        else:
+            lines.append(f"{self.layer} ({size}): " + ", ".join(c.result.verdict for c in self.items))
+        return "\n".join(lines)
+
+
+__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "size_words"]
