@@ -185,6 +185,8 @@ class Rearranger:
             return Call("sqrt", self.to_expr(base))
         if exp.is_negative:
             return BinOp("/", Num(Fraction(1)), self.power(base, -exp))
+        if exp == 1:  # 1/N, not 1/N**1
+            return self.to_expr(base)
         value = Num(Fraction(int(exp.p), int(exp.q)))
         return BinOp("**", self.to_expr(base), value)
 

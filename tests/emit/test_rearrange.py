@@ -82,3 +82,17 @@ def test_sums_of_a_named_stage_are_moments(bn):
     assert B.sum(gamma * dy * xmu) == gamma * B.moment(dy * xmu)
     assert B.sum(gamma) == B.N * gamma
     assert str(B.moment(dy * xmu)) == "S[dy*xmu]"
+
+
+def test_a_reciprocal_is_printed_plainly():
+    layer = symbn.loads("""
+[layer]
+name = "scale"
+stages = ["y = x/N"]
+output = "y"
+[inputs]
+x = { kind = "row" }
+[closed_form]
+x = "dy/N"
+""", "scale.toml")
+    assert fast_forms(layer) == {"x": "1/N*dy"}  # it was 1/N**1*dy
