@@ -14,8 +14,8 @@ from fractions import Fraction
 
 from symbn.emit.centring import Term
 from symbn.emit.plan import Plan
-from symbn.emit.printer import Printer, call, label, product, split
-from symbn.ir.primitives import CONSTANT, ROW, add_p, mul_p
+from symbn.emit.printer import Printer, call, product, split
+from symbn.ir.primitives import CONSTANT, ROW, SCALAR, add_p, mul_p
 from symbn.lang.expr import BinOp, Expr, Name, Neg, Num, names
 
 
@@ -61,14 +61,33 @@ def prepare(p: Printer, grad: str, e: Expr, full: bool = True):
     terms, constant = split_terms(e, p.kind)
     outer = None
     if len(terms) == 1 and constant is None and len(terms[0][1]) == 1 and _is_sum(terms[0][1][0]):
-        outer = p.coefficient(grad, terms[0][0], "scale")
+        outer = coefficient(p, grad, terms[0][0], "scale")
         terms, constant = split_terms(terms[0][1][0], p.kind)
-    coeffs = [p.coefficient(grad, c, label(row)) for c, row in terms]
+    coeffs = [coefficient(p, grad, c, label(row)) for c, row in terms]
     marks: list[str | None] = [None] * len(terms)
     if p.centring.offsets:
         terms, coeffs, marks, constant = p.centring.fold_terms(
-            terms, coeffs, constant, full, lambda c, row: p.coefficient(grad, c, label(row)))
-    return outer, terms, coeffs, p.coefficient(grad, constant, "shift"), marks
+            terms, coeffs, constant, full, lambda c, row: coefficient(p, grad, c, label(row)))
+    return outer, terms, coeffs, coefficient(p, grad, constant, "shift"), marks
+
+
+def coefficient(p: Printer, grad: str, c: Expr | None, suffix: str) -> str | None:
+    """The name of a per-slice coefficient of ``grad`` (None for 1), computed once."""
+    if c is None:
+        return None
+    if isinstance(c, (Name, Num)):
+        return p.scalar(c)
+    if c not in p.hoisted:
+        text = p.scalar(c)
+        p.hoisted[c] = p.fresh(f"{grad}_{suffix}")
+        p.kinds[p.hoisted[c]] = SCALAR
+        p.emit(f"{p.hoisted[c]} = {text}")
+    return p.hoisted[c]
+
+
+def label(row: list[Expr]) -> str:
+    """Part of a coefficient's name: the names of the row factors it multiplies."""
+    return "_".join(getattr(f, "id", "t") for f in row)
 
 
 def full_gradient(p: Printer, grad: str, prepared, later: set[str]) -> None:
@@ -169,4 +188,4 @@ def _is_sum(e: Expr) -> bool:
     return (isinstance(e, BinOp) and e.op in "+-") or isinstance(e, Neg)
 
 
-__all__ = ["full_gradient", "gradients", "prepare", "reduced_gradient", "split_terms"]
+__all__ = ["coefficient", "full_gradient", "gradients", "prepare", "reduced_gradient", "split_terms"]

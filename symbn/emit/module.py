@@ -1,8 +1,8 @@
 """Emit a self-contained NumPy module that computes exactly the proved gradient.
 
-Certification comes first (:mod:`.certify`): nothing is printed that is not
-proved, and :func:`emit_module` raises :class:`~.certify.NotCertified` instead.
-Then the plan (:mod:`.plan`: what the backward reads, saves, recomputes), and the
+Certification comes first (:mod:`.certify`, of the closed forms and the fast
+forms :mod:`.rearrange` makes of them): nothing is printed that is not proved,
+and :func:`emit_module` raises :class:`~.certify.NotCertified` instead.  Then the plan (:mod:`.plan`: what the backward reads, saves, recomputes), and the
 text: the stages (:mod:`.printer`), the gradients (:mod:`.gradients`), the
 helpers every module carries (:mod:`.runtime`).  This module assembles it.
 

@@ -63,11 +63,6 @@ def infix(prim: Primitive, left: Callable[[int], str], right: Callable[[int], st
     return (f"{a}{prim.infix}{b}" if prim is pow_p else f"{a} {prim.infix} {b}"), p
 
 
-def label(row: list[Expr]) -> str:
-    """Part of a name for what multiplies the row factors: their names."""
-    return "_".join(getattr(f, "id", "t") for f in row)
-
-
 class Printer:
     """The lines of one function body, the names it uses, and what it knows of its arrays."""
 
@@ -167,19 +162,6 @@ class Printer:
         if isinstance(e, BinOp):
             return BY_INFIX[e.op].numpy.format(self.row_text(e.left), self.row_text(e.right))
         return FUNCTIONS[e.fn].numpy.format(self.row_text(e.arg))
-
-    def coefficient(self, grad: str, c: Expr | None, label: str) -> str | None:
-        """The name of a per-slice coefficient (None for 1), computed once."""
-        if c is None:
-            return None
-        if isinstance(c, (Name, Num)):
-            return self.scalar(c)
-        if c not in self.hoisted:
-            text = self.scalar(c)
-            self.hoisted[c] = self.fresh(f"{grad}_{label}")
-            self.kinds[self.hoisted[c]] = SCALAR
-            self.emit(f"{self.hoisted[c]} = {text}")
-        return self.hoisted[c]
 
     # --- stage equations --------------------------------------------------------------
 
@@ -304,4 +286,4 @@ def product(factors: list[Expr], op: str = "*") -> Expr | None:
     return out
 
 
-__all__ = ["Printer", "call", "infix", "label", "number", "product", "split", "wrap"]
+__all__ = ["Printer", "call", "infix", "number", "product", "split", "wrap"]
