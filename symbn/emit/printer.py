@@ -227,6 +227,7 @@ class Printer:
             wide = ", wide=True" if src is None and e.args[0] in self.row_inputs and e.out not in self.centring.centred else ""
             text, prec = f"_sum(axes, {', '.join(self.atom(f, inline) for f in factors)}{wide})", ATOM
             if any(f in self.centring.offsets for f in factors):
+                # the others' sum inline, not hoisted: stage equations are printed inside a branch
                 rows = [f if isinstance(f, str) and self.kinds.get(f) == ROW else None for f in factors]
                 total = lambda others: f"_sum(axes, {', '.join(self.atom(f, inline) for f in others)})"
                 text, prec = f"{text} - {self.centring.correction(rows, None, total)}", sub_p.precedence
