@@ -1,11 +1,10 @@
 """Emit a self-contained NumPy module that computes exactly the proved gradient.
 
-Certification comes first: for each differentiable input, the file's closed form
-and its fast form (:mod:`symbn.rearrange`) are both checked against reverse mode
-with :func:`symbn.prove.check_formula`, for every N.  Anything not ``proved``
-raises :class:`NotCertified` and nothing is printed.  The code is then printed
-(:mod:`symbn.npprint`) from the *parsed certified text*, so the module evaluates
-exactly the formula that was proved.
+Certification comes first (:mod:`.certify`, of the closed forms and the fast
+forms :mod:`.rearrange` makes of them): nothing is printed that is not proved,
+and :func:`emit_module` raises :class:`~.certify.NotCertified` instead.  Then the plan (:mod:`.plan`: what the backward reads, saves, recomputes), and the
+text: the stages (:mod:`.printer`), the gradients (:mod:`.gradients`), the
+helpers every module carries (:mod:`.runtime`).  This module assembles it.
 
 The module has ``forward(<inputs>, *, <constants>, axis=0, return_saved=False)``
 and ``backward(dy, <inputs>, *, <constants>, axis=0, saved=None, out=None)``.
@@ -26,99 +25,13 @@ import textwrap
 import types
 
 from symbn.emit import runtime as emit_runtime
-from symbn.emit.printer import Printer, Unfoldable, centrings, number
-from symbn.emit.rearrange import fast_forms
+from symbn.emit.centring import Unfoldable, centrings
+from symbn.emit.certify import NotCertified, certify
+from symbn.emit.gradients import gradients
+from symbn.emit.plan import RESERVED, Plan
+from symbn.emit.printer import Printer, number
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
-from symbn.lang.expr import names, parse
-from symbn.proof.prover import PROVED, Prover, Result, check_formula
-
-# names the emitted functions use for themselves: a stage or input may not take one
-RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",
-            "forward", "backward", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
-
-
-class NotCertified(Exception):
-    """A formula the emitter would print is not proved equal to reverse mode.
-    ``verdict``: "refuted", "unknown", or "missing" (no closed form, or a name the
-    emitted code needs), for the CLI's exit status (1, 3, 2)."""
-
-    def __init__(self, message: str, verdict: str = "missing"):
-        super().__init__(message)
-        self.verdict = verdict
-
-
-def certify(layer: Layer, time_limit: float | None = 60.0) -> dict[str, tuple[str, Result]]:
-    """For each differentiable input: the fast form and its proof, after the closed
-    form it came from has been proved too.  Raises :class:`NotCertified`."""
-    missing = [w for w in layer.differentiable if w not in layer.closed_form]
-    if missing:
-        raise NotCertified(f"{layer.path}: no closed form for {', '.join(missing)}; the emitter prints only proved formulas")
-    prover = Prover(layer)
-    forms = fast_forms(layer)
-    out = {}
-    for wrt in layer.differentiable:
-        closed = layer.closed_form[wrt]
-        proof = check_formula(layer, wrt, closed, label="closed_form", time_limit=time_limit, prover=prover)
-        _require(layer, wrt, closed.text, "closed form", proof)
-        emitted = layer.formula(forms[wrt], f"emitted.{wrt}")
-        result = check_formula(layer, wrt, emitted, label="emitted", time_limit=time_limit, prover=prover)
-        out[wrt] = (forms[wrt], _require(layer, wrt, forms[wrt], "emitted formula", result))
-    return out
-
-
-def _require(layer: Layer, wrt: str, text: str, what: str, result: Result) -> Result:
-    if result.verdict != PROVED:
-        why = f"refuted at {result.counterexample}" if result.counterexample else result.detail or result.verdict
-        message = f"{layer.path}: the {what} of d{wrt}, {text!r}, is not proved for every N ({why}); nothing was emitted"
-        raise NotCertified(message, result.verdict)
-    return result
-
-
-# --- what the backward pass needs ---------------------------------------------------------
-
-
-class Plan:
-    """Which stages the backward pass reads, which scalar stages it saves, and the
-    equations that compute them (from the inputs, or from the saved scalars)."""
-
-    def __init__(self, layer: Layer, formulas: dict[str, str]):
-        graph = layer.graph
-        self.layer, self.graph = layer, graph
-        clash = sorted(RESERVED & ({*layer.inputs, *graph.stages} | {"d" + w for w in layer.differentiable}))
-        if clash:
-            raise NotCertified(f"{layer.path}: the name {clash[0]!r} is used by the emitted code; rename it in the file")
-        rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
-        if not rows:
-            raise NotCertified(f"{layer.path}: no row input: the emitter needs the data the slice is taken from")
-        self.data = rows[0]
-        self.formulas = {w: parse(t) for w, t in formulas.items()}
-        self.deps = {s: {a for e in graph.stage_eqns(s) for a in e.args if isinstance(a, str) and a in graph.stages}
-                     for s in graph.stages}
-        read = set().union(*(names(e) for e in self.formulas.values())) & set(graph.stages)
-        self.rows, self.saved = set(), set()
-        todo = list(read)
-        while todo:
-            s = todo.pop()
-            if graph.kinds[s] != ROW:
-                self.saved.add(s)
-            elif s not in self.rows:
-                self.rows.add(s)
-                todo.extend(self.deps[s])
-        self.saved_order = tuple(s for s in graph.stages if s in self.saved)
-
-    def closure(self, targets: set[str]) -> set[str]:
-        out, todo = set(), list(targets)
-        while todo:
-            s = todo.pop()
-            if s not in out:
-                out.add(s)
-                todo.extend(self.deps[s])
-        return out
-
-    def eqns(self, stages: set[str]):
-        return tuple(e for e in self.graph.eqns if e.stage in stages)
-
 
 # --- the module -----------------------------------------------------------------------------
 
@@ -212,7 +125,7 @@ the axes that input was broadcast along.
 
 def _constants(layer: Layer, plan: Plan) -> str:
     grads = tuple("d" + w for w in layer.differentiable)
-    formulas = {"d" + w: t for w, t in fast_forms_text(plan).items()}
+    formulas = {"d" + w: t for w, t in plan.texts().items()}
     return "\n".join([
         f"LAYER = {layer.name!r}",
         f"INPUTS = {tuple(layer.inputs)!r}",
@@ -220,12 +133,6 @@ def _constants(layer: Layer, plan: Plan) -> str:
         f"SAVED = {plan.saved_order!r}",
         f"FORMULAS = {formulas!r}",
     ])
-
-
-def fast_forms_text(plan: Plan) -> dict[str, str]:
-    from symbn.lang.expr import to_text
-
-    return {w: to_text(e) for w, e in plan.formulas.items()}
 
 
 def _runtime() -> str:
@@ -284,7 +191,8 @@ def _forward(plan: Plan) -> str:
     _preamble(p, plan, backward=False)
     stages = plan.closure({graph.output} | plan.saved)
     p.equations(plan.eqns(stages), {graph.output} | plan.saved)
-    saved = ", ".join(f"{s!r}: _exact({s}, {p.given[s]})" if s in p.given else f"{s!r}: {s}" for s in plan.saved_order)
+    given = p.centring.given
+    saved = ", ".join(f"{s!r}: _exact({s}, {given[s]})" if s in given else f"{s!r}: {s}" for s in plan.saved_order)
     p.emit("if return_saved:")
     p.emit(f"    return _as(result, {graph.output}), {{{saved}}}")
     p.emit(f"return _as(result, {graph.output})")
@@ -310,64 +218,32 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     p.equations(plan.eqns(plan.closure(plan.rows | plan.saved)), keep)
     if len(p.lines) == start:  # nothing to compute: the gradients read the inputs only
         p.emit("pass")
-    owned, full = set(p.owned), set(p.full)
     p.depth -= 1
     p.emit("else:")
     p.depth += 1
-    p.owned = set()
+    first = p.buffers.other_branch()
+    centring = p.centring
     for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
-        if s in p.given:
-            p.emit(f"{s}, {p.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
-            p.unmeasured.add(s)
+        if s in centring.given:
+            p.emit(f"{s}, {centring.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
+            centring.unmeasured.add(s)
         else:
             p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
     p.equations(plan.eqns(plan.rows), keep)
-    if not plan.saved_order and not plan.rows and not p.offsets:
+    if not plan.saved_order and not plan.rows and not centring.offsets:
         p.emit("pass")
     p.depth -= 1
-    p.owned, p.full = owned & p.owned, full & p.full
-    _gradients(p, plan, shapes)
+    p.buffers.join(first)
+    gradients(p, plan, shapes)
     doc = [(f'"""{layer.title or layer.name}, backward: returns '
             f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
            "differentiable inputs, in file order), computed as",
-           "", *[f"    d{w} = {t}" for w, t in fast_forms_text(plan).items()], "",
+           "", *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
            "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
            "the statistics.  out: an array for the first gradient, or a tuple with an",
            'array or None per gradient."""']
     head = f"def backward({_signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
-    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(p.offsets)
+    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(centring.offsets)
 
 
-def _gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
-    """Coefficients of every formula first (they read the rows), then gradients
-    summed to a smaller shape, then full-shape gradients (which may overwrite rows)."""
-    layer = plan.layer
-    count = len(layer.differentiable)
-    prepared = {w: p.prepare("d" + w, e, full=w == plan.data) if layer.inputs[w].kind == ROW else p.scalar(e)
-                for w, e in plan.formulas.items()}
-    full = [w for w in layer.differentiable if w == plan.data]
-    results = {}
-    for k, w in enumerate(layer.differentiable):
-        if w in full:
-            continue
-        grad = "d" + w
-        if layer.inputs[w].kind == ROW:
-            p.reduced_gradient(grad, prepared[w], f"{w}.shape")
-        else:
-            p.emit(f"{grad} = _sum_to({w}.shape, np.broadcast_to({prepared[w]}, kshape))")
-        results[w] = f"_store({grad}.reshape({shapes[w]}), _out(out, {k}, {count}), result)"
-    for k, w in enumerate(layer.differentiable):
-        if w not in full:
-            continue
-        grad = "d" + w
-        later = set().union(*(names(plan.formulas[v]) for v in full[full.index(w) + 1:]))
-        given = p.fresh(f"{grad}_out")
-        p.emit(f"{given} = _out(out, {k}, {count})")
-        arrays = ", ".join(["dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)])
-        p.emit(f"{grad} = _usable({given}, dtype, shape, {arrays})")
-        p.full_gradient(grad, prepared[w], later)
-        results[w] = f"_store({grad}, {given}, result)"
-    p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")  # a tuple
-
-
-__all__ = ["RESERVED", "NotCertified", "Plan", "certify", "emit_module", "load_module"]
+__all__ = ["NotCertified", "emit_module", "load_module"]  # NotCertified: what emit_module raises

@@ -3,22 +3,17 @@
 A closed form such as BatchNorm's ``gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat))``
 touches the big arrays many times.  Rearranged as
 
-    gamma*ivar*dy - gamma*ivar**3*mean(dy*xmu)*xmu - gamma*ivar*mean(dy)
+    gamma*ivar*(dy - ivar**2*mean(dy*xmu)*xmu - mean(dy))
 
 every coefficient is a per-slice value computed once, and the row part is a short
 sum of ``coefficient * monomial`` that the emitter evaluates in a few in-place
-passes.  The steps, in SymPy, over names (never over numbers):
+passes.  The formula's own equations are run by the interpreter
+(:func:`symbn.ad.interpret.run`) on :class:`Rows`, the moment algebra over the
+layer's names, whose sum over the slice is the moment algebra's own; the result is
+collected by row monomial, each coefficient factored, and printed as formula text.
 
-- row stages that are a product (``xhat = xmu*ivar``, ``sq = xmu**2``) are inlined,
-  so no array is spent on a scaled copy; stages with a sum (``xmu = x - mu``) stay
-  named, because expanding them would bring back the cancellation that two-pass
-  statistics avoid;
-- ``sum(body)`` is expanded and scalar factors are pulled out, leaving one sum per
-  monomial of row names (as in :mod:`symbn.moments`);
-- the result is collected by row monomial and each coefficient is factored.
-
-The text this module prints is what :mod:`symbn.emit` certifies and compiles: it
-is parsed again, so the code computes exactly the formula that was proved.
+The text is what :mod:`.certify` proves and the printer compiles: it is parsed
+again, so the code computes exactly the formula that was proved.
 """
 
 from __future__ import annotations
@@ -28,97 +23,97 @@ from fractions import Fraction
 
 import sympy as sp
 
+from symbn.ad.interpret import inputs_env, read, run
+from symbn.ir.graph import Eqn
 from symbn.ir.primitives import ROW
-from symbn.lang.derivation import Layer
-from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, parse_assignment, to_text
+from symbn.lang.derivation import Formula, Layer
+from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, to_text
+from symbn.realise.moments import Moments
 
-N = sp.Symbol("N")
 
+class Rows(Moments):
+    """The moment algebra over a layer's own names, for rearranging.
 
-class Rearranger:
-    """Converts a layer's formulas to SymPy with product stages inlined, and back."""
+    A row is the plain symbol of its name (``xmu``, not ``xmu[i]``), so moments read
+    ``S[dy*xmu]`` and print back as ``sum(dy*xmu)``.  Run over the stages
+    (:meth:`stage`), a scalar stage is its symbol; a row stage that is a product
+    (``xhat = xmu*ivar``, ``sq = xmu**2``) is inlined, so no array is spent on a
+    scaled copy; one with a sum (``xmu = x - mu``) stays a named atom, because
+    expanding it would bring back the cancellation that two-pass statistics avoid.
+    """
 
-    def __init__(self, layer: Layer):
-        self.layer = layer
-        kinds = {**layer.graph.kinds, "dy": layer.output_kind}
-        self.rows = {sp.Symbol(n) for n, k in kinds.items() if k == ROW}
-        self.sums: dict[sp.Symbol, sp.Expr] = {}  # S[m] -> m
-        self.inlined: dict[str, sp.Expr] = {}
-        self.named: dict[sp.Symbol, sp.Expr] = {}  # row stages kept as names -> their value
-        for name in layer.graph.stages:
-            if kinds[name] == ROW:
-                value = sp.expand(self.to_sympy(parse_assignment(layer.stage_text[name])[1]))
-                if self.is_monomial(value):
-                    self.inlined[name] = value
-                else:
-                    self.named[sp.Symbol(name)] = value
+    def __init__(self, kinds: Mapping[str, str]):
+        super().__init__(kinds)
+        self.named: dict[sp.Symbol, sp.Expr] = {}  # row stages kept as atoms -> their value
 
-    def recognise(self, e: sp.Expr) -> sp.Expr:
-        """Write the named row stages back into e (``x - mu`` becomes ``xmu``), so that
-        expanding e cannot undo a centring."""
-        for symbol, value in reversed(self.named.items()):
-            e = e.subs(value, symbol)
-        return e
-
-    # --- expr -> SymPy ---------------------------------------------------------------
-
-    def to_sympy(self, e: Expr) -> sp.Expr:
-        if isinstance(e, Num):
-            return sp.Rational(e.value.numerator, e.value.denominator)
-        if isinstance(e, Name):
-            return N if e.id == "N" else self.inlined.get(e.id, sp.Symbol(e.id))
-        if isinstance(e, Neg):
-            return -self.to_sympy(e.arg)
-        if isinstance(e, BinOp):
-            a, b = self.to_sympy(e.left), self.to_sympy(e.right)
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "**": a**b}[e.op] if e.op != "**" else a**b
-        body = self.to_sympy(e.arg)
-        if e.fn == "sum":
-            return self.slice_sum(body)
-        if e.fn == "mean":
-            return self.slice_sum(body) / N
-        return {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log}[e.fn](body)
-
-    def slice_sum(self, body: sp.Expr) -> sp.Expr:
-        """Σ over the slice: N·c for a scalar term, c·S[m] for c times a row monomial m."""
-        total = sp.Integer(0)
-        for term in sp.Add.make_args(sp.expand(self.recognise(body))):
-            c, m = self.split(term)
-            if m == 1:
-                total += N * c
-            else:
-                atom = next((s for s, b in self.sums.items() if b == m), None)
-                if atom is None:
-                    atom = sp.Symbol(f"S[{m}]")
-                    self.sums[atom] = m
-                total += c * atom
-        return total
+    def input(self, name: str) -> sp.Expr:
+        if self.kinds[name] == ROW and name not in self.i_atom:
+            self.i_atom[name], self.j_atom[name] = sp.Symbol(name), sp.Symbol(f"{name}[j]")
+        return super().input(name)
 
     def split(self, term: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
         """A product as (scalar part, row part)."""
         scalar, row = [], []
         for f in sp.Mul.make_args(term):
-            (row if f.free_symbols & self.rows else scalar).append(f)
+            (row if f.free_symbols & self.i_atoms else scalar).append(f)
         return sp.Mul(*scalar), sp.Mul(*row)
 
-    def is_monomial(self, value: sp.Expr) -> bool:
-        """A single product whose row factors are names to integer powers."""
+    def monomial(self, value: sp.Expr) -> bool:
+        """A single product whose row factors are rows to integer powers."""
         if isinstance(value, sp.Add):
             return False
         _, row = self.split(value)
         for f in sp.Mul.make_args(row):
             base, exp = f.as_base_exp()
-            if row != 1 and not (base in self.rows and exp.is_Integer):
+            if row != 1 and not (base in self.i_atoms and exp.is_Integer):
                 return False
         return True
 
-    # --- the fast form -------------------------------------------------------------
+    def stage(self, eqn: Eqn, value: sp.Expr) -> sp.Expr:
+        """What a stage's equation leaves in the environment (for :func:`run`'s ``then``)."""
+        name = eqn.out
+        if name.temp:
+            return self.recognise(value)
+        if self.kinds[name] != ROW:
+            return self.input(name)
+        value = sp.expand(value)
+        if self.monomial(value):
+            return value
+        atom = self.input(name)
+        self.named[atom] = value
+        return atom
 
-    def fast(self, e: Expr) -> Expr:
+    def recognise(self, value: sp.Expr) -> sp.Expr:
+        """The named row stages written back into a value (``x - mu`` becomes ``xmu``),
+        so that expanding it cannot undo a centring."""
+        value = sp.sympify(value)
+        for atom, body in reversed(self.named.items()):
+            value = value.subs(body, atom)
+        return value
+
+
+class Rearranger:
+    """A layer's stages on :class:`Rows`, and each formula's fast form."""
+
+    def __init__(self, layer: Layer):
+        graph = layer.graph
+        self.B = Rows({**graph.kinds, "dy": layer.output_kind, **layer.adjoint_kinds()})
+        self.env = run(graph.eqns, inputs_env(graph, self.B), self.B, then=self.B.stage)
+
+    def value(self, formula: Formula) -> sp.Expr:
+        """The formula's value on :class:`Rows`, named row stages recognised as they arise."""
+        env = dict(self.env)
+        made = {e.out for e in formula.eqns}
+        read_ = {a for e in formula.eqns for a in e.vars} | ({formula.result} if isinstance(formula.result, str) else set())
+        env.update({a: self.B.input(a) for a in read_ - made if a not in env})  # dy, adjoints
+        run(formula.eqns, env, self.B, then=lambda eqn, value: self.B.recognise(value))
+        return read(env, self.B, formula.result)
+
+    def fast(self, formula: Formula) -> Expr:
         """The formula as Σ coefficient·monomial (row) or one factored scalar."""
         groups: dict[sp.Expr, sp.Expr] = {}
-        for term in sp.Add.make_args(sp.expand(self.recognise(self.to_sympy(e)))):
-            c, m = self.split(term)
+        for term in sp.Add.make_args(sp.expand(self.value(formula))):
+            c, m = self.B.split(term)
             groups[m] = groups.get(m, 0) + c
         terms = [(sp.factor(c), m) for m, c in groups.items() if sp.factor(c) != 0] or [(sp.Integer(0), sp.Integer(1))]
         terms.sort(key=lambda t: (t[1] == 1, t[0].could_extract_minus_sign(), sp.default_sort_key(t[1])))
@@ -143,14 +138,14 @@ class Rearranger:
             return Neg(self.to_expr(m))
         return _fold("*", [self.to_expr(c), *(self.to_expr(f) for f in sp.Mul.make_args(m))])
 
-    # --- SymPy -> expr ------------------------------------------------------------
+    # --- SymPy -> formula ------------------------------------------------------------
 
     def to_expr(self, e: sp.Expr) -> Expr:
         if e.is_Rational:
             value = Fraction(int(e.p), int(e.q))
             return Neg(Num(-value)) if value < 0 else Num(value)
         if e.is_Symbol:
-            body = self.sums.get(e)
+            body = self.B.moment_body.get(e)
             return Call("sum", self.to_expr(body)) if body is not None else Name(str(e))
         if e.is_Add:
             out = None
@@ -171,16 +166,17 @@ class Rearranger:
         coeff, factors = e.as_coeff_mul()
         if coeff < 0:
             return Neg(self.product(-e))
+        sums = self.B.moment_body
         num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
         den = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
-        means = [f for f in num if f in self.sums] if N in den else []
+        means = [f for f in num if f in sums] if self.B.N in den else []
         if means:  # S[m]/N prints as mean(m)
             num.remove(means[0])
-            den.remove(N)
-        num.sort(key=lambda f: f in self.sums)  # names first, then sums
+            den.remove(self.B.N)
+        num.sort(key=lambda f: f in sums)  # names first, then sums
         parts = ([self.to_expr(coeff)] if coeff != 1 else []) + [self.to_expr(f) for f in num]
         if means:
-            parts.append(Call("mean", self.to_expr(self.sums[means[0]])))
+            parts.append(Call("mean", self.to_expr(sums[means[0]])))
         top = _fold("*", parts) if parts else Num(Fraction(1))
         return BinOp("/", top, _fold("*", [self.to_expr(f) for f in den])) if den else top
 
@@ -189,6 +185,8 @@ class Rearranger:
             return Call("sqrt", self.to_expr(base))
         if exp.is_negative:
             return BinOp("/", Num(Fraction(1)), self.power(base, -exp))
+        if exp == 1:  # 1/N, not 1/N**1
+            return self.to_expr(base)
         value = Num(Fraction(int(exp.p), int(exp.q)))
         return BinOp("**", self.to_expr(base), value)
 
@@ -215,11 +213,12 @@ def _fold(op: str, parts: list[Expr]) -> Expr:
     return out
 
 
-def fast_forms(layer: Layer, formulas: Mapping[str, Expr] | None = None) -> dict[str, str]:
-    """The fast form of each closed form (or of ``formulas``), as formula text."""
+def fast_forms(layer: Layer, formulas: Mapping[str, Formula] | None = None) -> dict[str, str]:
+    """The fast form of each closed form (or of ``formulas``: lowered formulas of
+    this layer, such as its claims'), as formula text."""
     r = Rearranger(layer)
-    source = formulas if formulas is not None else {n: f.expr for n, f in layer.closed_form.items()}
-    return {name: to_text(r.fast(e)) for name, e in source.items()}
+    source = formulas if formulas is not None else layer.closed_form
+    return {name: to_text(r.fast(f)) for name, f in source.items()}
 
 
-__all__ = ["Rearranger", "fast_forms"]
+__all__ = ["Rearranger", "Rows", "fast_forms"]

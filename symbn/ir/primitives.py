@@ -16,6 +16,7 @@ from typing import Any
 
 ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
 KINDS = (ROW, SCALAR, CONSTANT)
+ATOM = 9  # the precedence of a name, a number or a call: never parenthesised
 
 
 def merge_kind(kinds) -> str:
@@ -32,7 +33,9 @@ class Primitive:
 
     ``reduction``: sums over the slice (its argument must be a row; the result is
     per-slice), else elementwise (the result's kind is its arguments' merged kind).
-    ``infix``: the operator of a binary primitive in formula text.  ``latex`` and
+    ``infix``: the operator of a binary primitive in formula text; ``precedence``:
+    how tightly its text binds (+ - 1, * / 2, unary - 3, ** 4; a call binds as
+    an atom), for printers that add only the parentheses needed.  ``latex`` and
     ``numpy`` are format strings over the arguments' text; ``symbol`` is its short
     name and ``label`` its name as a reader says it, for pictures.
     """
@@ -46,6 +49,7 @@ class Primitive:
     label: str
     infix: str | None = None
     reduction: bool = False
+    precedence: int = ATOM
 
     def kind(self, arg_kinds) -> str:
         return SCALAR if self.reduction else merge_kind(arg_kinds)
@@ -54,16 +58,19 @@ class Primitive:
         return self.name
 
 
-def _p(name, arity, impl, latex, numpy, symbol, label, infix=None, reduction=False) -> Primitive:
-    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction)
+def _p(name, arity, impl, latex, numpy, symbol, label, infix=None, reduction=False, precedence=ATOM) -> Primitive:
+    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction, precedence)
 
 
-add_p = _p("add", 2, lambda B, x, y: x + y, "{0} + {1}", "np.add({0}, {1})", "+", "+", infix="+")
-sub_p = _p("sub", 2, lambda B, x, y: x - y, "{0} - {1}", "np.subtract({0}, {1})", "-", "−", infix="-")
-mul_p = _p("mul", 2, lambda B, x, y: x * y, r"{0} \cdot {1}", "np.multiply({0}, {1})", "*", "×", infix="*")
-div_p = _p("div", 2, lambda B, x, y: x / y, r"\frac{{{0}}}{{{1}}}", "np.divide({0}, {1})", "/", "÷", infix="/")
-pow_p = _p("pow", 2, lambda B, x, y: x**y, "{0}^{{{1}}}", "np.power({0}, {1})", "**", "power", infix="**")
-neg_p = _p("neg", 1, lambda B, x: -x, "-{0}", "np.negative({0})", "-", "negate")
+add_p = _p("add", 2, lambda B, x, y: x + y, "{0} + {1}", "np.add({0}, {1})", "+", "+", infix="+", precedence=1)
+sub_p = _p("sub", 2, lambda B, x, y: x - y, "{0} - {1}", "np.subtract({0}, {1})", "-", "−", infix="-",
+           precedence=1)
+mul_p = _p("mul", 2, lambda B, x, y: x * y, r"{0} \cdot {1}", "np.multiply({0}, {1})", "*", "×", infix="*",
+           precedence=2)
+div_p = _p("div", 2, lambda B, x, y: x / y, r"\frac{{{0}}}{{{1}}}", "np.divide({0}, {1})", "/", "÷", infix="/",
+           precedence=2)
+pow_p = _p("pow", 2, lambda B, x, y: x**y, "{0}^{{{1}}}", "np.power({0}, {1})", "**", "power", infix="**", precedence=4)
+neg_p = _p("neg", 1, lambda B, x: -x, "-{0}", "np.negative({0})", "-", "negate", precedence=3)
 sqrt_p = _p("sqrt", 1, lambda B, x: B.sqrt(x), r"\sqrt{{{0}}}", "np.sqrt({0})", "sqrt", "√")
 exp_p = _p("exp", 1, lambda B, x: B.exp(x), r"e^{{{0}}}", "np.exp({0})", "exp", "exp")
 log_p = _p("log", 1, lambda B, x: B.log(x), r"\log {0}", "np.log({0})", "log", "log")
@@ -86,6 +93,7 @@ class MissingRule(NotImplementedError):
 
 
 __all__ = [
+    "ATOM",
     "CONSTANT",
     "FUNCTIONS",
     "KINDS",

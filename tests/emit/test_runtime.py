@@ -1,4 +1,4 @@
-"""The helpers every emitted module carries (symbn/emit_runtime.py), one by one."""
+"""The helpers every emitted module carries (symbn/emit/runtime.py), one by one."""
 
 from __future__ import annotations
 
