@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from symbn.lang.derivation import SpecError, load
+from symbn.proof.prover import TooLarge
 
 BAD_INPUT = 2
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (SpecError, UsageError) as err:
+    except (SpecError, UsageError, TooLarge) as err:
         print(f"symbn: {err}", file=sys.stderr)
         return BAD_INPUT
     except KeyboardInterrupt:

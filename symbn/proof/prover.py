@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -39,19 +40,34 @@ MAX_N = 1000  # explicit symbols beyond this are refused: the every-N proof cove
 RANKS = {"constant+": 0, "constant": 1, "moment": 2, "scalar": 4, "row": 5, "size": 6}
 
 
+class TooLarge(ValueError):
+    """A slice size beyond what explicit symbols can handle."""
+
+
+def check_size(n: int | None) -> None:
+    if n is not None and n > MAX_N:
+        raise TooLarge(f"--n {n}: symbn proves with explicit symbols up to N = {MAX_N} (N = 64 takes seconds, "
+                       f"N = 500 minutes); without --n the proof holds for every N at once")
+
+
 class Prover:
     """Shared state for one layer on one realisation: the routes, the normal forms,
     and the domain points counterexamples are looked for at."""
 
     def __init__(self, layer: Layer, n: int | None = None):
-        if n is not None and n > MAX_N:
-            raise ValueError(f"N = {n} is more than symbn proves with explicit symbols (at most {MAX_N}); "
-                             "without --n the proof holds for every N")
+        check_size(n)
         self.layer, self.n = layer, n
-        self.routes = Routes(layer, realisation(layer, n))
-        self.canonical = _canonical(layer, self.routes)
         self.refuter = Refuter(layer, n)
         self._values: dict[tuple[str, str], Any] = {}
+
+    @cached_property
+    def routes(self) -> Routes:
+        """The routes in symbols (every N, or explicit at n): built when a proof needs them."""
+        return Routes(self.layer, realisation(self.layer, self.n))
+
+    @cached_property
+    def canonical(self) -> Canonical:
+        return _canonical(self.layer, self.routes)
 
     def obligation(self, wrt: str, sides: tuple[Side, Side]) -> Result:
         """One obligation: proved, refuted with a counterexample, or unknown with the reason."""
@@ -152,6 +168,7 @@ def timed_out(limit: float | None) -> Callable:
 def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Side]]], time_limit: float | None,
         prover: Prover | None = None) -> list[Result]:
     """The obligations' results, each charged its own time, under the time limit."""
+    check_size(n)
     jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
     build = (lambda: prover) if prover is not None else (lambda: Prover(layer, n))
     done = limits.run(build, jobs, time_limit, timed_out(time_limit))
@@ -182,4 +199,4 @@ def check_formula(
     return run(layer, n, [(wrt, (truth_side(wrt), claim_side(label, formula, wrt)))], time_limit, prover)[0]
 
 
-__all__ = ["EXIT", "MAX_N", "PROVED", "REFUTED", "UNKNOWN", "Proof", "Prover", "Result", "check_formula", "prove", "run"]
+__all__ = ["EXIT", "MAX_N", "TooLarge", "PROVED", "REFUTED", "UNKNOWN", "Proof", "Prover", "Result", "check_formula", "prove", "run"]
