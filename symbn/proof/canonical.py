@@ -95,6 +95,8 @@ class Canonical:
         """True if ``e`` is zero at every point of the domain where it is defined.
         False means only that the normal form is not 0.  Raises :class:`Undecided`."""
         form = self.rewrite(e)
+        if form.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise Undecided("the expression divides by zero at every point")
         needed, todo = {}, list(Ring.atoms_of(form))
         while todo:  # the relations of the roots in the form, and of the roots in their radicands
             root = self.by_symbol.get(todo.pop())
@@ -114,6 +116,15 @@ class Canonical:
         if reduce(den).is_zero():
             raise Undecided("the expression is 0/0 at every point of the domain")
         return True
+
+    def positive(self, e) -> bool:
+        """True if ``e`` is known to be > 0 on the domain (where it is not 0): every factor
+        positive (an atom, a manifestly positive polynomial, a fact) or to an even power."""
+        try:
+            c, factors, ring = self._split(self.rewrite(e))
+        except (Undecided, ZeroDivisionError):
+            return False
+        return c > 0 and all(k % 2 == 0 or self._sign(ring, f) > 0 for f, k in factors)
 
     # --- the walk -----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import sympy as sp
 
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer
-from symbn.proof import limits
+from symbn.proof import domain, limits
 from symbn.proof.canonical import Canonical, Undecided, positive_body
 from symbn.proof.refute import QUICK, THOROUGH, Refuter, Side
 from symbn.proof.report import EXIT, PROVED, REFUTED, UNKNOWN, Proof, Result
@@ -69,6 +69,11 @@ class Prover:
     def canonical(self) -> Canonical:
         return _canonical(self.layer, self.routes)
 
+    def built(self) -> Prover:
+        """The prover with its symbolic state built (so that a time limit covers building it)."""
+        _ = self.canonical
+        return self
+
     def obligation(self, wrt: str, sides: tuple[Side, Side]) -> Result:
         """One obligation: proved, refuted with a counterexample, or unknown with the reason."""
         start = time.perf_counter()
@@ -86,8 +91,13 @@ class Prover:
             try:
                 a, b = (self._value(wrt, side) for side in sides)
                 if self.canonical.zero(a - b):
-                    return result(PROVED)
-                reason = "the normal forms of the two sides differ"
+                    unsigned = self._unsigned(sides)
+                    if not unsigned:
+                        return result(PROVED)
+                    reason = (f"the two sides are equal where {unsigned} is positive, but the layer's domain "
+                              f"does not say that it is (the formula takes its root or log)")
+                else:
+                    reason = "the normal forms of the two sides differ"
             except Undecided as err:
                 reason = str(err)
             found = self.refuter.refute(sides, THOROUGH)
@@ -97,6 +107,22 @@ class Prover:
             return result(UNKNOWN, detail=f"{reason}, and no counterexample was found (N = {sizes} tried)")
         except SYMPY_FAILURES as err:  # odd input SymPy cannot handle (x**x ...)
             return result(UNKNOWN, detail=f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})")
+
+    def _unsigned(self, sides: tuple[Side, Side]) -> str:
+        """A radicand or log argument of a formula whose sign the domain does not give, or ''.
+        (SymPy cancels sqrt(a)**2 to a, so the formula's own equations are read, not its value.)"""
+        for side in sides:
+            if side.formula is None:
+                continue
+            env = self.routes.formula_env(side.formula)
+            for eqn, condition, arg in domain.conditions(side.formula.eqns):
+                if condition != "positive":
+                    continue
+                value = env[arg] if isinstance(arg, str) else self.routes.B.const(arg)
+                at = self.routes.B.at_j(value) if getattr(arg, "kind", "") == ROW else value
+                if not self.canonical.positive(at):
+                    return f"{eqn.args[0]} = {at}" if getattr(eqn.args[0], "temp", True) is False else str(at)
+        return ""
 
     def _value(self, wrt: str, side: Side):
         key = side.key or (wrt, side.label)
@@ -170,7 +196,7 @@ def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Si
     """The obligations' results, each charged its own time, under the time limit."""
     check_size(n)
     jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
-    build = (lambda: prover) if prover is not None else (lambda: Prover(layer, n))
+    build = (lambda: prover.built()) if prover is not None else (lambda: Prover(layer, n).built())
     done = limits.run(build, jobs, time_limit, timed_out(time_limit))
     return [replace(result, seconds=seconds) for result, seconds in done]
 

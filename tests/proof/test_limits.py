@@ -1,0 +1,56 @@
+"""Time limits that hold: a worker process is killed when an obligation runs over."""
+
+import time
+
+import pytest
+
+import symbn
+from symbn.proof import limits
+from symbn.proof.report import UNKNOWN
+
+from ..files import BATCHNORM
+
+
+def _timed_out(key, seconds, building):
+    return ("timed out", key, building)
+
+
+def test_each_job_reports_its_own_result_in_order():
+    jobs = [(k, lambda state, k=k: state + k) for k in range(4)]
+    done = limits.run(lambda: 10, jobs, 5.0, _timed_out)
+    assert [r for r, _ in done] == [10, 11, 12, 13]
+
+
+def test_a_job_that_runs_over_is_cut_and_the_rest_still_run():
+    jobs = [("fast", lambda s: 1), ("slow", lambda s: time.sleep(30)), ("after", lambda s: 3)]
+    started = time.perf_counter()
+    done = limits.run(lambda: None, jobs, 1.0, _timed_out)
+    assert [r for r, _ in done] == [1, ("timed out", "slow", False), 3]
+    assert time.perf_counter() - started < 5
+
+
+def test_building_that_runs_over_times_out_every_job():
+    done = limits.run(lambda: time.sleep(30), [("a", lambda s: 1), ("b", lambda s: 2)], 0.5, _timed_out)
+    assert [r for r, _ in done] == [("timed out", "a", True), ("timed out", "b", True)]
+
+
+def test_an_exception_in_the_worker_is_a_worker_error():
+    with pytest.raises(limits.WorkerError, match="ZeroDivisionError"):
+        limits.run(lambda: 0, [("a", lambda s: 1 / s)], 5.0, _timed_out)
+
+
+def test_without_a_limit_jobs_run_here():
+    done = limits.run(lambda: [], [("a", lambda s: s.append(1) or s)], None, _timed_out)
+    assert done[0][0] == [1]
+
+
+def test_the_time_limit_holds_within_ten_percent_on_a_long_proof():
+    """N = 400 in explicit symbols takes minutes to build; with a limit of 3 s the whole
+    command returns 'unknown' for every pair within 10% (plus process start-up)."""
+    layer = symbn.load(BATCHNORM)
+    started = time.perf_counter()
+    proof = symbn.prove(layer, n=400, time_limit=3.0)
+    elapsed = time.perf_counter() - started
+    assert {r.verdict for r in proof.results} == {UNKNOWN}
+    assert all("time limit of 3.0 s" in r.detail for r in proof.results)
+    assert elapsed < 3.0 * 1.1 + 0.5, elapsed
