@@ -1,17 +1,27 @@
 """The direct route: SymPy's own ``diff`` of the composed loss.
 
-No stage-by-stage rules here.  The layer is composed into one expression, the loss
-f = Σ_i dy_i y_i (dy·y for a per-slice output), by the interpreter, and the
-realisation differentiates it with SymPy (``B.diff``): at a given N in explicit
-symbols, for every N through the moment atoms (see :meth:`symbn.realise.moments.Moments.diff`).
+No rule table of symbn's here.  The layer is composed by the interpreter into the
+loss f = Σ_i dy_i y_i (dy·y for a per-slice output), and the realisation
+differentiates it with SymPy (``B.diff``): in explicit symbols at a given N, through
+the moment atoms for every N (:meth:`symbn.realise.moments.Moments.diff`).
+
+A per-slice stage (μ, v, σ ...) is read by every element, so in the composed
+expression its value appears N times, and SymPy's diff, which does not remember
+what it has differentiated, would differentiate it N times.  So each per-slice stage
+is first a symbol w[s] with its definition, and the derivative is assembled by the
+chain rule for total derivatives: df = ∂f + Σ_s ∂f/∂w[s]·dw[s], dw[s] = ∂def_s +
+Σ_r ∂def_s/∂w[r]·dw[r], every partial derivative SymPy's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import sympy as sp
+
+from symbn.ad.interpret import inputs_env, run
 from symbn.ir.graph import Graph
-from symbn.ir.primitives import ROW
+from symbn.ir.primitives import CONSTANT, ROW
 
 
 def loss(graph: Graph, B, env: dict[str, Any], dy) -> Any:
@@ -22,7 +32,25 @@ def loss(graph: Graph, B, env: dict[str, Any], dy) -> Any:
 
 def gradient(graph: Graph, B, env: dict[str, Any], dy, wrt: str) -> Any:
     """∂f/∂wrt (at the free index j for a row input), by SymPy's diff."""
-    return B.diff(loss(graph, B, env, dy), wrt)
+    B.atoms(wrt)  # a realisation of numbers has no symbols to differentiate: it raises NotSymbolic here
+    symbols: dict[str, sp.Symbol] = {}
+    definitions: dict[sp.Symbol, Any] = {}
+
+    def name_stage(eqn, value):  # a per-slice stage computed from data becomes a symbol
+        if eqn.out.temp or eqn.out.kind == ROW or eqn.out.kind == CONSTANT or eqn.out == graph.output:
+            return value
+        w = symbols[eqn.out] = sp.Symbol(f"w[{eqn.out}]")  # brackets: never a file's name
+        definitions[w] = value
+        return w
+
+    named = run(graph.eqns, inputs_env(graph, B), B, then=name_stage)
+    f = sp.sympify(loss(graph, B, named, dy))
+    total: dict[sp.Symbol, Any] = {}  # w -> dw/d(wrt)
+    for w, value in definitions.items():  # in computation order
+        value = sp.sympify(value)
+        total[w] = B.diff(value, wrt) + sp.Add(*(sp.diff(value, r) * total[r] for r in value.free_symbols & set(total)))
+    d = B.diff(f, wrt) + sp.Add(*(sp.diff(f, w) * total[w] for w in f.free_symbols & set(total)))
+    return sp.sympify(d).xreplace({symbols[s]: sp.sympify(env[s]) for s in symbols})
 
 
 __all__ = ["gradient", "loss"]

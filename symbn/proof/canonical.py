@@ -163,6 +163,9 @@ class Canonical:
         """base**r: whole powers of positive factors come out; what is left is one root,
         with an atom eliminated if it can be, else one root per positive factor (a
         relation each) and one for the factors of unknown sign, taken together."""
+        quick = self._linear_constant(base) if self._trusted else None
+        if quick is not None:  # the layer's v + ε: one root, ε eliminated, no factoring of v
+            return self._root(base, r.q, quick).symbol ** r.p
         c, factors, ring = self._split(base)
         if c == 0:
             return sp.Integer(0) if r > 0 else sp.zoo
@@ -221,12 +224,26 @@ class Canonical:
             return f**whole
         return f**whole * self._root(f, s.q).symbol**part
 
-    def _root(self, f: sp.Expr, q: int) -> Root:
+    def _linear_constant(self, base: sp.Expr) -> sp.Symbol | None:
+        """An atom base is linear in with a constant coefficient (ε in v + ε), most eliminable first."""
+        atoms = [a for a in base.free_symbols if self._eliminable(a) and a not in self.by_symbol]
+        for a in sorted(atoms, key=lambda a: (self.rank(a), sp.default_sort_key(a))):
+            d = sp.diff(base, a)
+            if d.is_number and d != 0:
+                return a
+        return None
+
+    def _root(self, f: sp.Expr, q: int, atom: sp.Symbol | None = None) -> Root:
         found = self.roots.get((f, q))
         if found is not None:
             return found
         symbol = sp.Symbol(f"s[{len(self.roots) + 1}]", positive=True)  # brackets: never a file's name
-        free = self._eliminate(f, symbol**q)
+        if atom is not None:  # f = d·atom + rest with a number d: solved without expanding rest
+            d = sp.diff(f, atom)
+            self._solve(atom, (symbol**q - f.xreplace({atom: 0})) / d)
+            free = True
+        else:
+            free = self._eliminate(f, symbol**q)
         root = self.roots[(f, q)] = self.by_symbol[symbol] = Root(symbol, f, q, free)
         return root
 
@@ -242,12 +259,13 @@ class Canonical:
             if max(num.degrees()[k], den.degrees()[k]) != 1 or lhs.degrees()[k] != 1:
                 continue
             a, b = linear_in(lhs, k)
-            atom = ring.atoms[k]
-            solution = sp.cancel(-ring.expr(b) / ring.expr(a))
-            self.solved = {v: w.xreplace({atom: solution}) for v, w in self.solved.items()}
-            self.solved[atom] = solution
+            self._solve(ring.atoms[k], -ring.expr(b) / ring.expr(a) if not a.is_constant() else ring.expr(-b / a))
             return True
         return False
+
+    def _solve(self, atom: sp.Symbol, solution: sp.Expr) -> None:
+        self.solved = {v: w.xreplace({atom: solution}) for v, w in self.solved.items()}
+        self.solved[atom] = solution
 
     def _eliminable(self, a: sp.Basic) -> bool:
         root = self.by_symbol.get(a)

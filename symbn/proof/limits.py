@@ -1,12 +1,13 @@
-"""Time limits that hold: obligations run in a worker process, killed when an obligation's time is up.
+"""Time limits that hold: obligations run in a worker process, stopped when an obligation's time is up.
 
-A SymPy or FLINT call can run for minutes inside C code, where no alarm interrupts it.
-So the jobs of one command run, in order, in one forked worker that first builds
-their shared state (the routes, the normal forms) and then reports each job's
-result as it finishes.  The parent waits at most ``limit`` seconds for each: the
-first job's wait covers building the state.  When a job runs over, the worker is
-killed, that job is reported as timed out, and a new worker takes the remaining
-jobs.  If the state itself could not be built in time, every job is reported so.
+The jobs of one command run, in order, in one forked worker that first builds their
+shared state (the routes, the normal forms) and then reports each job's result as
+it finishes.  A job gets ``limit`` seconds: an alarm in the worker stops it then
+(its result is "timed out", and the worker goes on with the state it has built);
+a SymPy or FLINT call that runs on inside C code, where no alarm interrupts it, is
+ended by the parent killing the worker at 1.1 × ``limit``, and a new worker takes
+the remaining jobs.  Building the state gets ``limit`` seconds of its own; if it
+cannot be built in time, every job is reported so.
 
 Without a limit (or where ``fork`` is missing) the jobs run in this process.
 """
@@ -14,6 +15,7 @@ Without a limit (or where ``fork`` is missing) the jobs run in this process.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,11 +23,15 @@ from typing import Any, TypeVar
 
 S = TypeVar("S")
 R = TypeVar("R")
-Job = tuple[Any, Callable[[Any], Any]]  # (key, job(state) -> result)
+HARD = 1.1  # the parent kills a worker that overruns the limit by this factor
 
 
 class WorkerError(RuntimeError):
     """A job raised an exception in the worker: a bug, reported with the worker's traceback."""
+
+
+class _Alarm(BaseException):  # not an Exception: no library's "except Exception" swallows it
+    pass
 
 
 def run(
@@ -34,9 +40,8 @@ def run(
     limit: float | None,
     timed_out: Callable[[Any, float, bool], R],
 ) -> list[tuple[R, float]]:
-    """(result, seconds) of each job, in order: its own time, the first job's including
-    building the state.  ``timed_out(key, seconds, while_building)`` stands in for the
-    result of a job that ran out of time."""
+    """(result, seconds) of each job, in order, each charged its own time.
+    ``timed_out(key, seconds, while_building)`` stands in for a job that ran out of time."""
     if not limit or "fork" not in multiprocessing.get_all_start_methods():
         return list(_in_process(build, jobs))
     results: list[tuple[R, float]] = []
@@ -49,40 +54,34 @@ def run(
 
 
 def _in_process(build, jobs):
-    started = time.perf_counter()
     state = build()
     for _, job in jobs:
+        started = time.perf_counter()
         result = job(state)
         yield result, time.perf_counter() - started
-        started = time.perf_counter()
 
 
 def _one_worker(build, jobs, limit: float, timed_out) -> list:
-    """Run jobs in one worker until they are done or one runs out of time."""
+    """Run jobs in one worker until they are done or one overruns beyond what an alarm can stop."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_work, args=(build, jobs, send), daemon=True)
+    worker = ctx.Process(target=_work, args=(build, jobs, limit, timed_out, send), daemon=True)
     worker.start()
     send.close()
-    results, built = [], False
+    results: list = []
     try:
+        if not receive.poll(HARD * limit):  # building the state: nothing can be done without it
+            return [(timed_out(key, limit if k == 0 else 0.0, True), limit if k == 0 else 0.0)
+                    for k, (key, _) in enumerate(jobs)]
+        _expect(receive.recv(), "built")
         for key, _ in jobs:
             started = time.perf_counter()
-            while True:
-                if not receive.poll(max(0.0, limit - (time.perf_counter() - started))):
-                    elapsed = time.perf_counter() - started
-                    results.append((timed_out(key, elapsed, not built), elapsed))
-                    if not built:  # nothing can be done in time: say so for every job
-                        results += [(timed_out(k, 0.0, True), 0.0) for k, _ in jobs[len(results):]]
-                    return results
-                message = receive.recv()
-                if message[0] == "built":
-                    built = True
-                    continue
-                if message[0] == "error":
-                    raise WorkerError(message[1])
-                results.append((message[1], time.perf_counter() - started))
-                break
+            if not receive.poll(HARD * limit):
+                elapsed = time.perf_counter() - started
+                results.append((timed_out(key, elapsed, False), elapsed))
+                return results
+            message = _expect(receive.recv(), "done")
+            results.append((message[1], message[2]))
         return results
     except EOFError:
         raise WorkerError(f"the worker process ended unexpectedly (exit code {worker.exitcode})") from None
@@ -93,12 +92,31 @@ def _one_worker(build, jobs, limit: float, timed_out) -> list:
         receive.close()
 
 
-def _work(build, jobs, send) -> None:  # pragma: no cover - runs in the forked worker
+def _expect(message, kind: str):
+    if message[0] == "error":
+        raise WorkerError(message[1])
+    assert message[0] == kind, message
+    return message
+
+
+def _work(build, jobs, limit, timed_out, send) -> None:  # pragma: no cover - runs in the forked worker
+    def alarm(signum, frame):
+        raise _Alarm
+
     try:
         state = build()
         send.send(("built",))
-        for _, job in jobs:
-            send.send(("done", job(state)))
+        signal.signal(signal.SIGALRM, alarm)
+        for key, job in jobs:
+            started = time.perf_counter()
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            try:
+                result = job(state)
+            except _Alarm:
+                result = timed_out(key, time.perf_counter() - started, False)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            send.send(("done", result, time.perf_counter() - started))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         send.send(("error", traceback.format_exc()))
     finally:

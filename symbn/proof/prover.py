@@ -225,4 +225,4 @@ def check_formula(
     return run(layer, n, [(wrt, (truth_side(wrt), claim_side(label, formula, wrt)))], time_limit, prover)[0]
 
 
-__all__ = ["EXIT", "MAX_N", "TooLarge", "PROVED", "REFUTED", "UNKNOWN", "Proof", "Prover", "Result", "check_formula", "prove", "run"]
+__all__ = ["EXIT", "MAX_N", "PROVED", "REFUTED", "UNKNOWN", "Proof", "Prover", "Result", "TooLarge", "check_formula", "prove", "run"]

@@ -158,19 +158,19 @@ class Concrete:
         return value.items[self.j] if isinstance(value, Row) else sp.sympify(value)
 
     def diff(self, f: sp.Expr, name: str) -> sp.Expr:
-        """∂f/∂name (at j for a row input), by SymPy's diff.  A centred row is first
-        written in raw symbols x_1..x_n (m = mean(x), c_k = x_k - m): a substitution
-        that keeps f's tree, whose derivative is far smaller than the chain rule's."""
+        """∂f/∂name (at j for a row input), by SymPy's diff.  For a centred row, x_j moves
+        m by t/n and every c_k by t(δ_kj − 1/n): f is differentiated along that direction,
+        with respect to one symbol t, and t set to 0."""
         value = self.input(name)
         if not isinstance(value, Row):
             return sp.diff(f, value)
         if name not in self.coordinates:
             return sp.diff(f, value.items[self.j])
         m, *c = self.coordinates[name]
-        raw = [sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)]
-        mean = sp.Add(*raw) / self.n
-        f = sp.sympify(f).xreplace({m: mean, **{ck: xk - mean for ck, xk in zip(c, raw)}})
-        return sp.diff(f, raw[self.j]).xreplace(dict(zip(raw, value.items)))
+        t = sp.Dummy("t")
+        move = {m: m + t / self.n}
+        move.update({ck: ck + t * (int(k == self.j) - sp.Rational(1, self.n)) for k, ck in enumerate(c)})
+        return sp.diff(sp.sympify(f).xreplace(move), t).xreplace({t: 0})
 
     def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
         """This realisation's symbols -> the exact values of a data point."""
