@@ -53,4 +53,28 @@ def gradient(graph: Graph, B, env: dict[str, Any], dy, wrt: str) -> Any:
     return sp.sympify(d).xreplace({symbols[s]: sp.sympify(env[s]) for s in symbols})
 
 
-__all__ = ["gradient", "loss"]
+def second_order(graph: Graph, B, directions: dict[str, str], shift: str, wrt: str) -> Any:
+    """∂h/∂wrt for h = Σ_k ⟨dd<k>, ∂f/∂k⟩, by SymPy's diff twice: h is the derivative of
+    the loss along the directions, d/dt f(θ + t·dd) at t = 0, and then ∂h/∂wrt."""
+    B.atoms(wrt)  # numbers: NotSymbolic
+    t = B.input(shift)
+    env = inputs_env(graph, B)
+    for k, d in directions.items():
+        env[k] = env[k] + t * B.input(d)
+    f = sp.sympify(loss(graph, B, run(graph.eqns, env, B), B.input("dy")))
+    return B.zero(B.diff(B.diff(f, shift), wrt), shift)
+
+
+def second_tangent(graph: Graph, B, tangents: dict[str, str], shift: str) -> Any:
+    """ÿ (at j for a row output) along the tangents: d²/dt² y(θ + t·θ̇) at t = 0, by SymPy's diff twice."""
+    B.atoms(shift)  # numbers: NotSymbolic
+    t = B.input(shift)
+    env = inputs_env(graph, B)
+    for k, d in tangents.items():
+        env[k] = env[k] + t * B.input(d)
+    y = run(graph.eqns, env, B)[graph.output]
+    y = B.at_j(y) if graph.output.kind == ROW else sp.sympify(y)
+    return B.zero(B.diff(B.diff(y, shift), shift), shift)
+
+
+__all__ = ["gradient", "loss", "second_order", "second_tangent"]

@@ -50,6 +50,7 @@ class Proof:
     layer: str
     n: int | None
     results: list[Result] = field(default_factory=list)
+    order: int = 1
 
     @property
     def verdict(self) -> str:
@@ -65,7 +66,8 @@ class Proof:
         return sum(r.seconds for r in self.results)
 
     def to_json(self) -> dict:
-        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
+        out = {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
+        return out if self.order == 1 else {**out, "order": self.order}
 
     def table(self) -> str:
         rows = [("wrt", "route", "against", "verdict", "seconds")]
@@ -78,7 +80,7 @@ class Proof:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
             elif r.detail:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
-        size = size_words(self.n)
+        size = size_words(self.n) + (", second order: h = Σ_k <dd_k, ∂f/∂k>, wrt: ∂h/∂wrt" if self.order == 2 else "")
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
 

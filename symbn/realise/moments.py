@@ -154,6 +154,24 @@ class Moments:
         head = sp.Integer(0) if row else sp.diff(f, theta)
         return head + sp.Add(*(sp.diff(f, M) * d_moment(M) for M in f.free_symbols if M in self.moment_body))
 
+    def zero(self, value: sp.Expr, name: str) -> sp.Expr:
+        """``value`` with the per-slice input ``name`` set to 0: moments whose bodies hold it
+        (or hold such a moment) are summed again."""
+        atom = self.input(name)
+        memo: dict[sp.Symbol, sp.Expr | None] = {}
+
+        def moved(M: sp.Symbol) -> sp.Expr | None:  # the moment with atom = 0, or None if it does not hold it
+            if M not in memo:
+                body = self.moment_body[M]
+                inner = {K: moved(K) for K in body.free_symbols if K in self.moment_body}
+                inner = {K: v for K, v in inner.items() if v is not None}
+                memo[M] = self.sum(body.xreplace({atom: 0, **inner})) if atom in body.free_symbols or inner else None
+            return memo[M]
+
+        value = sp.sympify(value)
+        sub = {M: moved(M) for M in value.free_symbols if M in self.moment_body}
+        return value.xreplace({atom: 0, **{M: v for M, v in sub.items() if v is not None}})
+
     # --- evaluation at data -----------------------------------------------------------
 
     def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
