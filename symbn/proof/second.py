@@ -40,7 +40,7 @@ def second_order(layer: Layer) -> Layer:
     dirs = directions(layer)
     taken = set(layer.graph.kinds) & ({H, *dirs.values()} | {"d" + s for s in layer.graph.stages})
     if taken:
-        raise SpecError(layer.path, "layer.stages", f"the name '{sorted(taken)[0]}' is taken by the second-order "
+        raise SpecError(layer.path, "layer.stages", f"the name '{min(taken)}' is taken by the second-order "
                                                      "problem (h, dd<input>, d<stage>); rename it to prove second order")
     graph = backward_program(layer.graph, layer.differentiable, dirs)
     out = layer.output_kind
