@@ -127,6 +127,10 @@ class Layer:
         """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
 
+    def second_order_formula(self, expr: Expr, key: str, text: str) -> Formula:
+        """Check an already parsed second-order formula over the layer's names, dy, dd<k> and d<name>."""
+        return _formula(self.path, key, text, self.graph, self.second_order_kinds(), expr)
+
     def targets(self) -> tuple[str, ...]:
         """What a gradient may be taken with respect to: the differentiable inputs and
         the stages that are not constants."""

@@ -91,13 +91,14 @@ class Checked:
     result: Result
     expect: str | None = None  # None for a one-off formula
     note: str = ""
+    order: int = 1  # 2: the claim is for ∂h/∂wrt of the second-order problem
 
     @property
     def agrees(self) -> bool | None:
         return None if self.expect is None else AGREES[self.expect] == self.result.verdict
 
     def to_json(self) -> dict:
-        out = {"id": self.id, **self.result.to_json()}
+        out = {"id": self.id, **self.result.to_json(), **({"order": self.order} if self.order != 1 else {})}
         if self.expect is not None:
             out.update(expect=self.expect, agrees=self.agrees)
         return out
@@ -126,7 +127,8 @@ class Report:
         for c in self.items:
             r = c.result
             mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
-            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
+            quantity = "d f" if c.order == 1 else "d h"
+            lines.append(f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
             if r.counterexample is not None:
                 lines.append(f"    counterexample: {r.counterexample}")
                 lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")

@@ -53,6 +53,7 @@ class Routes:
         self.env = primal(self.graph, B)
         self.dy = B.const(Fraction(1)) if layer.loss else B.input("dy")  # the output's upstream gradient
         self._adjoints: dict[str, Any] | None = None
+        self._formulas: dict[Formula, dict[str, Any]] = {}
 
     def gradient(self, route: str, wrt: str):
         return getattr(self, route)(wrt)
@@ -89,11 +90,13 @@ class Routes:
         return self._at_j(value, self.graph.kinds[wrt])
 
     def formula_env(self, formula: Formula) -> dict[str, Any]:
-        """Every value the formula's equations compute (over the layer's own)."""
-        env = {**self.env} if self.layer.loss else {**self.env, "dy": self.dy}
-        adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
-        env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
-        return run(formula.eqns, env, self.B)
+        """Every value the formula's equations compute (over the layer's own); computed once."""
+        if formula not in self._formulas:
+            env = {**self.env} if self.layer.loss else {**self.env, "dy": self.dy}
+            adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
+            env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
+            self._formulas[formula] = run(formula.eqns, env, self.B)
+        return self._formulas[formula]
 
     def adjoint(self, name: str):
         """∂f/∂name (at j for a row): the reverse-mode adjoint of an input or a stage."""

@@ -103,11 +103,27 @@ class Moments:
         return sp.log(v)
 
     def sum(self, v: sp.Expr) -> sp.Expr:
-        """Σ_i v(i) over the slice, in moment atoms."""
+        """Σ_i v(i) over the slice, in moment atoms: term by term (the sum is linear), each
+        term's per-slice factors kept as they are and only its row part expanded."""
         v = sp.sympify(v)
         cached = self._sum_cache.get(v)
         if cached is None:
-            cached = self._sum_cache[v] = sp.Add(*(self._sum_term(t) for t in sp.Add.make_args(sp.expand(v))))
+            cached = self._sum_cache[v] = sp.Add(*(self._sum_product(t) for t in sp.Add.make_args(v)))
+        return cached
+
+    def _sum_product(self, term: sp.Expr) -> sp.Expr:
+        cached = self._sum_cache.get(term)
+        if cached is None:
+            i_atoms = self.i_atoms
+            outer, inner = [], []
+            for factor in sp.Mul.make_args(term):
+                (inner if factor.free_symbols & i_atoms else outer).append(factor)
+            c = sp.Mul(*outer)
+            if not inner:
+                cached = self.N * c
+            else:
+                cached = c * sp.Add(*(self._sum_term(t) for t in sp.Add.make_args(sp.expand(sp.Mul(*inner)))))
+            self._sum_cache[term] = cached
         return cached
 
     def _sum_term(self, term: sp.Expr) -> sp.Expr:

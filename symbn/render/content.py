@@ -236,13 +236,14 @@ class _Builder(Modes):
     # --- claims --------------------------------------------------------------------------------
 
     def claims_section(self) -> None:
-        if not self.layer.claims:
+        claims = [c for c in self.layer.claims if c.order == 1]  # second-order claims: their own section
+        if not claims:
             return
         A = self.A
         self.add(Heading(1, text("Claims")))
         report: Report = check_claims(self.layer, self.n)
         results = {c.id: c for c in report.items}
-        for claim in self.layer.claims:
+        for claim in claims:
             checked = results[claim.id]
             expected = {"correct": "expected correct", "wrong": "expected wrong"}[claim.expect]
             agrees = "as expected" if checked.agrees else "NOT as expected" if checked.agrees is False else ""
