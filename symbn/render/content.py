@@ -236,7 +236,7 @@ class _Builder(Modes):
     # --- claims --------------------------------------------------------------------------------
 
     def claims_section(self) -> None:
-        claims = [c for c in self.layer.claims if c.order == 1]  # second-order claims: their own section
+        claims = [c for c in self.layer.claims if c.order == 1 and not c.shards]  # the others: sections of their own
         if not claims:
             return
         A = self.A

@@ -244,7 +244,7 @@ def test_batchnorm_follows_seed_000(bn_tex):
 
 def test_batchnorm_claims_have_verdicts(batchnorm, bn_tex):
     for claim in batchnorm.claims:
-        if claim.order == 1:
+        if claim.order == 1 and not claim.shards:
             assert rf"\subsection*{{Claim \texttt{{{claim.id}}}}}" in bn_tex
     assert "verdict \\textbf{refuted}, as expected" in bn_tex and "Counterexample:" in bn_tex
 
