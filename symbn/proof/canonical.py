@@ -136,17 +136,24 @@ class Canonical:
         if e.is_Atom:
             out = self.solved.get(e, e)
         elif e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer:
-            out = self._radical(self._rw(e.base), e.exp)
+            out = self._radical(self._current(self._rw(e.base)), e.exp)
         elif isinstance(e, sp.exp):
-            out = self._exp(self._rw(e.args[0]))
+            out = self._exp(self._current(self._rw(e.args[0])))
         elif isinstance(e, sp.log):
-            out = self._log(self._rw(e.args[0]))
+            out = self._log(self._current(self._rw(e.args[0])))
         else:
             out = e.func(*(self._rw(a) for a in e.args))
             if out.is_Pow and out.exp.is_Rational and not out.exp.is_Integer:  # SymPy made one
                 out = self._rw(out)
         self._memo[key] = out
         return out
+
+    def _current(self, e: sp.Expr) -> sp.Expr:
+        """e with every atom eliminated so far substituted: an elimination made while e's own
+        subtree was rewritten is not in it yet, and a root of a stale radicand would be a second
+        name for a root that exists."""
+        stale = e.free_symbols & self.solved.keys()
+        return e.xreplace({a: self.solved[a] for a in stale}) if stale else e
 
     def _split(self, e: sp.Expr) -> tuple[Fraction, list[tuple[sp.Expr, int]], Ring]:
         """e as c · Π f_i^e_i (c rational, f_i monic irreducible polynomials, e_i may be < 0)."""
