@@ -54,11 +54,11 @@ def show(value) -> str:
     if value.is_Rational:
         return str(value)
     decimal = sp.N(value, 6)
-    text = str(_simplified(value))
+    text = str(simplified(value))
     return f"{text} (≈ {decimal})" if len(text) <= 60 else f"≈ {decimal}"
 
 
-def _simplified(value: sp.Expr) -> sp.Expr:
+def simplified(value: sp.Expr) -> sp.Expr:
     """Radicals out of denominators (an identity, not an approximation)."""
     if sp.count_ops(value) > 200:
         return value
@@ -72,4 +72,4 @@ def _short(v) -> str:
     return "[" + ", ".join(str(a) for a in v) + "]" if isinstance(v, (list, tuple)) else str(v)
 
 
-__all__ = ["NOT_REAL", "Counterexample", "show"]
+__all__ = ["NOT_REAL", "Counterexample", "show", "simplified"]

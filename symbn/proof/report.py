@@ -9,6 +9,7 @@ DESIGN.md; ``table`` is what the command prints.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from symbn.proof.counterexample import Counterexample
@@ -131,7 +132,7 @@ class Report:
             if r.detail:
                 lines.append(f"    {r.detail}")
             if c.note and c.agrees is not None:
-                lines.append(f"    note: {c.note}")
+                lines.append(f"    note: {plain(c.note)}")
         size = size_words(self.n)
         if not self.items:
             return f"{self.layer} ({size}): no claims in this file; give one with --wrt NAME --formula EXPR"
@@ -144,4 +145,26 @@ class Report:
         return "\n".join(lines)
 
 
-__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "size_words"]
+_SYMBOLS = {"mu": "μ", "sigma": "σ", "gamma": "γ", "beta": "β", "epsilon": "ε", "partial": "∂", "sum": "Σ",
+            "cdot": "·", "times": "×", "to": "→", "dots": "…", "left": "", "right": ""}
+
+
+def plain(text: str) -> str:
+    """A note's inline math ($...$, for the document) as plain text for the terminal:
+    ``$\\partial \\hat{x}/\\partial x$ is $1/\\sigma$`` -> ``∂x̂/∂x is 1/σ``."""
+
+    def math(m: re.Match) -> str:
+        s = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", m.group(1))
+        for _ in range(3):
+            s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", s)
+        s = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", s)
+        s = re.sub(r"\\hat\{(\w)\}", "\\1\u0302", s)
+        s = re.sub(r"\\([A-Za-z]+)(?: (?=[A-Za-z\\]))?", lambda g: _SYMBOLS.get(g.group(1), g.group(1)), s)
+        s = s.replace("{", "").replace("}", "")
+        s = re.sub(r"\(([^()\s+-]+)\)/", r"\1/", s)
+        return re.sub(r"/\(([^()\s+-]+)\)", r"/\1", s)
+
+    return re.sub(r"\$([^$]*)\$", math, text)
+
+
+__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "plain", "size_words"]
