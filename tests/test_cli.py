@@ -181,3 +181,50 @@ def test_latex_and_graph_with_a_constant_stage(tmp_path):
     for command in ("latex", "graph"):
         code, out, err = run(command, str(path))
         assert code == 0 and out and "Traceback" not in err, err
+
+
+# --- messages: one line, exit 2, no traceback --------------------------------------------------------
+
+
+def _one_line(code, err):
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("command, suffix", [("latex", ".tex"), ("graph", ".svg"), ("emit", ".py")])
+def test_output_to_a_missing_folder_is_one_line_exit_2(tmp_path, command, suffix):
+    target = tmp_path / "no" / "such" / f"out{suffix}"
+    line = _one_line(*run(command, BN, "-o", str(target))[::2])
+    assert line == f"symbn: -o {target}: the folder {target.parent} does not exist; create it first, or write elsewhere"
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command, example", [("latex", "batchnorm.tex"), ("graph", "batchnorm.svg"),
+                                              ("emit", "batchnorm_np.py")])
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_output_to_a_folder_is_one_line_exit_2(tmp_path, command, example, slash):
+    line = _one_line(*run(command, BN, "-o", f"{tmp_path}{slash}")[::2])
+    assert line == f"symbn: -o {tmp_path}{slash}: that is a folder; name a file in it, e.g. -o {tmp_path / example}"
+
+
+def test_output_that_cannot_be_written_is_one_line_exit_2(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    line = _one_line(*run("latex", BN, "-o", str(blocked / "x.tex"))[::2])
+    assert line.startswith(f"symbn: -o {blocked / 'x.tex'}: ")
+
+
+def test_version():
+    from symbn import __version__
+
+    code, out, err = run("--version")
+    assert code == 0 and out.strip() == f"symbn {__version__}" and not err
+
+
+def test_latex_timings_only_when_asked(tmp_path):
+    code, out, _ = run("latex", "derivations/rmsnorm.toml", "--format", "md")
+    assert code == 0 and " s |" not in out
+    code, out, _ = run("latex", "derivations/rmsnorm.toml", "--format", "md", "--timings")
+    assert code == 0 and " s |" in out
+
