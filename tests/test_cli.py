@@ -1,8 +1,10 @@
 """The command line: exit codes, JSON, and bad input as one line without a traceback."""
 
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -227,4 +229,46 @@ def test_latex_timings_only_when_asked(tmp_path):
     assert code == 0 and " s |" not in out
     code, out, _ = run("latex", "derivations/rmsnorm.toml", "--format", "md", "--timings")
     assert code == 0 and " s |" in out
+
+
+@pytest.mark.parametrize("command", ["prove", "check"])
+def test_n_beyond_what_explicit_symbols_handle_is_one_line_exit_2(command):
+    line = _one_line(*run(command, BN, "--n", "1001")[::2])
+    assert line.startswith("symbn: --n 1001: symbn proves with explicit symbols up to N = 1000")
+    assert "without --n the proof holds for every N at once" in line
+
+
+UNBIASED = Path(BN).read_text().replace('"var = mean(sq)"', '"var = sum(sq)/(N - 1)"').split("[closed_form]")[0]
+
+
+def test_at_n_1_a_layer_that_divides_by_zero_says_so(tmp_path):
+    """At N = 1 an unbiased variance is 0/0: the reason, once, not 'the normal forms differ'."""
+    path = tmp_path / "unbiased.toml"
+    path.write_text(UNBIASED)
+    code, out, err = run("prove", str(path), "--n", "1")
+    assert code == 3 and "Traceback" not in err
+    reasons = [line for line in out.splitlines() if "unknown:" in line]
+    assert reasons == ["x: direct vs forward and 7 more unknown: at N = 1 the stage var = sum(sq)/(N - 1) divides by "
+                       "zero for every input, so the layer has no value there and nothing can be proved or refuted"]
+    assert "normal forms" not in out
+
+
+def test_at_n_1_a_formula_that_is_0_over_0_says_so():
+    code, out, _ = run("check", BN, "--n", "1", "--wrt", "beta", "--formula", "sum(dy)*(N-1)/(N-1)")
+    assert code == 3
+    assert "the formula divides by zero for every input at N = 1 (0/0): there is no value to compare" in out
+    assert "counterexample" not in out and "normal forms" not in out
+
+
+def test_the_time_limit_at_a_large_n_stops_with_a_clear_message():
+    """Issue 15: --n 500 ran 17 minutes. Now the first obligation out of time ends the run, and says why."""
+    started = time.perf_counter()
+    code, out, err = run("prove", BN, "--n", "400", "--time-limit", "1")
+    assert code == 3 and "Traceback" not in err
+    assert time.perf_counter() - started < 30
+    assert re.search(r"x: direct vs forward unknown: time limit of 1 s reached on (this obligation|building the "
+                     r"problem) at N = 400: explicit symbols at this N take longer than that; try a smaller --n, a "
+                     r"longer --time-limit, or no --n", out), out
+    assert "17 more obligations not tried: an obligation before them ran out of the time limit of 1 s at N = 400" in out
+    assert out.count("  -\n") == 17  # the seconds column of an obligation not tried
 

@@ -32,6 +32,7 @@ class Result:
     counterexample: Counterexample | None = None
     seconds: float = 0.0
     detail: str = ""  # why unknown
+    tried: bool = True  # False: not run, because an obligation before it ran out of time
 
     def to_json(self) -> dict:
         return {
@@ -70,15 +71,23 @@ class Proof:
 
     def table(self) -> str:
         rows = [("wrt", "route", "against", "verdict", "seconds")]
-        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}") for r in self.results]
+        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}" if r.tried else "-") for r in self.results]
         widths = [max(len(row[k]) for row in rows) for k in range(5)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        why: dict[str, list[Result]] = {}
         for r in self.results:
             if r.counterexample is not None:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
-            elif r.detail:
-                lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
+            elif r.detail and r.tried:
+                why.setdefault(r.detail, []).append(r)
+        for detail, same in why.items():  # one line per reason, not one per obligation
+            first = f"{same[0].wrt}: {same[0].route} vs {same[0].against}"
+            more = f" and {len(same) - 1} more" if len(same) > 1 else ""
+            lines.append(f"{first}{more} unknown: {detail}")
+        untried = [r for r in self.results if not r.tried]
+        if untried:
+            lines.append(f"{len(untried)} more obligation{'s' if len(untried) > 1 else ''} not tried: {untried[0].detail}")
         size = size_words(self.n)
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
@@ -125,7 +134,8 @@ class Report:
         for c in self.items:
             r = c.result
             mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
-            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
+            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]" if r.tried
+                         else f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [not tried]")
             if r.counterexample is not None:
                 lines.append(f"    counterexample: {r.counterexample}")
                 lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
