@@ -18,10 +18,15 @@ from symbn.proof.prover import TooLarge
 from symbn.version import __version__
 
 BAD_INPUT = 2
+UNDECIDED = 3  # as for a verdict 'unknown': a value the document would show could not be checked
 
 
 class UsageError(Exception):
     """Bad input on the command line (not in a file): one line, exit 2."""
+
+
+class NotShown(Exception):
+    """A document or picture with a value symbn could not check (the prover could not decide it): exit 3."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, UsageError, TooLarge) as err:
         print(f"symbn: {err}", file=sys.stderr)
         return BAD_INPUT
+    except NotShown as err:
+        print(f"symbn: {err}", file=sys.stderr)
+        return UNDECIDED
     except KeyboardInterrupt:
         print("symbn: interrupted", file=sys.stderr)
         return 130
@@ -159,13 +167,19 @@ def _extra_commands(sub) -> None:
 def cmd_latex(args) -> int:
     from symbn.render.latex import document
 
+    from symbn.render.algebra import RenderError
+
     layer = load(args.file)
-    if not args.output:
-        sys.stdout.write(document(layer, fmt=args.format or "tex", n=args.n, timings=args.timings))
-        return 0
-    path = output_path(args.output, f"{layer.name}.{args.format or 'tex'}")
-    fmt = args.format or ("md" if path.suffix.lower() in (".md", ".markdown") else "tex")
-    _write(path, args.output, document(layer, fmt=fmt, n=args.n, timings=args.timings))
+    path = output_path(args.output, f"{layer.name}.{args.format or 'tex'}") if args.output else None
+    fmt = args.format or ("md" if path is not None and path.suffix.lower() in (".md", ".markdown") else "tex")
+    try:
+        text = document(layer, fmt=fmt, n=args.n, timings=args.timings)
+    except RenderError as err:
+        raise NotShown(str(err)) from None
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        _write(path, args.output, text)
     return 0
 
 
@@ -191,20 +205,23 @@ def _write(path: Path, text: str, content: str | bytes) -> None:
 
 
 def cmd_graph(args) -> int:
+    from symbn.render.algebra import RenderError
     from symbn.render.dot import GraphvizMissing, dot, drawn
 
     layer = load(args.file)
-    if not args.output:
-        sys.stdout.write(dot(layer))
-        return 0
-    path = output_path(args.output, f"{layer.name}.svg")
+    path = output_path(args.output, f"{layer.name}.svg") if args.output else None
     try:
-        content = drawn(layer, path.suffix.lstrip(".").lower())
+        content = drawn(layer, path.suffix.lstrip(".").lower()) if path is not None else dot(layer)
     except GraphvizMissing as err:
         raise UsageError(str(err)) from None
+    except RenderError as err:
+        raise NotShown(str(err)) from None
     except ValueError as err:
         raise UsageError(f"-o {args.output}: {err}") from None
-    _write(path, args.output, content)
+    if path is None:
+        sys.stdout.write(content)
+    else:
+        _write(path, args.output, content)
     return 0
 
 
@@ -269,4 +286,4 @@ if __name__ == "__main__":  # pragma: no cover - run the imported module, not a 
     sys.exit(_main())
 
 
-__all__ = ["UsageError", "main"]
+__all__ = ["NotShown", "UsageError", "main"]

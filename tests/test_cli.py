@@ -272,3 +272,19 @@ def test_the_time_limit_at_a_large_n_stops_with_a_clear_message():
     assert "17 more obligations not tried: an obligation before them ran out of the time limit of 1 s at N = 400" in out
     assert out.count("  -\n") == 17  # the seconds column of an obligation not tried
 
+
+@pytest.mark.parametrize("command", ["latex", "graph"])
+def test_a_value_that_cannot_be_checked_is_one_line_exit_3(monkeypatch, capsys, command):
+    """A document or picture never prints a value the prover could not check; the command says which, in a line."""
+    from symbn.render import dot, latex
+    from symbn.render.algebra import RenderError
+
+    def undecided(*args, **kwargs):
+        raise RenderError("bn.toml: d sigma/d x_j could not be checked equal to the engine's value, so it is not shown")
+
+    monkeypatch.setattr(latex, "document", undecided)
+    monkeypatch.setattr(dot, "dot", undecided)
+    assert main([command, BN]) == 3
+    err = capsys.readouterr().err
+    assert err == "symbn: bn.toml: d sigma/d x_j could not be checked equal to the engine's value, so it is not shown\n"
+

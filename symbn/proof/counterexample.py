@@ -59,13 +59,17 @@ def show(value) -> str:
 
 
 def simplified(value: sp.Expr) -> sp.Expr:
-    """Radicals out of denominators (an identity, not an approximation)."""
+    """The shortest of a few exact forms: radicals out of denominators, then expanded, so that a
+    number of Q(√362) reads a + b√362 (an identity, not an approximation)."""
     if sp.count_ops(value) > 200:
         return value
+    forms = [value]
     try:
-        return sp.radsimp(sp.together(value))
+        forms.append(sp.radsimp(sp.together(value)))
+        forms.append(sp.expand(forms[-1]))
     except (TypeError, ValueError, NotImplementedError, RecursionError):  # pragma: no cover - SymPy's own limits
-        return value
+        pass
+    return min(forms, key=lambda f: len(str(f)))
 
 
 def _short(v) -> str:

@@ -286,8 +286,14 @@ class Algebra:
         return e.xreplace(sub)
 
     def check(self, shown, engine, what: str) -> sp.Expr:
-        """``shown`` if it is the engine's value, else RenderError."""
-        if not self._zero(self.to_engine(shown) - sp.sympify(engine)):
+        """``shown`` if it is the engine's value, else RenderError (with the prover's reason when it
+        could not decide: a value that is not proved is not printed)."""
+        try:
+            same = self.prover.canonical.zero(self.to_engine(shown) - sp.sympify(engine))
+        except Undecided as err:
+            raise RenderError(f"{self.layer.path}: {_plain_what(what)} could not be checked equal to the engine's "
+                              f"value, so it is not shown: {err}") from None
+        if not same:
             raise RenderError(f"{self.layer.path}: the displayed {what} is not the engine's value: {shown}")
         self.checked.append((what, shown, engine))
         return shown
@@ -333,6 +339,12 @@ class Algebra:
 
     def plain_printer(self) -> Plain:
         return Plain(self.plain, self.B.moment_body)
+
+
+def _plain_what(what: str) -> str:
+    """A value's name for a message: \\frac{\\partial \\sigma}{\\partial x_{j}} -> d sigma/d x_j."""
+    what = re.sub(r"\\frac\{\\partial ([^{}]*(?:\{[^{}]*\})?)\}\{\\partial ([^{}]*(?:\{[^{}]*\})?)\}", r"d \1/d \2", what)
+    return re.sub(r"[\\{}]", "", what.replace("_{", "_"))
 
 
 __all__ = ["Algebra", "RenderError", "indexed", "is_atomic", "vectorised"]

@@ -412,3 +412,31 @@ def test_write_chooses_the_format_by_suffix(tiny, tmp_path):
     assert write(tiny, tmp_path / "d.md").read_text(encoding="utf-8").startswith("# Centring")
     assert write(tiny, tmp_path / "d.tex").read_text(encoding="utf-8").startswith(r"\documentclass")
     assert write(tiny, tmp_path / "d.txt", fmt="md").read_text(encoding="utf-8").startswith("# Centring")
+
+
+def test_a_counterexample_is_a_table_of_exact_values_with_decimals(tiny):
+    """Irrational values read a + b·√d with a decimal beside them, in a table, not a list that wraps."""
+    from symbn.proof.counterexample import Counterexample
+    from symbn.render.blocks import Table
+    from symbn.render.content import _Builder
+    from symbn.render.latex import written
+
+    r = sp.sqrt(362)
+    found = Counterexample(3, 1, {"x": [sp.Rational(3, 2), -4, sp.Rational(7, 2)], "dy": [9, 7, 0]},
+                           3 * (6 - r) ** 2 * (1448 - 1245 * r) / 76943824, sp.Rational(1, 2))
+    builder = _Builder(tiny, None)
+    builder.counterexample(found, "x", ("the true value (reverse mode)", "the claim"))
+    table = builder.doc.blocks[-1]
+    assert isinstance(table, Table)
+    tex = written(builder.doc, "tex")
+    for row in [
+        r"slice size $N$ & $3$ \\",
+        r"element $j$ & $2$ \\",
+        r"$x_{1}, \dots, x_{3}$ & $\frac{3}{2}, -4, \frac{7}{2}$ \\",
+        r"$\frac{\partial f}{\partial y_{1}}, \dots, \frac{\partial f}{\partial y_{3}}$ & $9, 7, 0$ \\",
+        r"the true value (reverse mode) & $\frac{12399}{53138} - \frac{769329 \sqrt{362}}{38471912} \approx "
+        r"-0.147136$ \\",
+        r"the claim & $\frac{1}{2}$ \\",
+    ]:
+        assert row in tex, row
+
