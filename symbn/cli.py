@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prove", help="prove every route equal to every other, for every N (or --n N)")
     _common(p)
+    p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                   help="1: the gradients; 2: the gradients of h = sum_k <dd_k, df/dk> (double backward)")
     p.set_defaults(run=cmd_prove)
 
     p = sub.add_parser("check", help="give the file's claims, or one formula, a verdict")
@@ -105,9 +107,10 @@ def _positive_int(text: str) -> int:
 
 def cmd_prove(args) -> int:
     from symbn.proof.prover import prove
+    from symbn.proof.second import prove_second
 
     layer = load(args.file)
-    proof = prove(layer, n=args.n, time_limit=args.time_limit)
+    proof = (prove if args.order == 1 else prove_second)(layer, n=args.n, time_limit=args.time_limit)
     print(json.dumps(proof.to_json(), indent=2) if args.json else proof.table())
     return proof.exit_code
 

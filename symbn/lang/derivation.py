@@ -43,10 +43,11 @@ class Input:
     latex: str
     positive: bool = False
     default: Fraction | None = None
+    direction: bool = False  # an incoming direction dd<k> of a second-order problem: not differentiated
 
     @property
     def differentiable(self) -> bool:
-        return self.kind != CONSTANT
+        return self.kind != CONSTANT and not self.direction
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Claim:
     source: str = ""
     note: str = ""
     latex: str = ""
+    order: int = 1  # 2: a formula for ∂h/∂wrt, h = Σ_k ⟨dd<k>, ∂f/∂k⟩
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ class Layer:
     claims: tuple[Claim, ...] = ()
     latex_names: Mapping[str, str] = field(default_factory=dict)
     notation: Mapping[str, str] = field(default_factory=dict)
+    second_order: Mapping[str, Formula] = field(default_factory=dict)  # [second_order]: ∂h/∂w, w an input or dy
+    loss: bool = False  # the output is the loss itself (upstream gradient 1), as h of a second-order problem
+    first: Layer | None = None  # for a second-order problem: the layer whose backward it differentiates
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Every name a realisation of this layer needs: the graph's, and dy (unless the output is the loss)."""
+        return self.graph.kinds if self.loss else {**self.graph.kinds, "dy": self.output_kind}
 
     @property
     def differentiable(self) -> tuple[str, ...]:
@@ -117,12 +127,25 @@ class Layer:
         """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
 
+    def second_order_formula(self, expr: Expr, key: str, text: str) -> Formula:
+        """Check an already parsed second-order formula over the layer's names, dy, dd<k> and d<name>."""
+        return _formula(self.path, key, text, self.graph, self.second_order_kinds(), expr)
+
     def targets(self) -> tuple[str, ...]:
         """What a gradient may be taken with respect to: the differentiable inputs and
         the stages that are not constants."""
         return (*self.differentiable, *(s for s in self.graph.stages if self.graph.kinds[s] != CONSTANT))
 
+    def second_order_kinds(self) -> dict[str, str]:
+        """The names a second-order formula may use besides the layer's: dy, the directions
+        dd<k>, and the first-order adjoints d<name> (stages of the backward pass)."""
+        return {"dy": self.output_kind, **self.adjoint_kinds(), **{"dd" + k: self.graph.kinds[k] for k in self.differentiable}}
+
     def adjoint_kinds(self) -> dict[str, str]:
+        """d<name> -> its kind, for formulas that read reverse-mode adjoints (none in a second-order
+        problem, whose d<name> are stages: the first-order adjoints)."""
+        if self.first is not None:
+            return {}
         return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
 
@@ -178,7 +201,7 @@ class _Reader:
         return value
 
     def layer(self, data: dict) -> Layer:
-        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation"}
+        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation", "second_order"}
         unknown = sorted(set(data) - top)
         if unknown:
             raise self.error(unknown[0], f"unknown table; the tables are {', '.join(sorted(top))}")
@@ -209,7 +232,23 @@ class _Reader:
             latex_names=latex_names,
             notation=self.notation(data),
         )
+        layer = replace(layer, second_order=self.second_order(self.table(data, "second_order", set(), required=False), layer))
         return replace(layer, claims=self.claims(data.get("claims", []), layer))
+
+    def second_order(self, table: dict, layer: Layer) -> dict[str, Formula]:
+        out = {}
+        allowed = [*layer.differentiable, "dy"]
+        for name, text in table.items():
+            key = f"second_order.{name}"
+            if name not in allowed:
+                raise self.error(key, f"'{name}' is not a differentiable input or dy; second-order closed forms are "
+                                      f"for {', '.join(allowed)}")
+            if not isinstance(text, str):
+                raise self.error(key, f"expected a formula string, got {type(text).__name__}")
+            formula = _formula(self.path, key, text, layer.graph, layer.second_order_kinds())
+            check_kind(self.path, formula, layer.kinds[name], name)
+            out[name] = formula
+        return out
 
     def inputs(self, table: dict) -> dict[str, Input]:
         if not table:
@@ -321,7 +360,7 @@ class _Reader:
             raise self.error("claims", "expected an array of tables [[claims]]")
         claims: list[Claim] = []
         seen: set[str] = set()
-        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex"}
+        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex", "order"}
         for k, spec in enumerate(value):
             key = f"claims[{k}]"
             if not isinstance(spec, dict):
@@ -335,12 +374,20 @@ class _Reader:
                 raise self.error(key, f"claim id '{cid}' is used twice")
             seen.add(cid)
             wrt = self.string(spec, f"{key}.wrt")
-            layer.check_wrt(wrt, f"{key}.wrt")
+            order = spec.get("order", 1)
+            if order not in (1, 2) or isinstance(order, bool):
+                raise self.error(f"{key}.order", f"expected 1 or 2, got {order!r}")
+            if order == 2 and wrt not in (*layer.differentiable, "dy"):
+                raise self.error(f"{key}.wrt", f"a second-order claim is for ∂h/∂w with w one of "
+                                               f"{', '.join((*layer.differentiable, 'dy'))}, not '{wrt}'")
+            if order == 1:
+                layer.check_wrt(wrt, f"{key}.wrt")
             expect = self.string(spec, f"{key}.expect", required=False, default="correct")
             if expect not in EXPECT:
                 raise self.error(f"{key}.expect", f"expected \"correct\" or \"wrong\", got {expect!r}")
-            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, layer.adjoint_kinds())
-            check_kind(self.path, formula, layer.graph.kinds[wrt], wrt)
+            names = layer.adjoint_kinds() if order == 1 else layer.second_order_kinds()
+            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, names)
+            check_kind(self.path, formula, layer.kinds[wrt], wrt)
             claims.append(
                 Claim(
                     id=cid,
@@ -350,6 +397,7 @@ class _Reader:
                     source=self.string(spec, f"{key}.source", required=False),
                     note=self.string(spec, f"{key}.note", required=False),
                     latex=self.string(spec, f"{key}.latex", required=False),
+                    order=order,
                 )
             )
         return tuple(claims)

@@ -92,7 +92,8 @@ class Sampler:
     def point(self, n: int) -> dict[str, Any]:
         layer = self.layer
         values: dict[str, Any] = {}
-        for name, kind in [*((v, v.kind) for v in layer.graph.inputs), ("dy", layer.output_kind)]:
+        given = [("dy", layer.output_kind)] if not layer.loss else []
+        for name, kind in [*((v, v.kind) for v in layer.graph.inputs), *given]:
             positive = name in layer.inputs and layer.inputs[name].positive
             values[name] = [self._number(positive) for _ in range(n)] if kind == ROW else self._number(positive)
         return values

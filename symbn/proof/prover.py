@@ -163,7 +163,8 @@ def _canonical(layer: Layer, routes: Routes) -> Canonical:
     for name, i in layer.inputs.items():
         kind = ("constant+" if i.positive else "constant") if not i.differentiable else "row" if i.kind == ROW else "scalar"
         ranks.update({a: RANKS[kind] for a in B.atoms(name)})
-    ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
+    if not layer.loss:
+        ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
     if isinstance(B.N, sp.Symbol):
         ranks[B.N] = RANKS["size"]
 

@@ -54,7 +54,7 @@ class Refuter:
 
     def __init__(self, layer: Layer, n: int | None = None, seed: int = 0):
         self.layer, self.n = layer, n
-        self.kinds = {**layer.graph.kinds, "dy": layer.output_kind}
+        self.kinds = layer.kinds
         self.sampler = domain.Sampler(layer, seed)
         self.rng = random.Random(seed)
         self.points: list[tuple[Point, Routes]] = []

@@ -52,6 +52,7 @@ class Proof:
     layer: str
     n: int | None
     results: list[Result] = field(default_factory=list)
+    order: int = 1
 
     @property
     def verdict(self) -> str:
@@ -67,7 +68,8 @@ class Proof:
         return sum(r.seconds for r in self.results)
 
     def to_json(self) -> dict:
-        return {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
+        out = {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
+        return out if self.order == 1 else {**out, "order": self.order}
 
     def table(self) -> str:
         rows = [("wrt", "route", "against", "verdict", "seconds")]
@@ -88,7 +90,7 @@ class Proof:
         untried = [r for r in self.results if not r.tried]
         if untried:
             lines.append(f"{len(untried)} more obligation{'s' if len(untried) > 1 else ''} not tried: {untried[0].detail}")
-        size = size_words(self.n)
+        size = size_words(self.n) + (", second order: h = Σ_k <dd_k, ∂f/∂k>, wrt: ∂h/∂wrt" if self.order == 2 else "")
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
 
@@ -99,13 +101,14 @@ class Checked:
     result: Result
     expect: str | None = None  # None for a one-off formula
     note: str = ""
+    order: int = 1  # 2: the claim is for ∂h/∂wrt of the second-order problem
 
     @property
     def agrees(self) -> bool | None:
         return None if self.expect is None else AGREES[self.expect] == self.result.verdict
 
     def to_json(self) -> dict:
-        out = {"id": self.id, **self.result.to_json()}
+        out = {"id": self.id, **self.result.to_json(), **({"order": self.order} if self.order != 1 else {})}
         if self.expect is not None:
             out.update(expect=self.expect, agrees=self.agrees)
         return out
@@ -134,8 +137,9 @@ class Report:
         for c in self.items:
             r = c.result
             mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
-            lines.append(f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]" if r.tried
-                         else f"{c.id}: d f/d {r.wrt}: {r.verdict}{mark}  [not tried]")
+            quantity = "d f" if c.order == 1 else "d h"
+            lines.append(f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]" if r.tried
+                         else f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [not tried]")
             if r.counterexample is not None:
                 lines.append(f"    counterexample: {r.counterexample}")
                 lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")

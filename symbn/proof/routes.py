@@ -23,7 +23,7 @@ from symbn.ad import direct
 from symbn.ad.interpret import primal, read, run, zero
 from symbn.ad.jvp import contract, jvp
 from symbn.ad.vjp import vjp
-from symbn.ir.primitives import ROW
+from symbn.ir.primitives import ROW, SCALAR
 from symbn.lang.derivation import Formula, Layer
 from symbn.lang.expr import names
 from symbn.realise.concrete import Concrete
@@ -32,9 +32,12 @@ from symbn.realise.moments import Moments
 ROUTES = ("direct", "forward", "reverse", "closed_form")
 
 
+SHIFT = "t[dd]"  # the direct route's step along the directions of a second-order problem (never a file's name)
+
+
 def realisation(layer: Layer, n: int | None, j: int = 0):
     """Moments (every N) when n is None, else the explicit symbols of a slice of size n."""
-    kinds = {**layer.graph.kinds, "dy": layer.output_kind}
+    kinds = {**layer.kinds, **({SHIFT: SCALAR} if layer.first is not None else {})}
     positive = {name for name, i in layer.inputs.items() if i.positive}
     if n is None:
         return Moments(kinds, positive)
@@ -48,8 +51,9 @@ class Routes:
     def __init__(self, layer: Layer, B):
         self.layer, self.graph, self.B = layer, layer.graph, B
         self.env = primal(self.graph, B)
-        self.dy = B.input("dy")
+        self.dy = B.const(Fraction(1)) if layer.loss else B.input("dy")  # the output's upstream gradient
         self._adjoints: dict[str, Any] | None = None
+        self._formulas: dict[Formula, dict[str, Any]] = {}
 
     def gradient(self, route: str, wrt: str):
         return getattr(self, route)(wrt)
@@ -57,6 +61,10 @@ class Routes:
     # --- the routes -----------------------------------------------------------------
 
     def direct(self, wrt: str):
+        first = self.layer.first
+        if first is not None:  # a second-order problem: SymPy's diff twice of the first-order loss
+            dirs = {k: "dd" + k for k in first.differentiable}
+            return direct.second_order(first.graph, self.B, dirs, SHIFT, wrt)
         return direct.gradient(self.graph, self.B, self.env, self.dy, wrt)
 
     def forward(self, wrt: str):
@@ -82,11 +90,13 @@ class Routes:
         return self._at_j(value, self.graph.kinds[wrt])
 
     def formula_env(self, formula: Formula) -> dict[str, Any]:
-        """Every value the formula's equations compute (over the layer's own)."""
-        env = {**self.env, "dy": self.dy}
-        adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
-        env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
-        return run(formula.eqns, env, self.B)
+        """Every value the formula's equations compute (over the layer's own); computed once."""
+        if formula not in self._formulas:
+            env = {**self.env} if self.layer.loss else {**self.env, "dy": self.dy}
+            adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
+            env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
+            self._formulas[formula] = run(formula.eqns, env, self.B)
+        return self._formulas[formula]
 
     def adjoint(self, name: str):
         """∂f/∂name (at j for a row): the reverse-mode adjoint of an input or a stage."""

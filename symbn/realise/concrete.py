@@ -172,10 +172,16 @@ class Concrete:
         move.update({ck: ck + t * (int(k == self.j) - sp.Rational(1, self.n)) for k, ck in enumerate(c)})
         return sp.diff(sp.sympify(f).xreplace(move), t).xreplace({t: 0})
 
+    def zero(self, value, name: str) -> sp.Expr:
+        """``value`` with the per-slice input ``name`` set to 0."""
+        return sp.sympify(value).xreplace({self.input(name): 0})
+
     def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
         """This realisation's symbols -> the exact values of a data point."""
         sub: dict[sp.Symbol, sp.Expr] = {}
         for name, value in self.symbols.items():
+            if name not in point.values:
+                continue  # a symbol the point does not give stays a symbol
             given = point.values[name]
             data = [sp.sympify(v) for v in given] if isinstance(value, Row) else sp.sympify(given)
             if name in self.coordinates:

@@ -77,6 +77,9 @@ class Numbers:
     def diff(self, f, name: str):
         raise NotSymbolic("the number realisation has no symbols to differentiate")
 
+    def zero(self, value, name: str):
+        raise NotSymbolic("only a realisation of symbols sets an input to 0 afterwards")
+
     def substitution(self, point: Point) -> dict:
         raise NotSymbolic("the number realisation has no symbols to substitute")
 

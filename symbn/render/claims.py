@@ -40,7 +40,8 @@ class Claims:
     """The claims section; the helpers it calls (eq, say, add, at, j ...) are the builder's."""
 
     def claims_section(self) -> None:
-        if not self.layer.claims:
+        claims = [c for c in self.layer.claims if c.order == 1]  # second-order claims: a section of their own
+        if not claims:
             return
         self.add(Heading(1, text("Claims")))
         self.say(
@@ -49,7 +50,7 @@ class Claims:
         )
         report: Report = check_claims(self.layer, self.n)
         self.checked = {c.id: c for c in report.items}
-        for claim in self.layer.claims:
+        for claim in claims:
             self.add(Heading(2, text(f"Claim `{claim.id}`")))
             for part in PARTS:
                 getattr(self, f"claim_{part}")(claim)
