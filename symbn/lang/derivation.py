@@ -8,7 +8,7 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +25,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 RESERVED = set(FUNCTIONS) | {"N", "dy", "f", "j", "i"}
+# What the core's methods that draw call, filled by the renderer (symbn.render.jupyter.install, run by
+# ``import symbn``): the core never imports symbn.render, so Layer.document() looks its renderer up here.
+RENDERERS: dict[str, Callable[..., Any]] = {}
 EXPECT = ("correct", "wrong")
 
 
@@ -91,6 +94,15 @@ class Layer:
     second_order: Mapping[str, Formula] = field(default_factory=dict)  # [second_order]: ∂h/∂w, w an input or dy
     loss: bool = False  # the output is the loss itself (upstream gradient 1), as h of a second-order problem
     first: Layer | None = None  # for a second-order problem: the layer whose backward it differentiates
+
+    def document(self, fmt: str = "md", n: int | None = None):
+        """The whole derivation as a document (Markdown, or ``fmt="tex"`` for LaTeX), which a notebook
+        displays as rendered math; ``str()`` of it is the text.  The renderer is not part of the core:
+        ``import symbn`` fills the hook (:data:`RENDERERS`), see :mod:`symbn.render.jupyter`."""
+        render = RENDERERS.get("document")
+        if render is None:
+            raise RuntimeError("no renderer is installed: import symbn (which installs symbn.render) first")
+        return render(self, fmt, n)
 
     @property
     def kinds(self) -> dict[str, str]:

@@ -76,9 +76,21 @@ def write(
     return path
 
 
-def layer_markdown(layer: Layer) -> str:
-    """A loaded layer for Jupyter: its stages and closed forms, as Markdown math."""
-    return _Markdown(build(layer, sections=("layer", "closed_form"))).write()
+def layer_summary(layer: Layer, verdict: str) -> str:
+    """A loaded layer for Jupyter, in Markdown: its title and file, its stages and its closed forms
+    as math, ``verdict`` (words), and where the whole derivation is."""
+    doc = build(layer, sections=("layer", "closed_form"))
+    stages, closed = [b for b in doc.blocks if isinstance(b, Equations)][:2]
+    md = _Markdown(doc)
+    return "\n\n".join(
+        [
+            f"**{doc.title}** (`{doc.source}`), {len(layer.graph.stages)} stages; verdict {verdict}.",
+            md.equations(stages),
+            "Closed forms:",
+            md.equations(closed),
+            "The whole derivation, step by step: `layer.document()`.",
+        ]
+    ) + "\n"
 
 
 def proof_latex(proof: Proof) -> str:
@@ -91,7 +103,8 @@ def proof_latex(proof: Proof) -> str:
             rf"\texttt{{{_mathjax_text(r.wrt)}}} & \text{{{route}}} & \text{{{against}}} & \textbf{{{r.verdict}}} \\"
         )
     head = rf"\text{{{_mathjax_text(proof.layer)}}},\ {size}:\ \textbf{{{proof.verdict}}}"
-    return "$$" + head + r"\\ \begin{array}{llll}" + "\n".join(rows) + r"\end{array}$$"
+    table = r"\begin{array}{llll}" + "\n".join(rows) + r"\end{array}"
+    return "$$\\begin{array}{l}" + head + r" \\[1ex] " + table + r"\end{array}$$"
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -365,4 +378,4 @@ class _Markdown(_Writer):
         return "\n".join([head, *body])
 
 
-__all__ = ["FORMATS", "document", "file_name", "layer_markdown", "proof_latex", "tex_escape", "write", "written"]
+__all__ = ["FORMATS", "document", "file_name", "layer_summary", "proof_latex", "tex_escape", "write", "written"]

@@ -22,7 +22,7 @@ from symbn.realise.protocol import Point
 from symbn.render.algebra import RenderError
 from symbn.render.blocks import Equations
 from symbn.render.content import build
-from symbn.render.latex import document, layer_markdown
+from symbn.render.latex import document
 from symbn.render.printer import width
 from symbn.render.source import Breakable
 
@@ -132,15 +132,6 @@ def test_formats_and_n(tiny):
     with pytest.raises(ValueError, match="unknown format 'html'"):
         document(tiny, fmt="html")
     assert "for $N = 3$: overall verdict \\textbf{proved}" in document(tiny, n=3)
-
-
-def test_jupyter_reprs(tiny):
-    md = tiny._repr_markdown_()
-    assert md == layer_markdown(tiny)
-    assert "## The layer" in md and "## Closed forms" in md and "Reverse mode" not in md
-    latex = symbn.prove(tiny)._repr_latex_()
-    assert latex.startswith("$$") and latex.endswith("$$")
-    assert r"\begin{array}{llll}" in latex and r"\textbf{proved}" in latex and "_" not in latex
 
 
 # --- every shown value is the engine's value ----------------------------------------------------------
