@@ -171,7 +171,7 @@ def plain(text: str) -> str:
         s = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", m.group(1))
         for _ in range(3):
             s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", s)
-        s = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", s)
+        s = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", s)
         s = re.sub(r"\\hat\{(\w)\}", "\\1\u0302", s)
         s = re.sub(r"\\([A-Za-z]+)(?: (?=[A-Za-z\\]))?", lambda g: _SYMBOLS.get(g.group(1), g.group(1)), s)
         s = s.replace("{", "").replace("}", "")
