@@ -168,9 +168,8 @@ def _extra_commands(sub) -> None:
 
 
 def cmd_latex(args) -> int:
-    from symbn.render.latex import document
-
     from symbn.render.algebra import RenderError
+    from symbn.render.latex import document
 
     layer = load(args.file)
     path = output_path(args.output, f"{layer.name}.{args.format or 'tex'}") if args.output else None

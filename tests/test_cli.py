@@ -248,8 +248,8 @@ def test_at_n_1_a_layer_that_divides_by_zero_says_so(tmp_path):
     code, out, err = run("prove", str(path), "--n", "1")
     assert code == 3 and "Traceback" not in err
     reasons = [line for line in out.splitlines() if "unknown:" in line]
-    assert reasons == ["x: direct vs forward and 7 more unknown: at N = 1 the stage var = sum(sq)/(N - 1) divides by "
-                       "zero for every input, so the layer has no value there and nothing can be proved or refuted"]
+    assert reasons == [("x: direct vs forward and 7 more unknown: at N = 1 the stage var = sum(sq)/(N - 1) divides by "
+                       "zero for every input, so the layer has no value there and nothing can be proved or refuted")]
     assert "normal forms" not in out
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import symbn  # noqa: E402
-from symbn.render.content import build  # noqa: E402
-from symbn.render.latex import FORMATS, written  # noqa: E402
+import symbn
+from symbn.render.content import build
+from symbn.render.latex import FORMATS, written
 
 GOLDENS = ROOT / "tests" / "render" / "goldens"
 

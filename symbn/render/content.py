@@ -19,9 +19,9 @@ was given.
 
 from __future__ import annotations
 
-import sympy as sp
-
 from pathlib import Path
+
+import sympy as sp
 
 from symbn.ad.interpret import read
 from symbn.ir.primitives import CONSTANT, ROW

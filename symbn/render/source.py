@@ -15,6 +15,7 @@ of the text changes.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class Breakable:
         level = min(self.pieces[c].depth for c in ops)
         bounds = [lo, *(c for c in ops if self.pieces[c].depth == level), hi]
         cuts: list[int] = []
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             size = sum(self._sizes[a:b])
             if used + size > budget and used > 0 and a > lo:
                 cuts.append(a)

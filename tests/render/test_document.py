@@ -426,8 +426,8 @@ def test_a_counterexample_is_a_table_of_exact_values_with_decimals(tiny):
         r"element $j$ & $2$ \\",
         r"$x_{1}, \dots, x_{3}$ & $\frac{3}{2}, -4, \frac{7}{2}$ \\",
         r"$\frac{\partial f}{\partial y_{1}}, \dots, \frac{\partial f}{\partial y_{3}}$ & $9, 7, 0$ \\",
-        r"the true value (reverse mode) & $\frac{12399}{53138} - \frac{769329 \sqrt{362}}{38471912} \approx "
-        r"-0.147136$ \\",
+        (r"the true value (reverse mode) & $\frac{12399}{53138} - \frac{769329 \sqrt{362}}{38471912} \approx "
+        r"-0.147136$ \\"),
         r"the claim & $\frac{1}{2}$ \\",
     ]:
         assert row in tex, row
