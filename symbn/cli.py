@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--order", type=int, choices=(1, 2), default=1,
                    help="1: the gradients; 2: the gradients of h = sum_k <dd_k, df/dk> (double backward)")
+    p.add_argument("--shards", type=_positive_int, metavar="K",
+                   help="the file's [shards] split across K devices of any sizes, against the layer")
     p.set_defaults(run=cmd_prove)
 
     p = sub.add_parser("check", help="give the file's claims, or one formula, a verdict")
@@ -110,7 +112,14 @@ def cmd_prove(args) -> int:
     from symbn.proof.second import prove_second
 
     layer = load(args.file)
-    proof = (prove if args.order == 1 else prove_second)(layer, n=args.n, time_limit=args.time_limit)
+    if args.shards:
+        from symbn.proof.shards import prove_shards
+
+        if args.n is not None or args.order != 1:
+            raise UsageError("--shards proves the split for every shard size; it goes without --n and --order")
+        proof = prove_shards(layer, args.shards, time_limit=args.time_limit)
+    else:
+        proof = (prove if args.order == 1 else prove_second)(layer, n=args.n, time_limit=args.time_limit)
     print(json.dumps(proof.to_json(), indent=2) if args.json else proof.table())
     return proof.exit_code
 

@@ -15,25 +15,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-ROW, SCALAR, CONSTANT = "row", "scalar", "constant"
-KINDS = (ROW, SCALAR, CONSTANT)
+ROW, SHARD, SCALAR, CONSTANT = "row", "shard", "scalar", "constant"
+KINDS = (ROW, SCALAR, CONSTANT)  # what an input may be; SHARD is a value per device (shard_sum, Nk)
 ATOM = 9  # the precedence of a name, a number or a call: never parenthesised
 
 
 def merge_kind(kinds) -> str:
-    """Kind of an elementwise result: row if any operand is a row, else scalar, else constant."""
+    """Kind of an elementwise result: the most varying operand's (row, per shard, scalar, constant)."""
     kinds = list(kinds)
-    if ROW in kinds:
-        return ROW
-    return SCALAR if SCALAR in kinds else CONSTANT
+    return next(k for k in (ROW, SHARD, SCALAR, CONSTANT) if k in kinds or k == CONSTANT)
 
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
     """One operation.  ``impl(B, *args)`` computes it on realisation ``B``.
 
-    ``reduction``: sums over the slice (its argument must be a row; the result is
-    per-slice), else elementwise (the result's kind is its arguments' merged kind).
+    ``reduction``: sums a row (over the slice, or over one device's shard of it: then
+    ``result`` is SHARD); ``reads`` is the kind its argument must have and ``result`` the
+    kind of its value; else it is elementwise (its arguments' merged kind).
     ``infix``: the operator of a binary primitive in formula text; ``precedence``:
     how tightly its text binds (+ - 1, * / 2, unary - 3, ** 4; a call binds as
     an atom), for printers that add only the parentheses needed.  ``latex`` and
@@ -53,10 +52,12 @@ class Primitive:
     infix: str | None = None
     reduction: bool = False
     precedence: int = ATOM
+    reads: str | None = None
+    result: str | None = None
     special: tuple[tuple[int, Fraction, str], ...] = ()
 
     def kind(self, arg_kinds) -> str:
-        return SCALAR if self.reduction else merge_kind(arg_kinds)
+        return self.result or merge_kind(arg_kinds)
 
     def describe(self, args) -> str:
         """The operation's name as a reader says it, given its arguments (a graph
@@ -71,8 +72,10 @@ class Primitive:
 
 
 def _p(name, arity, impl, latex, numpy, symbol, label, infix=None, reduction=False, precedence=ATOM,
-       special=()) -> Primitive:
-    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction, precedence,
+       reads=None, result=None, special=()) -> Primitive:
+    if reduction:
+        reads, result = ROW, result or SCALAR
+    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction, precedence, reads, result,
                      tuple((k, Fraction(v), text) for k, v, text in special))
 
 
@@ -96,10 +99,19 @@ mean_p = _p("mean", 1, lambda B, x: B.sum(x) / B.N, r"\frac{{1}}{{N}} \sum_i {0}
             "mean over the slice", reduction=True)
 sum_p = _p("sum", 1, lambda B, x: B.sum(x), r"\sum_i {0}", "np.sum({0})", "sum", "sum over the slice", reduction=True)
 id_p = _p("id", 1, lambda B, x: x, "{0}", "{0}", "=", "copy")
+shard_sum_p = _p("shard_sum", 1, lambda B, x: B.shard_sum(x), r"\sum_{{i \in k}} {0}", "np.sum({0})", "shard_sum",
+                 "sum over this device's shard", reduction=True, result=SHARD)
+shard_mean_p = _p("shard_mean", 1, lambda B, x: B.shard_sum(x) / B.Nk, r"\frac{{1}}{{N_k}} \sum_{{i \in k}} {0}",
+                  "np.mean({0})", "shard_mean", "mean over this device's shard", reduction=True, result=SHARD)
+allreduce_p = _p("allreduce", 1, lambda B, x: B.allreduce(x), r"\sum_k {0}", "reduce({0})", "allreduce",
+                 "sum over the devices", reads=SHARD, result=SCALAR)
 
-PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (add_p, sub_p, mul_p, div_p, pow_p, neg_p, sqrt_p, exp_p, log_p, mean_p, sum_p, id_p)}
+PRIMITIVES: dict[str, Primitive] = {p.name: p for p in (add_p, sub_p, mul_p, div_p, pow_p, neg_p, sqrt_p, exp_p, log_p,
+                                                        mean_p, sum_p, id_p, shard_sum_p, shard_mean_p, allreduce_p)}
 BY_INFIX: dict[str, Primitive] = {p.infix: p for p in PRIMITIVES.values() if p.infix}
-FUNCTIONS: dict[str, Primitive] = {p.name: p for p in (sqrt_p, exp_p, log_p, mean_p, sum_p)}  # callable in formulas
+FUNCTIONS: dict[str, Primitive] = {p.name: p for p in (sqrt_p, exp_p, log_p, mean_p, sum_p, shard_sum_p, shard_mean_p,
+                                                       allreduce_p)}  # callable in formulas
+SHARDED = {"shard_sum", "shard_mean", "allreduce", "Nk"}  # the names of a split across devices
 
 
 class MissingRule(NotImplementedError):
@@ -118,9 +130,12 @@ __all__ = [
     "PRIMITIVES",
     "ROW",
     "SCALAR",
+    "SHARD",
+    "SHARDED",
     "MissingRule",
     "Primitive",
     "add_p",
+    "allreduce_p",
     "div_p",
     "exp_p",
     "id_p",
@@ -130,6 +145,8 @@ __all__ = [
     "mul_p",
     "neg_p",
     "pow_p",
+    "shard_mean_p",
+    "shard_sum_p",
     "sqrt_p",
     "sub_p",
     "sum_p",

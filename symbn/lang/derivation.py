@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from symbn.ir.graph import Atom, Eqn, Graph
-from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR
-from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
+from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR, SHARD, SHARDED
+from symbn.lang.expr import FUNCTIONS, Call, Expr, ExprError, Name, children, parse, parse_assignment
 from symbn.lang.lower import build, lower_formula
 
 if sys.version_info >= (3, 11):
@@ -75,6 +75,20 @@ class Claim:
     note: str = ""
     latex: str = ""
     order: int = 1  # 2: a formula for ∂h/∂wrt, h = Σ_k ⟨dd<k>, ∂f/∂k⟩
+    shards: bool = False  # a formula over the [shards] split (shard_sum, allreduce, Nk, its stages)
+
+
+@dataclass(frozen=True)
+class Split:
+    """[shards]: the layer's statistics computed per device and merged, and its backward
+    computed from per-device sums all-reduced: one graph (inputs, dy; the split stages, the
+    layer's remaining stages, the backward stages d<input>), to prove equal to the layer's."""
+
+    graph: Graph
+    stages: tuple[str, ...]  # the split forward's own stages (a name the layer has is replaced)
+    backward: tuple[str, ...]  # the backward's stages; d<input> among them are its gradients
+    text: Mapping[str, str]
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,9 @@ class Layer:
     second_order: Mapping[str, Formula] = field(default_factory=dict)  # [second_order]: ∂h/∂w, w an input or dy
     loss: bool = False  # the output is the loss itself (upstream gradient 1), as h of a second-order problem
     first: Layer | None = None  # for a second-order problem: the layer whose backward it differentiates
+    split: Split | None = None  # [shards]
+    shards: int = 0  # a split problem: the number of devices (0: one)
+    whole: Layer | None = None  # a split problem: the single-device layer it must equal
 
     def document(self, fmt: str = "md", n: int | None = None):
         """The whole derivation as a document (Markdown, or ``fmt="tex"`` for LaTeX), which a notebook
@@ -156,7 +173,7 @@ class Layer:
     def adjoint_kinds(self) -> dict[str, str]:
         """d<name> -> its kind, for formulas that read reverse-mode adjoints (none in a second-order
         problem, whose d<name> are stages: the first-order adjoints)."""
-        if self.first is not None:
+        if self.first is not None or self.loss:  # a problem made from a layer: its d<name> are stages or inputs
             return {}
         return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
@@ -213,7 +230,7 @@ class _Reader:
         return value
 
     def layer(self, data: dict) -> Layer:
-        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation", "second_order"}
+        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation", "second_order", "shards"}
         unknown = sorted(set(data) - top)
         if unknown:
             raise self.error(unknown[0], f"unknown table; the tables are {', '.join(sorted(top))}")
@@ -245,7 +262,47 @@ class _Reader:
             notation=self.notation(data),
         )
         layer = replace(layer, second_order=self.second_order(self.table(data, "second_order", set(), required=False), layer))
+        layer = replace(layer, split=self.split(self.table(data, "shards", {"stages", "backward", "source"}, required=False),
+                                                layer, stages))
         return replace(layer, claims=self.claims(data.get("claims", []), layer))
+
+    def split(self, table: dict, layer: Layer, stages: Mapping[str, tuple[str, Expr]]) -> Split | None:
+        """[shards]: stages = the statistics per device and their merge (a stage the layer has is
+        replaced), backward = the gradients from all-reduced sums (d<input> for each input)."""
+        if not table:
+            return None
+        kinds = {**{n: i.kind for n, i in layer.inputs.items()}, "dy": layer.output_kind}
+        order: list[tuple[str, str, Expr]] = []
+        for part in ("stages", "backward"):
+            value = table.get(part, [])
+            if not isinstance(value, list) or (part == "stages" and not value):
+                raise self.error(f"shards.{part}", 'expected a list of stages such as ["mean_k = shard_mean(x)", ...]')
+            for k, text in enumerate(value):
+                key = f"shards.{part}[{k}]"
+                try:
+                    name, expr = parse_assignment(text)
+                except ExprError as err:
+                    raise self.error(key, f"{err} in {text!r}") from None
+                if name in kinds or name in ("N", "Nk") or any(name == n for _, n, _ in order):
+                    raise self.error(key, f"'{name}' is already defined; a split stage may replace a stage of the layer, once")
+                if part == "backward" and name in stages:
+                    raise self.error(key, f"'{name}' is a stage of the layer; the backward's stages need names of their own")
+                order.append((part, name, expr))
+        split_names = {n for p, n, _ in order if p == "stages"}
+        kept = [(n, e) for n, (_, e) in stages.items() if n not in split_names]
+        forward = [(n, e) for p, n, e in order if p == "stages"]
+        backward = [(n, e) for p, n, e in order if p == "backward"]
+        try:
+            graph = build(kinds, [*forward, *kept, *backward], layer.graph.output, {"Nk": SHARD})
+        except ExprError as err:
+            raise self.error("shards", f"{err} (the split's stages come first, then the layer's, then the backward's)") from None
+        missing = [w for w in layer.differentiable if "d" + w not in graph.vars]
+        if backward and missing:
+            raise self.error("shards.backward", f"no stage d{missing[0]}: the backward gives a gradient for each of "
+                                                f"{', '.join(layer.differentiable)}")
+        text = {n: t for t in [*table.get("stages", []), *table.get("backward", [])] for n in [parse_assignment(t)[0]]}
+        return Split(graph, tuple(n for n, _ in forward), tuple(n for n, _ in backward), text,
+                     self.string(table, "shards.source", required=False))
 
     def second_order(self, table: dict, layer: Layer) -> dict[str, Formula]:
         out = {}
@@ -329,6 +386,9 @@ class _Reader:
             if name in stages:
                 raise self.error(key, f"stage '{name}' is defined twice (first as {stages[name][0]!r})")
             self.check_name(key, name, {**inputs, **stages})
+            if sharded(expr):
+                raise self.error(key, f"'{min(sharded(expr))}' belongs to a slice split across devices: the layer's "
+                                      f"stages compute on one slice; write the split in [shards]")
             try:  # check order, names and kinds now, to name the stage at fault
                 build(kinds, [*((n, e) for n, (_, e) in stages.items()), (name, expr)], name)
             except ExprError as err:
@@ -372,7 +432,7 @@ class _Reader:
             raise self.error("claims", "expected an array of tables [[claims]]")
         claims: list[Claim] = []
         seen: set[str] = set()
-        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex", "order"}
+        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex", "order", "shards"}
         for k, spec in enumerate(value):
             key = f"claims[{k}]"
             if not isinstance(spec, dict):
@@ -397,8 +457,13 @@ class _Reader:
             expect = self.string(spec, f"{key}.expect", required=False, default="correct")
             if expect not in EXPECT:
                 raise self.error(f"{key}.expect", f"expected \"correct\" or \"wrong\", got {expect!r}")
+            split = spec.get("shards", False)
+            if not isinstance(split, bool) or (split and layer.split is None) or (split and order != 1):
+                raise self.error(f"{key}.shards", "shards = true is for a first-order claim of a file with [shards]")
             names = layer.adjoint_kinds() if order == 1 else layer.second_order_kinds()
-            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, names)
+            graph = layer.split.graph if split else layer.graph
+            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), graph,
+                               {} if split else names, split=split)
             check_kind(self.path, formula, layer.kinds[wrt], wrt)
             claims.append(
                 Claim(
@@ -410,6 +475,7 @@ class _Reader:
                     note=self.string(spec, f"{key}.note", required=False),
                     latex=self.string(spec, f"{key}.latex", required=False),
                     order=order,
+                    shards=split,
                 )
             )
         return tuple(claims)
@@ -425,11 +491,29 @@ def check_kind(path: str, formula: Formula, want: str, wrt: str) -> None:
         )
 
 
-def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None) -> Formula:
-    """Parse a formula and check its names and kinds against the graph."""
+def sharded(expr: Expr) -> set[str]:
+    """The names of a split across devices (shard_sum, shard_mean, allreduce, Nk) a formula uses."""
+    found, todo = set(), [expr]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, Call):
+            found.add(e.fn)
+        if isinstance(e, Name):
+            found.add(e.id)
+        todo += children(e)
+    return found & SHARDED
+
+
+def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None,
+             split: bool = False) -> Formula:
+    """Parse a formula and check its names and kinds against the graph (``split``: over a split's graph)."""
     dy_kind = graph.kinds[graph.output]
     try:
         expr = parse(text) if expr is None else expr
+        used = sharded(expr)
+        if used and not split:
+            raise ExprError(f"'{min(used)}' belongs to a slice split across devices: write it in [shards], or in a "
+                            f"claim with shards = true")
         eqns, result, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
     except ExprError as err:
         hint = ""

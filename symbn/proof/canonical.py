@@ -230,11 +230,22 @@ class Canonical:
 
     def _linear_constant(self, base: sp.Expr) -> sp.Symbol | None:
         """An atom base is linear in with a constant coefficient (ε in v + ε), most eliminable first."""
-        atoms = [a for a in base.free_symbols if self._eliminable(a) and a not in self.by_symbol]
-        for a in sorted(atoms, key=lambda a: (self.rank(a), sp.default_sort_key(a))):
-            d = sp.diff(base, a)
+        first = min(((self.rank(a), sp.default_sort_key(a), a) for a in base.free_symbols
+                    if self._eliminable(a) and a not in self.by_symbol), default=None)
+        if first is not None and first[0] <= 1:  # a constant (ε): SymPy's diff does not expand v
+            d = sp.diff(base, first[2])
             if d.is_number and d != 0:
-                return a
+                return first[2]
+        ring = ring_for([base])
+        try:
+            num, den = ring.frac(base)
+        except ZeroDivisionError:
+            return None
+        ranked = sorted((self.rank(a), sp.default_sort_key(a), k) for k, a in enumerate(ring.atoms)
+                        if a.is_Symbol and self._eliminable(a) and a not in self.by_symbol)
+        for _, _, k in ranked:
+            if den.is_constant() and num.degrees()[k] == 1 and num.derivative(k).is_constant():
+                return ring.atoms[k]
         return None
 
     def _root(self, f: sp.Expr, q: int, atom: sp.Symbol | None = None) -> Root:
@@ -244,7 +255,7 @@ class Canonical:
         symbol = sp.Symbol(f"s[{len(self.roots) + 1}]", positive=True)  # brackets: never a file's name
         if atom is not None:  # f = d·atom + rest with a number d: solved without expanding rest
             d = sp.diff(f, atom)
-            self._solve(atom, (symbol**q - f.xreplace({atom: 0})) / d)
+            self._solve(atom, (symbol**q - f.xreplace({atom: 0})) / d)  # d is a number: the diff is cheap
             free = True
         else:
             free = self._eliminate(f, symbol**q)

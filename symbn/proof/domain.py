@@ -25,11 +25,14 @@ from symbn.ir.graph import Eqn
 from symbn.ir.primitives import ROW, div_p, log_p, pow_p, sqrt_p
 from symbn.lang.derivation import Layer
 from symbn.realise.concrete import Row
+from symbn.realise.shards import PerShard
 
 INSIDE, OUTSIDE, UNSURE = "inside", "outside", "unsure"
 
 
 def _items(value) -> list:
+    if isinstance(value, PerShard):
+        return [item for part in value.parts for item in _items(part)]
     return list(value.items) if isinstance(value, Row) else [value]
 
 

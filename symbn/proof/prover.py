@@ -33,6 +33,7 @@ from symbn.proof.refute import QUICK, THOROUGH, Refuter, Side
 from symbn.proof.report import EXIT, PROVED, REFUTED, UNKNOWN, Proof, Result
 from symbn.proof.routes import ROUTES, Routes, realisation
 from symbn.realise.concrete import Row
+from symbn.realise.shards import PerShard
 
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError,
                   sp.PolynomialError)
@@ -165,29 +166,37 @@ def _canonical(layer: Layer, routes: Routes) -> Canonical:
         ranks.update({a: RANKS[kind] for a in B.atoms(name)})
     if not layer.loss:
         ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
-    if isinstance(B.N, sp.Symbol):
-        ranks[B.N] = RANKS["size"]
+    sizes = [a for a in (B.Nk.parts if isinstance(B.Nk, PerShard) else [B.N]) if isinstance(a, sp.Symbol)]
+    ranks.update({a: RANKS["size"] for a in sizes})
 
     def rank(atom) -> int | None:
         return RANKS["moment"] if atom in B.moments else ranks.get(atom)
 
     canonical = Canonical(rank, B.moments)
-    if isinstance(B.N, sp.Symbol):
-        canonical.fact(B.N - 1)
+    for size in sizes:
+        canonical.fact(size - 1)
     for eqn in graph.eqns:
         if eqn.prim.reduction and all(positive_body(sp.sympify(v)) for v in _entries(routes.env[eqn.args[0]])):
-            canonical.fact(routes.env[eqn.out])
-    for name in graph.stages:  # the layer's radicands name the roots first, with the domain's signs
-        value = routes.env[name]
-        for v in [*_entries(value), *([B.at_j(value)] if graph.kinds[name] == ROW and not isinstance(value, Row) else [])]:
-            try:
-                canonical.rewrite(v, trusted=True)
-            except (Undecided, *SYMPY_FAILURES):
-                pass  # the obligations that meet it will say why
+            for value in _entries(routes.env[eqn.out]):  # a per-shard sum: one fact per shard
+                canonical.fact(value)
+    # the layer's radicands name the roots first, with the domain's signs (a split problem: the
+    # single-device layer's, then the split's, on the same realisation)
+    envs = ([(layer.whole.graph, Routes(layer.whole, B).env)] if layer.whole is not None else []) + [(graph, routes.env)]
+    for g, env in envs:
+        for name in g.stages:
+            value = env[name]
+            at_j = [B.at_j(value)] if g.kinds[name] == ROW and not isinstance(value, Row) else []
+            for v in [*_entries(value), *at_j]:
+                try:
+                    canonical.rewrite(v, trusted=True)
+                except (Undecided, *SYMPY_FAILURES):
+                    pass  # the obligations that meet it will say why
     return canonical
 
 
 def _entries(value) -> list:
+    if isinstance(value, PerShard):
+        return [e for part in value.parts for e in _entries(part)]
     return list(value.items) if isinstance(value, Row) else [value]
 
 

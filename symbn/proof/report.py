@@ -53,6 +53,7 @@ class Proof:
     n: int | None
     results: list[Result] = field(default_factory=list)
     order: int = 1
+    shards: int = 0  # a split across devices: their number
 
     @property
     def verdict(self) -> str:
@@ -69,7 +70,8 @@ class Proof:
 
     def to_json(self) -> dict:
         out = {"layer": self.layer, "n": "all" if self.n is None else self.n, "results": [r.to_json() for r in self.results]}
-        return out if self.order == 1 else {**out, "order": self.order}
+        out.update({"order": self.order} if self.order != 1 else {})
+        return out if not self.shards else {**out, "shards": self.shards}
 
     def table(self) -> str:
         rows = [("wrt", "route", "against", "verdict", "seconds")]
@@ -91,6 +93,7 @@ class Proof:
         if untried:
             lines.append(f"{len(untried)} more obligation{'s' if len(untried) > 1 else ''} not tried: {untried[0].detail}")
         size = size_words(self.n) + (", second order: h = Σ_k <dd_k, ∂f/∂k>, wrt: ∂h/∂wrt" if self.order == 2 else "")
+        size += f", split across {self.shards} devices of any sizes N_1 … N_{self.shards}" if self.shards else ""
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
         return "\n".join([*lines, summary, f"verdict: {self.verdict}"])
 

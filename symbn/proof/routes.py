@@ -28,6 +28,9 @@ from symbn.lang.derivation import Formula, Layer
 from symbn.lang.expr import names
 from symbn.realise.concrete import Concrete
 from symbn.realise.moments import Moments
+from symbn.realise.numbers import Numbers
+from symbn.realise.protocol import Point
+from symbn.realise.shards import Sharded, size_symbols, split
 
 ROUTES = ("direct", "forward", "reverse", "closed_form")
 
@@ -35,14 +38,28 @@ ROUTES = ("direct", "forward", "reverse", "closed_form")
 SHIFT = "t[dd]"  # the direct route's step along the directions of a second-order problem (never a file's name)
 
 
-def realisation(layer: Layer, n: int | None, j: int = 0):
-    """Moments (every N) when n is None, else the explicit symbols of a slice of size n."""
+def realisation(layer: Layer, n: int | tuple[int, ...] | None, j: int = 0):
+    """Moments (every N) when n is None, else the explicit symbols of a slice of size n; for a
+    slice split across devices, one of either per shard (n: the shards' sizes)."""
     kinds = {**layer.kinds, **({SHIFT: SCALAR} if layer.first is not None else {})}
     positive = {name for name, i in layer.inputs.items() if i.positive}
+    if layer.shards:
+        if n is None:
+            bases = [Moments(kinds, positive, size=N, label=str(k + 1)) for k, N in enumerate(size_symbols(layer.shards))]
+        else:
+            bases = [Concrete(m, kinds, positive, j=j if k == 0 else 0, label=f"{k + 1}:") for k, m in enumerate(n)]
+        return Sharded(bases, kinds)
     if n is None:
         return Moments(kinds, positive)
     centred = {e.args[0] for e in layer.graph.eqns if e.prim.reduction and e.args[0] in layer.inputs}
     return Concrete(n, kinds, positive, centred=centred, j=j)
+
+
+def numbers(layer: Layer, point: Point, ctx):
+    """The number realisation of a layer at a point (one per shard for a split slice)."""
+    if layer.shards:
+        return Sharded([Numbers(shard, layer.kinds, ctx) for shard in split(point)], layer.kinds)
+    return Numbers(point, layer.kinds, ctx)
 
 
 class Routes:

@@ -93,12 +93,13 @@ class Concrete:
         positive: set[str] = frozenset(),
         centred: set[str] = frozenset(),
         j: int = 0,
+        label: str = "",
     ):
         if n < 1:
             raise ValueError(f"the slice size must be at least 1, got {n}")
         if not 0 <= j < n:
             raise ValueError(f"the free index must be in 0..{n - 1}, got {j}")
-        self.n, self.j = n, j
+        self.n, self.j, self.label = n, j, label  # label: a shard's tag in its symbols' names
         self.centred = set(centred)
         self.coordinates: dict[str, tuple[sp.Symbol, ...]] = {}  # centred row -> (m, c_1..c_{n-1})
         self.N = sp.Integer(n)
@@ -113,12 +114,12 @@ class Concrete:
 
     def _make(self, name: str):
         if self.kinds[name] == ROW and name in self.centred:
-            m = sp.Symbol(f"m[{name}]")  # brackets: no file name (an identifier) can equal an atom's
-            c = [sp.Symbol(f"c[{name},{k}]") for k in range(1, self.n)]
+            m = sp.Symbol(f"m[{name}{self.label}]")  # brackets: no file name (an identifier) can equal an atom's
+            c = [sp.Symbol(f"c[{name}{self.label},{k}]") for k in range(1, self.n)]
             self.coordinates[name] = (m, *c)
             return Row([m + ck for ck in c] + [m - sp.Add(*c)])
         if self.kinds[name] == ROW:
-            return Row([sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)])
+            return Row([sp.Symbol(f"{name}[{self.label}{k}]") for k in range(1, self.n + 1)])
         return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
 
     @property
@@ -152,6 +153,18 @@ class Concrete:
         if kind != ROW:
             return sp.Integer(1)
         return Row([sp.Integer(int(k == self.j)) for k in range(self.n)])
+
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
 
     def at_j(self, value):
         """The entry at the free index j (a per-slice value is its own)."""

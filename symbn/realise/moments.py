@@ -36,9 +36,10 @@ DELTA = sp.Symbol("δ[i,j]")  # atom names hold brackets: no file name (an ident
 class Moments:
     """The general-N realisation: values are SymPy expressions as described above."""
 
-    N = N
-
-    def __init__(self, kinds: Mapping[str, str], positive: set[str] = frozenset()):
+    def __init__(self, kinds: Mapping[str, str], positive: set[str] = frozenset(), size: sp.Symbol = N,
+                 label: str = ""):
+        """``size`` and ``label``: a shard's own size symbol and a tag for its moments (S2[x])."""
+        self.N, self.label = size, label
         self.kinds = dict(kinds)
         self.positive = set(positive)
         self.i_atom: dict[str, sp.Symbol] = {}
@@ -72,7 +73,7 @@ class Moments:
         """The atom S[body]; one symbol per distinct body."""
         atom = self._moment.get(body)
         if atom is None:
-            atom = sp.Symbol(f"S[{body}]")
+            atom = sp.Symbol(f"S{self.label}[{body}]")
             self._moment[body] = atom
             self.moment_body[atom] = body
         return atom
@@ -137,6 +138,18 @@ class Moments:
         if m.has(DELTA):  # Σ_i δ_ij h(i) = h(j); tangents are linear in δ
             return c * self.at_j(m)
         return c * self.moment(m)
+
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
 
     def at_j(self, v: sp.Expr) -> sp.Expr:
         """The value at the free index j: i-atoms become j-atoms, δ_jj = 1."""

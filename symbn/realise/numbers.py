@@ -71,6 +71,18 @@ class Numbers:
             return self.ctx.mpf(1)
         return Row([self.ctx.mpf(int(k == self.j)) for k in range(self.n)])
 
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
+
     def at_j(self, value):
         return value.items[self.j] if isinstance(value, Row) else value
 

@@ -10,6 +10,9 @@ the same signatures:
 ``B.input(name)``      an input's value (a row at the bound index i; a per-slice symbol)
 ``B.const(q)``         an exact constant (a Fraction)
 ``B.sum(v)``           Σ_i v_i over the slice (N·v for a per-slice v)
+``B.shard_sum(v)``     Σ_i over each device's shard (the whole slice on one device)
+``B.allreduce(v)``     a per-shard value summed over the devices (itself on one device)
+``B.Nk``               each shard's size (N on one device)
 ``B.sqrt/exp/log(v)``  elementwise functions
 ``B.seed(kind)``       the tangent of the input being differentiated: e_j for a row, 1
 ``B.at_j(v)``          a value at the free index j (a per-slice value is itself)
@@ -44,6 +47,7 @@ class Point:
     n: int
     j: int
     values: Mapping[str, Any]
+    sizes: tuple[int, ...] = ()  # a slice split across devices: each shard's size (they add up to n)
 
 
 class NotSymbolic(NotImplementedError):
@@ -56,6 +60,8 @@ class Realisation(Protocol):
     def input(self, name: str) -> Any: ...
     def const(self, value: Fraction) -> Any: ...
     def sum(self, value: Any) -> Any: ...
+    def shard_sum(self, value: Any) -> Any: ...
+    def allreduce(self, value: Any) -> Any: ...
     def sqrt(self, value: Any) -> Any: ...
     def exp(self, value: Any) -> Any: ...
     def log(self, value: Any) -> Any: ...

@@ -18,12 +18,14 @@ from symbn.ir.primitives import (
     ROW,
     Primitive,
     add_p,
+    allreduce_p,
     div_p,
     exp_p,
     log_p,
     mul_p,
     neg_p,
     pow_p,
+    shard_sum_p,
     sqrt_p,
     sub_p,
     sum_p,
@@ -124,6 +126,16 @@ class Tracer:
         if kind_of(v.atom) != ROW:  # Σ_i c = N·c
             return self.N * v
         return self.apply(sum_p, (v.atom,))
+
+    def shard_sum(self, v) -> Traced:
+        return self.apply(shard_sum_p, (self.lift(v).atom,))
+
+    def allreduce(self, v) -> Traced:
+        return self.apply(allreduce_p, (self.lift(v).atom,))
+
+    @property
+    def Nk(self) -> Traced:
+        return self.var("Nk")
 
     def sqrt(self, v) -> Traced:
         return self.apply(sqrt_p, (self.lift(v).atom,))

@@ -40,7 +40,7 @@ class Claims:
     """The claims section; the helpers it calls (eq, say, add, at, j ...) are the builder's."""
 
     def claims_section(self) -> None:
-        claims = [c for c in self.layer.claims if c.order == 1]  # second-order claims: a section of their own
+        claims = [c for c in self.layer.claims if c.order == 1 and not c.shards]  # the others: sections of their own
         if not claims:
             return
         self.add(Heading(1, text("Claims")))

@@ -32,6 +32,8 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
         if ce is None:
             continue
         claim = next(c for c in layer.claims if item.id.startswith(c.id))
+        if claim.shards:
+            continue  # on a split slice: tests/proof/test_shards.py re-checks it
         oracle = true_gradient if claim.order == 1 else second_gradient
         truth = oracle(layer, ce.values, claim.wrt, ce.n, ce.j)
         claimed = formula_value(layer, claim.formula.expr, ce.values, ce.n, ce.j)
@@ -42,7 +44,7 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
 def test_the_seeds_are_all_there(bn):
     ids = {c.id for c in bn.claims}
     assert {"seed-000-dX", "seed-000-dX-vectorised", "seed-001-dvar", "seed-001-dmu", "seed-001-dx", "seed-003-staged-dx"} <= ids
-    wrong = {c.id for c in bn.claims if c.expect == "wrong" and c.order == 1}
+    wrong = {c.id for c in bn.claims if c.expect == "wrong" and c.order == 1 and not c.shards}
     assert wrong == {"seed-001-dmu", "seed-001-dx", "seed-001-dx-dy"}
     assert all(c.note for c in bn.claims if c.expect == "wrong")
 

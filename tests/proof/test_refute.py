@@ -109,7 +109,7 @@ def test_no_point_at_a_size_outside_the_domain():
     assert Refuter(layer).point(1) is None and Refuter(layer).point(2) is not None
 
 
-CLAIMS = [(path, claim.id) for path in FILES for claim in symbn.load(path).claims if claim.expect == "wrong"]
+CLAIMS = [(path, claim.id) for path in FILES for claim in symbn.load(path).claims if claim.expect == "wrong" and not claim.shards]
 
 
 @pytest.mark.parametrize("path, claim_id", CLAIMS, ids=[f"{p.stem}:{c}" for p, c in CLAIMS])

@@ -258,7 +258,7 @@ def test_batchnorm_follows_seed_000(bn_tex):
 
 def test_batchnorm_claims_have_verdicts(batchnorm, bn_tex):
     for claim in batchnorm.claims:
-        if claim.order == 1:  # second-order claims have a section of their own
+        if claim.order == 1 and not claim.shards:  # the others have sections of their own
             assert rf"\subsection*{{Claim \texttt{{{claim.id}}}}}" in bn_tex
     assert "Verdict: \\textbf{refuted}. The file expects the claim to be wrong: as expected." in bn_tex
     assert "Counterexample: at these values the two differ." in bn_tex
