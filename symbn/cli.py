@@ -15,12 +15,18 @@ from pathlib import Path
 
 from symbn.lang.derivation import SpecError, load
 from symbn.proof.prover import TooLarge
+from symbn.version import __version__
 
 BAD_INPUT = 2
+UNDECIDED = 3  # as for a verdict 'unknown': a value the document would show could not be checked
 
 
 class UsageError(Exception):
     """Bad input on the command line (not in a file): one line, exit 2."""
+
+
+class NotShown(Exception):
+    """A document or picture with a value symbn could not check (the prover could not decide it): exit 3."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, UsageError, TooLarge) as err:
         print(f"symbn: {err}", file=sys.stderr)
         return BAD_INPUT
+    except NotShown as err:
+        print(f"symbn: {err}", file=sys.stderr)
+        return UNDECIDED
     except KeyboardInterrupt:
         print("symbn: interrupted", file=sys.stderr)
         return 130
@@ -40,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symbn", description="Prove gradient derivations of normalization layers.")
+    parser.add_argument("--version", action="version", version=f"symbn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("prove", help="prove every route equal to every other, for every N (or --n N)")
@@ -142,6 +152,8 @@ def _extra_commands(sub) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write here (.md gives Markdown) instead of printing")
     p.add_argument("--format", choices=("tex", "md"), help="tex (default) or md")
     p.add_argument("--n", type=_positive_int, metavar="N", help="verdicts for this slice size instead of every N")
+    p.add_argument("--timings", action="store_true",
+                   help="add each proof's time (the document is then no longer the same from run to run)")
     p.set_defaults(run=cmd_latex)
 
     p = sub.add_parser("emit", help="a NumPy module computing exactly the proved gradient")
@@ -165,31 +177,62 @@ def _extra_commands(sub) -> None:
 
 
 def cmd_latex(args) -> int:
-    from symbn.render.latex import document, write
+    from symbn.render.algebra import RenderError
+    from symbn.render.latex import document
 
     layer = load(args.file)
-    if args.output:
-        path = write(layer, args.output, fmt=args.format, n=args.n)
-        print(f"wrote {path}", file=sys.stderr)
+    path = output_path(args.output, f"{layer.name}.{args.format or 'tex'}") if args.output else None
+    fmt = args.format or ("md" if path is not None and path.suffix.lower() in (".md", ".markdown") else "tex")
+    try:
+        text = document(layer, fmt=fmt, n=args.n, timings=args.timings)
+    except RenderError as err:
+        raise NotShown(str(err)) from None
+    if path is None:
+        sys.stdout.write(text)
     else:
-        sys.stdout.write(document(layer, fmt=args.format or "tex", n=args.n))
+        _write(path, args.output, text)
     return 0
 
 
+def output_path(text: str, example: str) -> Path:
+    """The file -o names, or a one-line UsageError: a folder, or a file in a folder that does not exist."""
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise UsageError(f"-o {text}: that is a folder; name a file in it, e.g. -o {path / example}")
+    if not path.parent.is_dir():
+        raise UsageError(f"-o {text}: the folder {path.parent} does not exist; create it first, or write elsewhere")
+    return path
+
+
+def _write(path: Path, text: str, content: str | bytes) -> None:
+    try:
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"-o {text}: cannot write the file: {err.strerror or err}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def cmd_graph(args) -> int:
-    from symbn.render.dot import GraphvizMissing, dot, render
+    from symbn.render.algebra import RenderError
+    from symbn.render.dot import GraphvizMissing, dot, drawn
 
     layer = load(args.file)
-    if not args.output:
-        sys.stdout.write(dot(layer))
-        return 0
+    path = output_path(args.output, f"{layer.name}.svg") if args.output else None
     try:
-        path = render(layer, Path(args.output))
+        content = drawn(layer, path.suffix.lstrip(".").lower()) if path is not None else dot(layer)
     except GraphvizMissing as err:
         raise UsageError(str(err)) from None
+    except RenderError as err:
+        raise NotShown(str(err)) from None
     except ValueError as err:
-        raise UsageError(f"-o: {err}") from None
-    print(f"wrote {path}", file=sys.stderr)
+        raise UsageError(f"-o {args.output}: {err}") from None
+    if path is None:
+        sys.stdout.write(content)
+    else:
+        _write(path, args.output, content)
     return 0
 
 
@@ -218,14 +261,14 @@ def cmd_emit(args) -> int:
     from symbn.emit.module import NotCertified, emit_module
 
     layer = load(args.file)
+    path = output_path(args.output, f"{layer.name}_np.py") if args.output else None
     try:
         source = emit_module(layer, time_limit=args.time_limit)
     except NotCertified as err:
         print(f"symbn: not emitted: {err}", file=sys.stderr)
         return EMIT_EXIT.get(err.verdict, 1)
-    if args.output:
-        Path(args.output).write_text(source)
-        print(f"wrote {args.output}", file=sys.stderr)
+    if path is not None:
+        _write(path, args.output, source)
     else:
         sys.stdout.write(source)
     return 0
@@ -254,4 +297,4 @@ if __name__ == "__main__":  # pragma: no cover - run the imported module, not a 
     sys.exit(_main())
 
 
-__all__ = ["UsageError", "main"]
+__all__ = ["NotShown", "UsageError", "main"]

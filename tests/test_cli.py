@@ -1,8 +1,10 @@
 """The command line: exit codes, JSON, and bad input as one line without a traceback."""
 
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,108 @@ def test_latex_and_graph_with_a_constant_stage(tmp_path):
     for command in ("latex", "graph"):
         code, out, err = run(command, str(path))
         assert code == 0 and out and "Traceback" not in err, err
+
+
+# --- messages: one line, exit 2, no traceback --------------------------------------------------------
+
+
+def _one_line(code, err):
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("command, suffix", [("latex", ".tex"), ("graph", ".svg"), ("emit", ".py")])
+def test_output_to_a_missing_folder_is_one_line_exit_2(tmp_path, command, suffix):
+    target = tmp_path / "no" / "such" / f"out{suffix}"
+    line = _one_line(*run(command, BN, "-o", str(target))[::2])
+    assert line == f"symbn: -o {target}: the folder {target.parent} does not exist; create it first, or write elsewhere"
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command, example", [("latex", "batchnorm.tex"), ("graph", "batchnorm.svg"),
+                                              ("emit", "batchnorm_np.py")])
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_output_to_a_folder_is_one_line_exit_2(tmp_path, command, example, slash):
+    line = _one_line(*run(command, BN, "-o", f"{tmp_path}{slash}")[::2])
+    assert line == f"symbn: -o {tmp_path}{slash}: that is a folder; name a file in it, e.g. -o {tmp_path / example}"
+
+
+def test_output_that_cannot_be_written_is_one_line_exit_2(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    line = _one_line(*run("latex", BN, "-o", str(blocked / "x.tex"))[::2])
+    assert line.startswith(f"symbn: -o {blocked / 'x.tex'}: ")
+
+
+def test_version():
+    from symbn import __version__
+
+    code, out, err = run("--version")
+    assert code == 0 and out.strip() == f"symbn {__version__}" and not err
+
+
+def test_latex_timings_only_when_asked(tmp_path):
+    code, out, _ = run("latex", "derivations/rmsnorm.toml", "--format", "md")
+    assert code == 0 and " s |" not in out
+    code, out, _ = run("latex", "derivations/rmsnorm.toml", "--format", "md", "--timings")
+    assert code == 0 and " s |" in out
+
+
+@pytest.mark.parametrize("command", ["prove", "check"])
+def test_n_beyond_what_explicit_symbols_handle_is_one_line_exit_2(command):
+    line = _one_line(*run(command, BN, "--n", "1001")[::2])
+    assert line.startswith("symbn: --n 1001: symbn proves with explicit symbols up to N = 1000")
+    assert "without --n the proof holds for every N at once" in line
+
+
+UNBIASED = Path(BN).read_text().replace('"var = mean(sq)"', '"var = sum(sq)/(N - 1)"').split("[closed_form]")[0]
+
+
+def test_at_n_1_a_layer_that_divides_by_zero_says_so(tmp_path):
+    """At N = 1 an unbiased variance is 0/0: the reason, once, not 'the normal forms differ'."""
+    path = tmp_path / "unbiased.toml"
+    path.write_text(UNBIASED)
+    code, out, err = run("prove", str(path), "--n", "1")
+    assert code == 3 and "Traceback" not in err
+    reasons = [line for line in out.splitlines() if "unknown:" in line]
+    assert reasons == [("x: direct vs forward and 7 more unknown: at N = 1 the stage var = sum(sq)/(N - 1) divides by "
+                       "zero for every input, so the layer has no value there and nothing can be proved or refuted")]
+    assert "normal forms" not in out
+
+
+def test_at_n_1_a_formula_that_is_0_over_0_says_so():
+    code, out, _ = run("check", BN, "--n", "1", "--wrt", "beta", "--formula", "sum(dy)*(N-1)/(N-1)")
+    assert code == 3
+    assert "the formula divides by zero for every input at N = 1 (0/0): there is no value to compare" in out
+    assert "counterexample" not in out and "normal forms" not in out
+
+
+def test_the_time_limit_at_a_large_n_stops_with_a_clear_message():
+    """Issue 15: --n 500 ran 17 minutes. Now the first obligation out of time ends the run, and says why."""
+    started = time.perf_counter()
+    code, out, err = run("prove", BN, "--n", "400", "--time-limit", "1")
+    assert code == 3 and "Traceback" not in err
+    assert time.perf_counter() - started < 30
+    assert re.search(r"x: direct vs forward unknown: time limit of 1 s reached on (this obligation|building the "
+                     r"problem) at N = 400: explicit symbols at this N take longer than that; try a smaller --n, a "
+                     r"longer --time-limit, or no --n", out), out
+    assert "17 more obligations not tried: an obligation before them ran out of the time limit of 1 s at N = 400" in out
+    assert out.count("  -\n") == 17  # the seconds column of an obligation not tried
+
+
+@pytest.mark.parametrize("command", ["latex", "graph"])
+def test_a_value_that_cannot_be_checked_is_one_line_exit_3(monkeypatch, capsys, command):
+    """A document or picture never prints a value the prover could not check; the command says which, in a line."""
+    from symbn.render import dot, latex
+    from symbn.render.algebra import RenderError
+
+    def undecided(*args, **kwargs):
+        raise RenderError("bn.toml: d sigma/d x_j could not be checked equal to the engine's value, so it is not shown")
+
+    monkeypatch.setattr(latex, "document", undecided)
+    monkeypatch.setattr(dot, "dot", undecided)
+    assert main([command, BN]) == 3
+    err = capsys.readouterr().err
+    assert err == "symbn: bn.toml: d sigma/d x_j could not be checked equal to the engine's value, so it is not shown\n"
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 ROW, SHARD, SCALAR, CONSTANT = "row", "shard", "scalar", "constant"
@@ -36,7 +37,9 @@ class Primitive:
     how tightly its text binds (+ - 1, * / 2, unary - 3, ** 4; a call binds as
     an atom), for printers that add only the parentheses needed.  ``latex`` and
     ``numpy`` are format strings over the arguments' text; ``symbol`` is its short
-    name and ``label`` its name as a reader says it, for pictures.
+    name and ``label`` its name as a reader says it, for pictures.  ``special``
+    names the operation for one constant argument: ``(1, 2, "square")`` says that
+    ``pow`` with the exponent 2 is read "square" (:meth:`describe`).
     """
 
     name: str
@@ -51,19 +54,32 @@ class Primitive:
     precedence: int = ATOM
     reads: str | None = None
     result: str | None = None
+    special: tuple[tuple[int, Fraction, str], ...] = ()
 
     def kind(self, arg_kinds) -> str:
         return self.result or merge_kind(arg_kinds)
+
+    def describe(self, args) -> str:
+        """The operation's name as a reader says it, given its arguments (a graph
+        equation's: variables, or exact constants): ``pow(x, 2)`` is "square"."""
+        for position, value, label in self.special:
+            if position < len(args) and isinstance(args[position], Fraction) and args[position] == value:
+                return label
+        return self.label
 
     def __repr__(self) -> str:
         return self.name
 
 
 def _p(name, arity, impl, latex, numpy, symbol, label, infix=None, reduction=False, precedence=ATOM,
-       reads=None, result=None) -> Primitive:
+       reads=None, result=None, special=()) -> Primitive:
     if reduction:
         reads, result = ROW, result or SCALAR
-    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction, precedence, reads, result)
+    return Primitive(name, arity, impl, latex, numpy, symbol, label, infix, reduction, precedence, reads, result,
+                     tuple((k, Fraction(v), text) for k, v, text in special))
+
+
+RECIPROCAL = "1/·"
 
 
 add_p = _p("add", 2, lambda B, x, y: x + y, "{0} + {1}", "np.add({0}, {1})", "+", "+", infix="+", precedence=1)
@@ -72,8 +88,9 @@ sub_p = _p("sub", 2, lambda B, x, y: x - y, "{0} - {1}", "np.subtract({0}, {1})"
 mul_p = _p("mul", 2, lambda B, x, y: x * y, r"{0} \cdot {1}", "np.multiply({0}, {1})", "*", "×", infix="*",
            precedence=2)
 div_p = _p("div", 2, lambda B, x, y: x / y, r"\frac{{{0}}}{{{1}}}", "np.divide({0}, {1})", "/", "÷", infix="/",
-           precedence=2)
-pow_p = _p("pow", 2, lambda B, x, y: x**y, "{0}^{{{1}}}", "np.power({0}, {1})", "**", "power", infix="**", precedence=4)
+           precedence=2, special=[(0, 1, RECIPROCAL)])
+pow_p = _p("pow", 2, lambda B, x, y: x**y, "{0}^{{{1}}}", "np.power({0}, {1})", "**", "power", infix="**", precedence=4,
+           special=[(1, 2, "square"), (1, "1/2", "√"), (1, -1, RECIPROCAL), (1, "-1/2", "1/√")])
 neg_p = _p("neg", 1, lambda B, x: -x, "-{0}", "np.negative({0})", "-", "negate", precedence=3)
 sqrt_p = _p("sqrt", 1, lambda B, x: B.sqrt(x), r"\sqrt{{{0}}}", "np.sqrt({0})", "sqrt", "√")
 exp_p = _p("exp", 1, lambda B, x: B.exp(x), r"e^{{{0}}}", "np.exp({0})", "exp", "exp")

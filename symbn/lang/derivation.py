@@ -8,7 +8,7 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +25,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 RESERVED = set(FUNCTIONS) | {"N", "dy", "f", "j", "i"}
+# What the core's methods that draw call, filled by the renderer (symbn.render.jupyter.install, run by
+# ``import symbn``): the core never imports symbn.render, so Layer.document() looks its renderer up here.
+RENDERERS: dict[str, Callable[..., Any]] = {}
 EXPECT = ("correct", "wrong")
 
 
@@ -108,6 +111,15 @@ class Layer:
     split: Split | None = None  # [shards]
     shards: int = 0  # a split problem: the number of devices (0: one)
     whole: Layer | None = None  # a split problem: the single-device layer it must equal
+
+    def document(self, fmt: str = "md", n: int | None = None):
+        """The whole derivation as a document (Markdown, or ``fmt="tex"`` for LaTeX), which a notebook
+        displays as rendered math; ``str()`` of it is the text.  The renderer is not part of the core:
+        ``import symbn`` fills the hook (:data:`RENDERERS`), see :mod:`symbn.render.jupyter`."""
+        render = RENDERERS.get("document")
+        if render is None:
+            raise RuntimeError("no renderer is installed: import symbn (which installs symbn.render) first")
+        return render(self, fmt, n)
 
     @property
     def kinds(self) -> dict[str, str]:

@@ -40,6 +40,10 @@ class Undecided(Exception):
     """The normal form cannot be built soundly (a root whose radicand's sign is unknown ...)."""
 
 
+class NoValue(Undecided):
+    """The expression divides by zero (or is 0/0) at every point: it has no value to compare."""
+
+
 class Root:
     """t = f**(1/q) > 0 for a polynomial f (in the atoms of its time)."""
 
@@ -96,7 +100,7 @@ class Canonical:
         False means only that the normal form is not 0.  Raises :class:`Undecided`."""
         form = self.rewrite(e)
         if form.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise Undecided("the expression divides by zero at every point")
+            raise NoValue("the expression divides by zero at every point")
         needed, todo = {}, list(Ring.atoms_of(form))
         while todo:  # the relations of the roots in the form, and of the roots in their radicands
             root = self.by_symbol.get(todo.pop())
@@ -109,12 +113,12 @@ class Canonical:
         try:
             num, den = ring.frac(form)
         except ZeroDivisionError:
-            raise Undecided("the expression divides by zero at every point") from None
+            raise NoValue("the expression divides by zero at every point") from None
         reduce = self._reducer(ring, relations, radicands)
         if not reduce(num).is_zero():
             return False
         if reduce(den).is_zero():
-            raise Undecided("the expression is 0/0 at every point of the domain")
+            raise NoValue("the expression is 0/0 at every point of the domain")
         return True
 
     def positive(self, e) -> bool:
@@ -411,4 +415,4 @@ def positive_body(body: sp.Expr) -> bool:
     return bool(body.is_positive)
 
 
-__all__ = ["Canonical", "Root", "Undecided", "positive_body"]
+__all__ = ["Canonical", "NoValue", "Root", "Undecided", "positive_body"]

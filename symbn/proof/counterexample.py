@@ -58,18 +58,22 @@ def show(value) -> str:
     if value.is_Rational:
         return str(value)
     decimal = sp.N(value, 6)
-    text = str(_simplified(value))
+    text = str(simplified(value))
     return f"{text} (≈ {decimal})" if len(text) <= 60 else f"≈ {decimal}"
 
 
-def _simplified(value: sp.Expr) -> sp.Expr:
-    """Radicals out of denominators (an identity, not an approximation)."""
+def simplified(value: sp.Expr) -> sp.Expr:
+    """The shortest of a few exact forms: radicals out of denominators, then expanded, so that a
+    number of Q(√362) reads a + b√362 (an identity, not an approximation)."""
     if sp.count_ops(value) > 200:
         return value
+    forms = [value]
     try:
-        return sp.radsimp(sp.together(value))
+        forms.append(sp.radsimp(sp.together(value)))
+        forms.append(sp.expand(forms[-1]))
     except (TypeError, ValueError, NotImplementedError, RecursionError):  # pragma: no cover - SymPy's own limits
-        return value
+        pass
+    return min(forms, key=lambda f: len(str(f)))
 
 
 def _short(v, sizes: tuple[int, ...] = ()) -> str:
@@ -83,4 +87,4 @@ def _short(v, sizes: tuple[int, ...] = ()) -> str:
     return "[" + " | ".join(parts) + "]"
 
 
-__all__ = ["NOT_REAL", "Counterexample", "show"]
+__all__ = ["NOT_REAL", "Counterexample", "show", "simplified"]

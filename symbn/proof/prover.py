@@ -28,7 +28,7 @@ import sympy as sp
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer
 from symbn.proof import domain, limits
-from symbn.proof.canonical import Canonical, Undecided, positive_body
+from symbn.proof.canonical import Canonical, NoValue, Undecided, positive_body
 from symbn.proof.refute import QUICK, THOROUGH, Refuter, Side
 from symbn.proof.report import EXIT, PROVED, REFUTED, UNKNOWN, Proof, Result
 from symbn.proof.routes import ROUTES, Routes, realisation
@@ -38,6 +38,8 @@ from symbn.realise.shards import PerShard
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError,
                   sp.PolynomialError)
 MAX_N = 1000  # explicit symbols beyond this are refused: the every-N proof covers any N
+SIDE_WORDS = {"direct": "SymPy's diff", "forward": "forward mode", "reverse": "reverse mode",
+              "closed_form": "the closed form", "formula": "the formula"}
 RANKS = {"constant+": 0, "constant": 1, "moment": 2, "scalar": 4, "row": 5, "size": 6}
 
 
@@ -99,6 +101,8 @@ class Prover:
                               f"does not say that it is (the formula takes its root or log)")
                 else:
                     reason = "the normal forms of the two sides differ"
+            except NoValue:
+                return result(UNKNOWN, detail=self._no_value(wrt, sides))
             except Undecided as err:
                 reason = str(err)
             found = self.refuter.refute(sides, THOROUGH)
@@ -108,6 +112,26 @@ class Prover:
             return result(UNKNOWN, detail=f"{reason}, and no counterexample was found (N = {sizes} tried)")
         except SYMPY_FAILURES as err:  # odd input SymPy cannot handle (x**x ...)
             return result(UNKNOWN, detail=f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})")
+
+    def _no_value(self, wrt: str, sides: tuple[Side, Side]) -> str:
+        """Why an obligation has nothing to compare: a stage of the layer, or a side, divides by zero
+        for every input (at N = 1, a 1/(N - 1) does)."""
+        at = f"at N = {self.n}" if self.n is not None else "for every N"
+        for stage in self.layer.graph.stages:
+            if any(sp.sympify(v).has(sp.zoo, sp.nan) for v in _entries(self.routes.env[stage])):
+                return (f"{at} the stage {self.layer.stage_text[stage]} divides by zero for every input, so the layer "
+                        f"has no value there and nothing can be proved or refuted")
+        empty = []
+        for side in sides:
+            try:
+                self.canonical.zero(self._value(wrt, side))
+            except NoValue:
+                empty.append(SIDE_WORDS.get(side.label, f"the claim {side.label}"))
+            except Undecided:
+                pass
+        who = " and ".join(empty) or "the difference of the two sides"
+        where = f" at N = {self.n}" if self.n is not None else ""
+        return f"{who} divide{'s' if len(empty) < 2 else ''} by zero for every input{where} (0/0): there is no value to compare"
 
     def _unsigned(self, sides: tuple[Side, Side]) -> str:
         """A radicand or log argument of a formula whose sign the domain does not give, or ''.
@@ -192,11 +216,24 @@ def claim_side(label: str, formula: Formula, wrt: str) -> Side:
     return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt))
 
 
-def timed_out(limit: float | None) -> Callable:
+def timed_out(limit: float | None, n: int | None = None) -> Callable:
     def make(key, seconds: float, building: bool) -> Result:
         wrt, route, against = key
         what = "building the problem" if building else "this obligation"
-        return Result(wrt, route, against, UNKNOWN, seconds=seconds, detail=f"time limit of {limit} s reached on {what}")
+        detail = f"time limit of {limit:g} s reached on {what}"
+        if n is not None:
+            detail += (f" at N = {n}: explicit symbols at this N take longer than that; try a smaller --n, a longer "
+                       f"--time-limit, or no --n (the proof for every N at once)")
+        return Result(wrt, route, against, UNKNOWN, seconds=seconds, detail=detail)
+
+    return make
+
+
+def not_tried(limit: float | None, n: int) -> Callable:
+    def make(key) -> Result:
+        wrt, route, against = key
+        detail = f"an obligation before them ran out of the time limit of {limit:g} s at N = {n}"
+        return Result(wrt, route, against, UNKNOWN, detail=detail, tried=False)
 
     return make
 
@@ -207,7 +244,8 @@ def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Si
     check_size(n)
     jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
     build = (lambda: prover.built()) if prover is not None else (lambda: Prover(layer, n).built())
-    done = limits.run(build, jobs, time_limit, timed_out(time_limit))
+    skipped = not_tried(time_limit, n) if n is not None else None  # at one N, the first out of time tells the rest
+    done = limits.run(build, jobs, time_limit, timed_out(time_limit, n), skipped)
     return [replace(result, seconds=seconds) for result, seconds in done]
 
 

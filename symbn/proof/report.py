@@ -9,6 +9,7 @@ DESIGN.md; ``table`` is what the command prints.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from symbn.proof.counterexample import Counterexample
@@ -31,6 +32,7 @@ class Result:
     counterexample: Counterexample | None = None
     seconds: float = 0.0
     detail: str = ""  # why unknown
+    tried: bool = True  # False: not run, because an obligation before it ran out of time
 
     def to_json(self) -> dict:
         return {
@@ -73,15 +75,23 @@ class Proof:
 
     def table(self) -> str:
         rows = [("wrt", "route", "against", "verdict", "seconds")]
-        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}") for r in self.results]
+        rows += [(r.wrt, r.route, r.against, r.verdict, f"{r.seconds:.3f}" if r.tried else "-") for r in self.results]
         widths = [max(len(row[k]) for row in rows) for k in range(5)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        why: dict[str, list[Result]] = {}
         for r in self.results:
             if r.counterexample is not None:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
-            elif r.detail:
-                lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
+            elif r.detail and r.tried:
+                why.setdefault(r.detail, []).append(r)
+        for detail, same in why.items():  # one line per reason, not one per obligation
+            first = f"{same[0].wrt}: {same[0].route} vs {same[0].against}"
+            more = f" and {len(same) - 1} more" if len(same) > 1 else ""
+            lines.append(f"{first}{more} unknown: {detail}")
+        untried = [r for r in self.results if not r.tried]
+        if untried:
+            lines.append(f"{len(untried)} more obligation{'s' if len(untried) > 1 else ''} not tried: {untried[0].detail}")
         size = size_words(self.n) + (", second order: h = Σ_k <dd_k, ∂f/∂k>, wrt: ∂h/∂wrt" if self.order == 2 else "")
         size += f", split across {self.shards} devices of any sizes N_1 … N_{self.shards}" if self.shards else ""
         summary = f"{self.layer} ({size}): {sum(r.verdict == PROVED for r in self.results)}/{len(self.results)} proved"
@@ -131,14 +141,15 @@ class Report:
             r = c.result
             mark = "" if c.agrees is None else "  (as expected)" if c.agrees else f"  (EXPECTED {c.expect.upper()})"
             quantity = "d f" if c.order == 1 else "d h"
-            lines.append(f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]")
+            lines.append(f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [{r.seconds:.3f} s]" if r.tried
+                         else f"{c.id}: {quantity}/d {r.wrt}: {r.verdict}{mark}  [not tried]")
             if r.counterexample is not None:
                 lines.append(f"    counterexample: {r.counterexample}")
                 lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
             if r.detail:
                 lines.append(f"    {r.detail}")
             if c.note and c.agrees is not None:
-                lines.append(f"    note: {c.note}")
+                lines.append(f"    note: {plain(c.note)}")
         size = size_words(self.n)
         if not self.items:
             return f"{self.layer} ({size}): no claims in this file; give one with --wrt NAME --formula EXPR"
@@ -151,4 +162,26 @@ class Report:
         return "\n".join(lines)
 
 
-__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "size_words"]
+_SYMBOLS = {"mu": "μ", "sigma": "σ", "gamma": "γ", "beta": "β", "epsilon": "ε", "partial": "∂", "sum": "Σ",
+            "cdot": "·", "times": "×", "to": "→", "dots": "…", "left": "", "right": ""}
+
+
+def plain(text: str) -> str:
+    """A note's inline math ($...$, for the document) as plain text for the terminal:
+    ``$\\partial \\hat{x}/\\partial x$ is $1/\\sigma$`` -> ``∂x̂/∂x is 1/σ``."""
+
+    def math(m: re.Match) -> str:
+        s = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", m.group(1))
+        for _ in range(3):
+            s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", s)
+        s = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", s)
+        s = re.sub(r"\\hat\{(\w)\}", "\\1\u0302", s)
+        s = re.sub(r"\\([A-Za-z]+)(?: (?=[A-Za-z\\]))?", lambda g: _SYMBOLS.get(g.group(1), g.group(1)), s)
+        s = s.replace("{", "").replace("}", "")
+        s = re.sub(r"\(([^()\s+-]+)\)/", r"\1/", s)
+        return re.sub(r"/\(([^()\s+-]+)\)", r"/\1", s)
+
+    return re.sub(r"\$([^$]*)\$", math, text)
+
+
+__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "plain", "size_words"]
