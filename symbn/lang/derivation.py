@@ -14,9 +14,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from symbn.ir.graph import Atom, Eqn, Graph
+from symbn.ir.graph import Graph
 from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR
 from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
+from symbn.lang.formula import Formula
 from symbn.lang.lower import build, lower_formula
 
 if sys.version_info >= (3, 11):
@@ -47,18 +48,6 @@ class Input:
     @property
     def differentiable(self) -> bool:
         return self.kind != CONSTANT
-
-
-@dataclass(frozen=True)
-class Formula:
-    """A formula from the file, parsed, with where it came from (for messages)."""
-
-    text: str
-    expr: Expr
-    key: str
-    kind: str  # row | scalar | constant: its value's kind
-    eqns: tuple[Eqn, ...] = ()  # lowered over the layer's graph (dy and d<name> are free variables)
-    result: Atom = Fraction(0)
 
 
 @dataclass(frozen=True)

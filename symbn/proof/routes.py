@@ -25,7 +25,6 @@ from symbn.ad.jvp import contract, jvp
 from symbn.ad.vjp import vjp
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer
-from symbn.lang.expr import names
 from symbn.realise.concrete import Concrete
 from symbn.realise.moments import Moments
 
@@ -84,7 +83,7 @@ class Routes:
     def formula_env(self, formula: Formula) -> dict[str, Any]:
         """Every value the formula's equations compute (over the layer's own)."""
         env = {**self.env, "dy": self.dy}
-        adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
+        adjoint_names = set(self.layer.adjoint_kinds()) & formula.reads()
         env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
         return run(formula.eqns, env, self.B)
 
