@@ -29,7 +29,8 @@ def test_prove_json_contract(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["layer"] == "batchnorm" and data["n"] == 3
     r = data["results"][0]
-    assert set(r) == {"wrt", "route", "against", "verdict", "counterexample", "seconds"}
+    assert set(r) == {"wrt", "route", "against", "verdict", "counterexample", "seconds", "first_wrong"}
+    assert r["first_wrong"] is None
     assert {x["route"] for x in data["results"]} | {x["against"] for x in data["results"]} == {"direct", "forward", "reverse", "closed_form"}
 
 
