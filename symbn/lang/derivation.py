@@ -16,6 +16,7 @@ from typing import Any
 
 from symbn.ir.graph import Graph
 from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR
+from symbn.lang import code
 from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
 from symbn.lang.formula import Formula
 from symbn.lang.lower import build, lower_formula
@@ -73,6 +74,7 @@ class Layer:
     graph: Graph
     closed_form: Mapping[str, Formula]
     claims: tuple[Claim, ...] = ()
+    code_claims: tuple = ()  # CodeClaim (symbn.lang.code): backward passes as written in code
     latex_names: Mapping[str, str] = field(default_factory=dict)
     notation: Mapping[str, str] = field(default_factory=dict)
 
@@ -198,7 +200,9 @@ class _Reader:
             latex_names=latex_names,
             notation=self.notation(data),
         )
-        return replace(layer, claims=self.claims(data.get("claims", []), layer))
+        claims = self.claims(data.get("claims", []), layer)
+        return replace(layer, claims=tuple(c for c in claims if isinstance(c, Claim)),
+                       code_claims=tuple(c for c in claims if not isinstance(c, Claim)))
 
     def inputs(self, table: dict) -> dict[str, Input]:
         if not table:
@@ -308,14 +312,14 @@ class _Reader:
     def claims(self, value: Any, layer: Layer) -> tuple[Claim, ...]:
         if not isinstance(value, list):
             raise self.error("claims", "expected an array of tables [[claims]]")
-        claims: list[Claim] = []
+        claims: list = []
         seen: set[str] = set()
         allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex"}
         for k, spec in enumerate(value):
             key = f"claims[{k}]"
             if not isinstance(spec, dict):
                 raise self.error(key, "expected a table")
-            bad = sorted(set(spec) - allowed)
+            bad = sorted(set(spec) - allowed - (code.KEYS if "code" in spec else set()))
             if bad:
                 raise self.error(f"{key}.{bad[0]}", f"unknown key; the keys of a claim are {', '.join(sorted(allowed))}")
             cid = self.string(spec, f"{key}.id")
@@ -323,6 +327,9 @@ class _Reader:
             if cid in seen:
                 raise self.error(key, f"claim id '{cid}' is used twice")
             seen.add(cid)
+            if "code" in spec:
+                claims.append(self.code_claim(spec, key, layer, cid))
+                continue
             wrt = self.string(spec, f"{key}.wrt")
             layer.check_wrt(wrt, f"{key}.wrt")
             expect = self.string(spec, f"{key}.expect", required=False, default="correct")
@@ -342,6 +349,13 @@ class _Reader:
                 )
             )
         return tuple(claims)
+
+    def code_claim(self, spec: dict, key: str, layer: Layer, cid: str):
+        """A claim whose ``code`` is a backward pass (read by :mod:`symbn.lang.code`, never run)."""
+        try:
+            return code.from_spec(layer, spec, key, cid, Path(self.path).parent)
+        except code.ClaimSpecError as err:
+            raise self.error(err.key, err.message) from None
 
 
 def check_kind(path: str, formula: Formula, want: str, wrt: str) -> None:

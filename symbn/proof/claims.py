@@ -60,8 +60,12 @@ def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 
             checks.append((shown, claim))
             obligations.append((claim.wrt, (truth_side(claim.wrt), claim_side(label, formula, claim.wrt))))
     report = Report(layer.name, n)
-    results = run(layer, n, obligations, time_limit)
+    results = run(layer, n, obligations, time_limit) if obligations else []
     report.items = [Checked(shown, result, claim.expect, claim.note) for (shown, claim), result in zip(checks, results)]
+    if layer.code_claims:
+        from symbn.proof.code import check_code_claims
+
+        report.items += check_code_claims(layer, list(layer.code_claims), n, time_limit)
     return report
 
 
