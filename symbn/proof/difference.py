@@ -89,7 +89,7 @@ class Writer:
             if base in self.T.body and e.is_Integer and e > 0:
                 for _ in range(int(e)):
                     den = sp.denom(sp.cancel(like))
-                    mean = den.has(self.T.N) and sp.degree(den, self.T.N) > 0
+                    mean = den.has(self.T.N) and sp.expand(den).subs(self.T.N, 0) == 0  # N divides it
                     c = sp.cancel(c * self.T.N) if mean else c
                     like = sp.cancel(like * self.T.N) if mean else like
                     factors.append(Call("mean" if mean else "sum", self.expr(self.T.body[base].xreplace(self.unrow))))

@@ -105,7 +105,11 @@ class Interpreter(Operations):
             elt = elts[k] if len(elts) == len(items) else node.value
             a = self.array(item, elt)
             name = elt.id if isinstance(elt, ast.Name) else ""
-            out.append(Returned(a.atom, a.layout, elt.lineno, elt.col_offset + 1, name, a.across))
+            if a.across and a.across[2] != "sum":
+                line, axis, how = a.across
+                raise self.error(elt, f"line {line} takes the {how} over axis {axis}, across slices (the slice is axis "
+                                      f"{self.axis}); a parameter shared by slices gets the sum of their gradients")
+            out.append(Returned(a.atom, a.layout, elt.lineno, elt.col_offset + 1, name, a.across[:2] if a.across else None))
             self.records.append(Record(elt.lineno, elt.col_offset + 1, name or f"return value {k + 1}", a.atom,
                                        a.layout.show(), "return", across=a.across is not None))
         return tuple(out)
@@ -353,12 +357,17 @@ class Interpreter(Operations):
 
     def method(self, obj: Array, node: ast.Call, env: dict):
         name = node.func.attr
-        entry, why = library.method(name, {k.arg for k in node.keywords}, self.libraries or {"numpy", "torch"})
+        entry, why = library.method(name, {k.arg for k in node.keywords}, self.flavours())
         if entry is None:
             raise self.error(node, why)
         args = [obj, *(self.expr(a, env) for a in node.args)]
         kwargs = {k.arg: self.expr(k.value, env) for k in node.keywords}
         return self.run_entry(entry, args, kwargs, node, f".{name}()")
+
+    def flavours(self) -> set[str]:
+        """The libraries the code uses (those it imports, or names): NumPy if none."""
+        imported = {path[0] for path in self.unit.aliases.values()} if self.unit.imports else set()
+        return (self.libraries | imported) or {library.NUMPY}
 
     def library(self, path: tuple[str, ...], args: list, kwargs: dict, node: ast.Call):
         what = ".".join(path)

@@ -167,8 +167,8 @@ class Operations:
         if any(a.across is None and kind_of(a.atom) != CONSTANT for a in arrays):
             raise self._across_error(marked, node)
 
-    def _across_error(self, marked: tuple[int, int], node: ast.AST) -> CodeError:
-        line, axis = marked
+    def _across_error(self, marked: tuple, node: ast.AST) -> CodeError:
+        line, axis = marked[:2]
         return self.error(node, f"line {line} reduces over axis {axis}, but the slice is axis {self.axis}: its "
                                 f"result is used here with values of one slice")
 
@@ -197,10 +197,7 @@ class Operations:
             raise self._across_error(a.across, node)
         if layout.OTHER in labels:
             other = next(k for k in over if a.layout.dims[k] == layout.OTHER)
-            if how != "sum":
-                raise self.error(node, f"the {how} over axis {other} is taken across slices (the slice is axis "
-                                       f"{self.axis}); a parameter shared by slices gets the sum of their gradients")
-            across = (node.lineno, other)
+            across = (node.lineno, other, how)  # a mean or var here is an error if it is returned
         atom = self._over_slice(a.atom, how, ddof, node) if layout.SLICE in labels else a.atom
         dropped = a.dropped
         if not keep and shape.rank < a.layout.rank:

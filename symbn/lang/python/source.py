@@ -43,6 +43,7 @@ class Unit:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # np -> ("numpy",), sum -> ("numpy", "sum")
     constants: dict[str, ast.expr] = field(default_factory=dict)  # top-level NAME = number (its expression)
     text: str = ""
+    imports: bool = False  # the file imports numpy or torch itself (else: a snippet, np and torch as usual)
 
     def error(self, node: ast.AST | None, message: str) -> CodeError:
         line = getattr(node, "lineno", 0) or 0
@@ -121,10 +122,11 @@ def parse(text: str, file: str = "<code>", function: str | None = None) -> Unit:
               and _is_number(node.value)):
             constants[node.targets[0].id] = node.value
     chosen = _choose(file, defs, function, tree)
-    if not any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body):
+    imports = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
+    if not imports:
         aliases = {k: (v,) for k, v in DEFAULT_ALIASES.items()}  # a snippet: np and torch as usual
     helpers = {name: d for name, d in defs.items() if d is not chosen}
-    return Unit(file, chosen, helpers, aliases, constants, text)
+    return Unit(file, chosen, helpers, aliases, constants, text, imports)
 
 
 def _choose(file: str, defs: dict[str, ast.FunctionDef], function: str | None, tree: ast.Module) -> ast.FunctionDef:

@@ -25,7 +25,7 @@ class Array:
 
     atom: Atom
     layout: Layout
-    across: tuple[int, int] | None = None  # (line, axis) of a reduction over other slices it comes from
+    across: tuple | None = None  # (line, axis, "sum"|"mean"|"var") of a reduction over other slices it comes from
     dropped: Dropped | None = None  # the reduction that dropped its axes (no keepdims), if any
 
 
