@@ -103,7 +103,26 @@ class ClaimSpecError(ValueError):
         self.key, self.message = key, message
 
 
-def from_spec(layer, spec: Mapping[str, Any], key: str, cid: str, base: Path | None) -> CodeClaim:
+@dataclass(frozen=True)
+class CodeSpec:
+    """A ``[[claims]]`` entry with ``code``, checked as TOML when the file is loaded and read
+    (:func:`read`) when it is checked, so that a derivation file copied without its code
+    can still be proved, emitted and rendered."""
+
+    id: str
+    key: str
+    code: str
+    function: str | None = None
+    bind: Mapping[str, Any] = field(default_factory=dict)
+    returns: tuple[str, ...] | None = None
+    axis: int = 0
+    expect: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+    note: str = ""
+    base: Path | None = None
+
+
+def from_spec(layer, spec: Mapping[str, Any], key: str, cid: str, base: Path | None) -> CodeSpec:
     """A ``[[claims]]`` entry ``code = "path.py:function"`` (relative to the derivation
     file) or ``code = \"\"\"def ...\"\"\"``, with ``function``, ``bind``, ``returns``,
     ``axis`` and ``expect`` (a string, or a table by gradient)."""
@@ -130,12 +149,21 @@ def from_spec(layer, spec: Mapping[str, Any], key: str, cid: str, base: Path | N
     if not isinstance(expect, dict) or any(v not in ("correct", "wrong") for v in expect.values()):
         raise ClaimSpecError(f"{key}.expect", 'expected "correct", "wrong", or a table of them by gradient')
     function = spec.get("function")
+    if function is not None and not isinstance(function, str):
+        raise ClaimSpecError(f"{key}.function", "expected the function's name")
+    return CodeSpec(cid, key, code.strip() if "\n" not in code else code, function, dict(bind),
+                    tuple(returns) if returns is not None else None, axis, dict(expect),
+                    str(spec.get("source", "")), str(spec.get("note", "")), base)
+
+
+def read(layer, spec: CodeSpec) -> CodeClaim:
+    """Read a code claim's function.  Raises :class:`ClaimSpecError` naming the key at fault."""
     try:
-        return code_claim(layer, code.strip() if "\n" not in code else code, function=function, bind=bind,
-                          returns=returns, axis=axis, base=base, id=cid, expect=expect,
-                          source=str(spec.get("source", "")), note=str(spec.get("note", "")))
+        return code_claim(layer, spec.code, function=spec.function, bind=spec.bind, returns=spec.returns,
+                          axis=spec.axis, base=spec.base, id=spec.id, expect=spec.expect, source=spec.source,
+                          note=spec.note)
     except (CodeError, BindError) as err:
-        raise ClaimSpecError(f"{key}.code" if isinstance(err, CodeError) else f"{key}.bind", str(err)) from None
+        raise ClaimSpecError(f"{spec.key}.code" if isinstance(err, CodeError) else f"{spec.key}.bind", str(err)) from None
 
 
-__all__ = ["ClaimSpecError", "CodeClaim", "CodeError", "code_claim", "from_spec", "shared_inputs"]
+__all__ = ["ClaimSpecError", "CodeClaim", "CodeError", "CodeSpec", "code_claim", "from_spec", "read", "shared_inputs"]

@@ -74,7 +74,7 @@ class Layer:
     graph: Graph
     closed_form: Mapping[str, Formula]
     claims: tuple[Claim, ...] = ()
-    code_claims: tuple = ()  # CodeClaim (symbn.lang.code): backward passes as written in code
+    code_claims: tuple = ()  # CodeSpec (symbn.lang.code): backward passes as written in code, read when checked
     latex_names: Mapping[str, str] = field(default_factory=dict)
     notation: Mapping[str, str] = field(default_factory=dict)
 
@@ -93,6 +93,13 @@ class Layer:
     def formula(self, text: str, key: str = "formula", adjoints: bool = False) -> Formula:
         """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
         return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
+
+    def read_code_claims(self) -> tuple:
+        """The code claims, their functions read (:class:`~symbn.lang.code.CodeClaim`).  Raises SpecError."""
+        try:
+            return tuple(code.read(self, spec) for spec in self.code_claims)
+        except code.ClaimSpecError as err:
+            raise SpecError(self.path, err.key, err.message) from None
 
     def check_wrt(self, wrt: str, key: str) -> None:
         """A gradient is taken with respect to a differentiable input or a stage that
@@ -351,7 +358,7 @@ class _Reader:
         return tuple(claims)
 
     def code_claim(self, spec: dict, key: str, layer: Layer, cid: str):
-        """A claim whose ``code`` is a backward pass (read by :mod:`symbn.lang.code`, never run)."""
+        """A claim whose ``code`` is a backward pass (read by :mod:`symbn.lang.code` when checked, never run)."""
         try:
             return code.from_spec(layer, spec, key, cid, Path(self.path).parent)
         except code.ClaimSpecError as err:

@@ -65,7 +65,7 @@ def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 
     if layer.code_claims:
         from symbn.proof.code import check_code_claims
 
-        report.items += check_code_claims(layer, list(layer.code_claims), n, time_limit)
+        report.items += check_code_claims(layer, list(layer.read_code_claims()), n, time_limit)
     return report
 
 
