@@ -13,7 +13,7 @@ from symbn.proof.report import PROVED, REFUTED
 
 from ..files import FILES
 from ..oracle import true_gradient
-from .codecases import FAST, LAYERNORM, SEED002, SEED003, Case, at, close, run
+from .codecases import FAST, LAYERNORM, SEED002, SEED003, TWICE, UNBIASED, Case, at, close, run
 
 LAYERS = {p.stem: symbn.load(p) for p in FILES}
 
@@ -165,6 +165,21 @@ def _no_value(case: Case, source: str, layer, ce, wrt: str) -> None:
     except ValueError:
         return
     assert np.shape(out[case.returns.index(wrt)]) != shapes[wrt], (np.shape(out[case.returns.index(wrt)]), shapes)
+
+
+@pytest.mark.parametrize("layer, cases", [("batchnorm", {"seed-003-code": SEED003, "seed-002-code": SEED002,
+                                                          "cs231n-fast-code": FAST, "unbiased-step-4-code": UNBIASED}),
+                                           ("layernorm", {"layernorm-code": LAYERNORM, "layernorm-twice-code": TWICE})])
+def test_the_code_claims_of_derivations_get_their_verdicts_and_numpy_agrees(layer, cases):
+    from symbn.proof.claims import check_claims
+
+    report = check_claims(LAYERS[layer])
+    assert report.exit_code == 0, report.table()
+    for claim_id, case in cases.items():
+        items = [i for i in report.items if i.id == claim_id]
+        assert len(items) == 3
+        sub = type(report)(report.layer, report.n, items)
+        _oracle_agrees(case, case.source(), sub)
 
 
 # --- rewritings that are the same gradient -------------------------------------------------------
