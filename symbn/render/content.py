@@ -257,11 +257,43 @@ class _Builder(Modes):
                 self.eq(lhs, truth, engine=_truth(A, claim.wrt), label=r"\text{reverse mode}")
             if checked.result.counterexample is not None:
                 self.say(f"Counterexample: `{checked.result.counterexample}`.")
+            self.difference(claim.wrt, checked.result)
             transcribed = results.get(f"{claim.id} (LaTeX)")
             if transcribed is not None:
                 self.say(f"The claim's LaTeX, as published, read by symbn: verdict **{transcribed.result.verdict}**.")
             if claim.note:
                 self.say(claim.note)
+
+
+        self.code_claims(report)
+
+    def code_claims(self, report: Report) -> None:
+        """Backward passes as written in code: each gradient's verdict, and where and how it goes wrong."""
+        for spec in self.layer.code_claims:
+            self.add(Heading(2, text(f"Code claim `{spec.id}`")))
+            self.say(f"`{spec.code}`" + (f" (source: {spec.source})" if spec.source else "")
+                     + ", read by symbn and never run.")
+            for item in (i for i in report.items if i.id == spec.id):
+                r = item.result
+                agrees = "as expected" if item.agrees else "NOT as expected"
+                self.say(f"$\\partial f / \\partial {self.at(r.wrt)}$: verdict **{r.verdict}**, {agrees}.")
+                if r.counterexample is not None:
+                    self.say(f"Counterexample: `{r.counterexample}`.")
+                if r.first_wrong is not None:
+                    self.say(f"First wrong line: `{r.first_wrong}`.")
+                self.difference(r.wrt, r)
+            if spec.note:
+                self.say(spec.note)
+
+    def difference(self, wrt: str, result) -> None:
+        """claim − truth, displayed as the engine computes it, with what each changed term means."""
+        d = result.difference
+        if d is None or not d.changes:
+            return
+        formula = self.layer.formula(d.text, "difference")
+        self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))
+        checked = "proved: the claim minus this is the truth" if d.checked else "not proved"
+        self.say(f"What is wrong ({checked}): " + "; ".join(f"`{c.reading}`" for c in d.changes) + ".")
 
 
 def _truth(A: Algebra, wrt: str):
