@@ -8,7 +8,8 @@ modules, one concept each:
 - :mod:`.values`: what the code holds (arrays as graph atoms, numbers, shapes ...);
 - :mod:`.bind`: which quantity of the layer each name the code reads stands for;
 - :mod:`.library`: the NumPy and torch functions and methods it reads;
-- :mod:`.operations` and :mod:`.interpret`: the statements, as graph equations;
+- :mod:`.operations`, :mod:`.calls` and :mod:`.interpret`: arithmetic and reductions, calls,
+  and the statements, as graph equations;
 - :mod:`.program`: the result, with each line's value for locating a mistake.
 """
 

@@ -16,14 +16,14 @@ from fractions import Fraction
 from symbn.ir.graph import Builder, Var
 from symbn.ir.primitives import BY_INFIX, neg_p
 from symbn.lang.expr import MAX_LITERAL_DIGITS
-from symbn.lang.python import layout, library
+from symbn.lang.python import calls, layout
 from symbn.lang.python.bind import Binder, Target
-from symbn.lang.python.operations import Operations, ShapeFault
+from symbn.lang.python.calls import Calls
+from symbn.lang.python.operations import ShapeFault
 from symbn.lang.python.program import Fault, Program, Record, Returned
 from symbn.lang.python.source import CodeError, Unit
 from symbn.lang.python.values import Array, Const, Container, Helper, Library, Seq, Unbound, describe
 
-MAX_DEPTH = 16  # helper calls within helper calls
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _UNSUPPORTED = {
     ast.For: "loops are", ast.While: "loops are", ast.If: "if statements are", ast.With: "with blocks are",
@@ -39,10 +39,9 @@ _UNSUPPORTED = {
     ast.Await: "await is", ast.Yield: "yield is", ast.YieldFrom: "yield is", ast.Starred: "starred expressions are",
     ast.Slice: "slices are",
 }
-BUILTINS = ("float", "int", "len")
 
 
-class Interpreter(Operations):
+class Interpreter(Calls):
     """Reads one function of a :class:`Unit` against the layer's names."""
 
     def __init__(self, unit: Unit, graph_vars: Mapping[str, Var], count: int, kinds: Mapping[str, str],
@@ -298,7 +297,7 @@ class Interpreter(Operations):
             path = self.unit.aliases[n]
             self.libraries.add(path[0])
             return Library(path)
-        if n in BUILTINS:
+        if n in calls.BUILTINS:
             return Library(("builtins", n))
         raise self.error(node, f"name '{n}' is not defined in the function (nor a helper, numpy or torch)")
 
@@ -332,92 +331,6 @@ class Interpreter(Operations):
         if isinstance(obj, Unbound):
             raise self.error(node, self.unbound(obj))
         return self.index(obj, self.expr(key, env), node)
-
-    # --- calls ------------------------------------------------------------------------------------
-
-    def call(self, node: ast.Call, env: dict):
-        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-            raise self.error(node, "*args and **kwargs in a call are not supported")
-        if isinstance(node.func, ast.Attribute):
-            obj = self.expr(node.func.value, env)
-            if isinstance(obj, Array):
-                return self.method(obj, node, env)
-            fn = self.attribute(obj, node.func)
-        else:
-            fn = self.expr(node.func, env)
-        args = [self.expr(a, env) for a in node.args]
-        kwargs = {k.arg: self.expr(k.value, env) for k in node.keywords}
-        if isinstance(fn, Helper):
-            return self.inline(fn.node, args, kwargs, node)
-        if isinstance(fn, Library):
-            return self.library(fn.path, args, kwargs, node)
-        if isinstance(fn, Unbound):
-            raise self.error(node, self.unbound(fn))
-        raise self.error(node, f"{describe(fn)} cannot be called")
-
-    def method(self, obj: Array, node: ast.Call, env: dict):
-        name = node.func.attr
-        entry, why = library.method(name, {k.arg for k in node.keywords}, self.flavours())
-        if entry is None:
-            raise self.error(node, why)
-        args = [obj, *(self.expr(a, env) for a in node.args)]
-        kwargs = {k.arg: self.expr(k.value, env) for k in node.keywords}
-        return self.run_entry(entry, args, kwargs, node, f".{name}()")
-
-    def flavours(self) -> set[str]:
-        """The libraries the code uses (those it imports, or names): NumPy if none."""
-        imported = {path[0] for path in self.unit.aliases.values()} if self.unit.imports else set()
-        return (self.libraries | imported) or {library.NUMPY}
-
-    def library(self, path: tuple[str, ...], args: list, kwargs: dict, node: ast.Call):
-        what = ".".join(path)
-        if path[0] == "builtins" and not kwargs and len(args) == 1:
-            if path[1] == "len":
-                return self.index(self.shape(self.array(args[0], node)), 0, node)
-            value = args[0]
-            self.operand(value, node)  # float(N) and int(N) are N itself
-            return value
-        entry = library.FUNCTIONS.get(path) if len(path) == 2 else None
-        if entry is None:
-            raise self.error(node, f"{what}() is not supported (symbn reads {', '.join(sorted({p[1] for p in library.FUNCTIONS}))} "
-                                   "of numpy and torch)")
-        return self.run_entry(entry, args, kwargs, node, what + "()")
-
-    def run_entry(self, entry: library.Entry, args: list, kwargs: dict, node: ast.Call, what: str):
-        try:
-            bound = library.arguments(entry, args, kwargs, what)
-        except ValueError as err:
-            raise self.error(node, str(err)) from None
-        first = entry.params[0]
-        return entry.run(self, node, bound[first], **{k: v for k, v in bound.items() if k != first})
-
-    def inline(self, fn: ast.FunctionDef, args: list, kwargs: dict, node: ast.Call):
-        """A helper's body, read with its parameters bound to the arguments."""
-        if self.depth >= MAX_DEPTH:
-            raise self.error(node, f"helper calls nested more than {MAX_DEPTH} deep (recursion is not supported)")
-        if fn.decorator_list or fn.args.vararg or fn.args.kwarg or fn.args.kwonlyargs or fn.args.posonlyargs:
-            raise self.error(fn, f"the helper {fn.name} must be a plain function of named parameters")
-        params = [p.arg for p in fn.args.args]
-        if len(args) > len(params):
-            raise self.error(node, f"{fn.name}() takes {len(params)} arguments, got {len(args)}")
-        local = dict(zip(params, args))
-        for key, value in kwargs.items():
-            if key not in params or key in local:
-                raise self.error(node, f"{fn.name}() got an unexpected or repeated argument '{key}'")
-            local[key] = value
-        defaults = dict(zip(params[len(params) - len(fn.args.defaults):], fn.args.defaults))
-        for p in params:
-            if p not in local:
-                if p not in defaults:
-                    raise self.error(node, f"{fn.name}() is missing the argument '{p}'")
-                local[p] = self.expr(defaults[p], {})
-        self.depth += 1
-        try:
-            value, _ = self.body(fn.body, local, top=False)
-        finally:
-            self.depth -= 1
-        return value
-
 
 def read(unit: Unit, graph_vars: Mapping[str, Var], count: int, kinds: Mapping[str, str], bind: Mapping[str, Target],
          axis: int = 0, rank: int = 2, shared: set[str] = frozenset()) -> Program:
