@@ -85,10 +85,11 @@ class Prover:
         """An obligation, and for a refuted one what its claim side says is wrong."""
         result = self.obligation(wrt, sides)
         if result.verdict == REFUTED and sides[1].explain is not None:
-            try:
-                result = sides[1].explain(self, wrt, sides, result)
-            except (*SYMPY_FAILURES, Undecided):
-                pass  # the verdict stands without its explanation
+            with limits.spare(0.8):  # the explanation never costs the verdict its time
+                try:
+                    result = sides[1].explain(self, wrt, sides, result)
+                except (*SYMPY_FAILURES, Undecided):
+                    pass  # the verdict stands without its explanation
         return result
 
     def built(self) -> Prover:
