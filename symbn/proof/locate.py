@@ -55,9 +55,15 @@ class Locator:
         self.prover, self.program, self.layer = prover, program, prover.layer
         self.graph = self.layer.graph
         self.formula = Formula("code", None, "code", ROW, program.eqns, 0)
+        self.points, self.envs = [], []
         with precision(BITS):
-            self.points = list(prover.refuter._domain_points(QUICK))
-        self.envs = [routes.formula_env(self.formula) if program.eqns else dict(routes.env) for _, routes in self.points]
+            for point, routes in prover.refuter._domain_points(QUICK):
+                try:
+                    env = routes.formula_env(self.formula) if program.eqns else dict(routes.env)
+                except (ZeroDivisionError, ValueError):
+                    continue  # the code is undefined at this point: it says nothing
+                self.points.append((point, routes))
+                self.envs.append(env)
 
     # --- quantities ------------------------------------------------------------------------
 

@@ -90,6 +90,9 @@ class Prover:
                     result = sides[1].explain(self, wrt, sides, result)
                 except (*SYMPY_FAILURES, Undecided):
                     pass  # the verdict stands without its explanation
+                except Exception as err:  # noqa: BLE001 - a bug in explaining must not cost the verdict; it is shown
+                    why = f"symbn could not explain this refutation ({type(err).__name__}: {str(err)[:120]})"
+                    result = replace(result, notes=(*result.notes, why))
         return result
 
     def built(self) -> Prover:
