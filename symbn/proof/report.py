@@ -169,6 +169,7 @@ class Proof:
         for r in self.results:
             if r.counterexample is not None:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
+                lines += r.explanation("    ")
             elif r.detail:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} unknown: {r.detail}")
         size = size_words(self.n)
