@@ -122,8 +122,8 @@ class Writer:
             v = Fraction(int(e.p), int(e.q))
             return Neg(Num(-v)) if v < 0 else Num(v)
         if e.is_Symbol:
-            if e in self.T.body:
-                return BinOp("/", Call("sum", self.expr(self.T.body[e].xreplace(self.unrow))), Name("N"))
+            if e in self.T.body:  # S[m] is the sum of m over the slice
+                return Call("sum", self.expr(self.T.body[e].xreplace(self.unrow)))
             return Name(str(e))
         if e.is_Add:
             out = None

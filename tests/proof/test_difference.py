@@ -91,3 +91,10 @@ def test_a_wrong_difference_is_not_checked(bn):
     assert _checked(prover, "x", truth_side("x"), formula, "-gamma*ivar*mean(dy)")
     assert not _checked(prover, "x", truth_side("x"), formula, "-2*gamma*ivar*mean(dy)")
     assert not _checked(prover, "x", truth_side("x"), formula, "-gamma*mean(dy)")
+
+
+def test_a_claim_that_divides_by_a_sum_is_written_and_checked(bn):
+    """A difference whose terms cannot be split by basis term (a sum in a denominator) is written whole."""
+    (item,) = check_one(bn, "x", formula="gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat)) + 1/sum(dy*dy)").items
+    d = item.result.difference
+    assert item.result.verdict == REFUTED and d.checked and "sum(dy**2)" in d.text, d
