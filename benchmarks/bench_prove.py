@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 import symbn
-from symbn.lang.expr import parse, to_text
 from symbn.proof.claims import check_claims
 from symbn.proof.prover import Prover, check_formula
 from symbn.proof.second import prove_second
@@ -197,7 +196,6 @@ def main() -> None:
         print(f"| {path.stem} | {seconds:.3f} | {len(proof.results)} ({proof.verdict}) | "
               + " | ".join(f"{c:.2f}" for c in concrete) + " |", flush=True)
     print(f"\ntensorgrad, BatchNorm's Hessian-vector product (s): {tensorgrad_second_derivative()}")
-    del parse, to_text
 
 
 if __name__ == "__main__":

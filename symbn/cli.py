@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from symbn.lang.derivation import SpecError, load
+from symbn.lang.python import BindError, CodeError
 from symbn.proof.prover import TooLarge
 from symbn.version import __version__
 
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (SpecError, UsageError, TooLarge) as err:
+    except (SpecError, UsageError, TooLarge, CodeError, BindError) as err:
         print(f"symbn: {err}", file=sys.stderr)
         return BAD_INPUT
     except NotShown as err:
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--formula", help="a formula in symbn's syntax, e.g. 'sum(dy*xhat)'; "
                                          "one that starts with - is given as --formula=-...")
     group.add_argument("--latex", metavar="TEX", help="a formula written in LaTeX")
+    group.add_argument("--code", metavar="PATH.py:FUNCTION", help="a backward pass in NumPy or torch (read, never run)")
+    p.add_argument("--bind", default="", metavar="NAME=NAME,...",
+                   help="with --code: what the code's names are in the layer, e.g. dout=dy,stdinv=ivar,axis=0")
+    p.add_argument("--returns", metavar="NAME,...", help="with --code: the gradient each returned value is "
+                                                        "(default: the differentiable inputs in file order)")
+    p.add_argument("--axis", type=int, default=None, metavar="K",
+                   help="with --code: the slice's axis in the code's arrays (default 0; LayerNorm code: -1)")
     p.set_defaults(run=cmd_check)
 
     _extra_commands(sub)
@@ -131,7 +139,11 @@ def cmd_check(args) -> int:
     from symbn.proof.claims import check_claims, check_one
 
     layer = load(args.file)
-    if args.formula is not None or args.latex is not None:
+    if args.code is None and (args.bind or args.returns or args.axis is not None):
+        raise UsageError("--bind, --returns and --axis go with --code")
+    if args.code is not None:
+        report = _check_code(layer, args)
+    elif args.formula is not None or args.latex is not None:
         if not args.wrt:
             raise UsageError("--wrt NAME is needed with --formula or --latex")
         report = check_one(layer, args.wrt, formula=args.formula, tex=args.latex, n=args.n, time_limit=args.time_limit)
@@ -141,6 +153,18 @@ def cmd_check(args) -> int:
         report = check_claims(layer, n=args.n, time_limit=args.time_limit)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
     return report.exit_code
+
+
+def _check_code(layer, args):
+    from symbn.lang.python import parse_pairs
+    from symbn.proof.code import check_code
+
+    if args.wrt:
+        raise UsageError("--wrt goes with --formula or --latex; with --code, say which gradients with --returns")
+    code = args.code if ":" in args.code else Path(args.code)
+    returns = [r.strip() for r in args.returns.split(",") if r.strip()] if args.returns else None
+    return check_code(layer, code, bind=parse_pairs(args.bind), returns=returns, axis=args.axis or 0, n=args.n,
+                      time_limit=args.time_limit)
 
 
 # --- latex, graph, emit, check-numeric -----------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +32,8 @@ def test_prove_json_contract(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["layer"] == "batchnorm" and data["n"] == 3
     r = data["results"][0]
-    assert set(r) == {"wrt", "route", "against", "verdict", "counterexample", "seconds"}
+    assert set(r) == {"wrt", "route", "against", "verdict", "counterexample", "seconds", "first_wrong"}
+    assert r["first_wrong"] is None
     assert {x["route"] for x in data["results"]} | {x["against"] for x in data["results"]} == {"direct", "forward", "reverse", "closed_form"}
 
 
@@ -115,9 +117,10 @@ def test_check_claims_exit_codes_and_json(tmp_path):
     data = json.loads(out)
     assert code == 0 and data["n"] == "all"
     ids = [r["id"] for r in data["results"]]
-    assert "seed-001-dmu" in ids and "seed-001-dmu (LaTeX)" in ids
+    assert "seed-001-dmu" in ids and "seed-001-dmu (LaTeX)" in ids and "seed-003-code" in ids
     assert all(r["agrees"] for r in data["results"])
-    # a claim whose verdict differs from its expect: exit 1
+    # a claim whose verdict differs from its expect: exit 1 (the code claims' files copied beside it)
+    shutil.copytree(ROOT / "derivations" / "claims", tmp_path / "claims")
     flipped = tmp_path / "flipped.toml"
     text = Path(BN).read_text()
     flipped.write_text(text.replace('formula = "-1/sqrtvar*sum(dxhat) - 2*dvar*sum(x - mu)/N"\nexpect  = "correct"', 'formula = "-1/sqrtvar*sum(dxhat) - 2*dvar*sum(x - mu)/N"\nexpect  = "wrong"'))
@@ -288,3 +291,64 @@ def test_a_value_that_cannot_be_checked_is_one_line_exit_3(monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert err == "symbn: bn.toml: d sigma/d x_j could not be checked equal to the engine's value, so it is not shown\n"
 
+
+# --- code as a claim ------------------------------------------------------------------------------
+
+SEED003 = "derivations/claims/seed003_backward.py:batchnorm_backward"
+SEED003_BIND = "dout=dy,x_norm=xhat,stddev=sqrtvar,dev_from_mean=xmu,inverted_stddev=ivar,mean=mu,axis=0,dev_from_mean_sq=sq"
+
+
+def test_check_code_proved_and_a_mutant_located(tmp_path):
+    code, out, err = run("check", BN, "--code", SEED003, "--bind", SEED003_BIND)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("batchnorm_backward: d f/d x: proved")
+    mutant = tmp_path / "mutant.py"
+    mutant.write_text((ROOT / SEED003.split(":")[0]).read_text().replace("1/N * np.ones((N,D)) * dvar",
+                                                                          "1/(N-1) * np.ones((N,D)) * dvar"))
+    code, out, err = run("check", BN, "--code", f"{mutant}:batchnorm_backward", "--bind", SEED003_BIND)
+    assert code == 1, err
+    assert "first wrong line: line 40 (ddev_from_mean_sq): expected -gamma*ivar**2/2*mean(dy*xhat)" in out
+    assert "claim - truth = -gamma*ivar/(N - 1)*xhat*mean(dy*xhat)" in out
+    code, out, _ = run("check", BN, "--code", f"{mutant}:batchnorm_backward", "--bind", SEED003_BIND, "--json")
+    x = json.loads(out)["results"][0]
+    assert x["first_wrong"] == {"line": 40, "name": "ddev_from_mean_sq", "expected": "-gamma*ivar**2/2*mean(dy*xhat)",
+                                "got": "-gamma*ivar**2/(2*N - 2)*sum(dy*xhat)"}
+    assert x["difference"]["formula"] == "-gamma*ivar/(N - 1)*xhat*mean(dy*xhat)" and x["difference"]["checked"]
+    assert {"line": 40, "name": "ddev_from_mean_sq", "quantity": "d f/d sq", "matched_by": "name",
+            "verdict": "wrong"} in x["intermediates"]
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--code", "derivations/claims/seed003_backward.py:batchnorm_backward"],
+     "seed003_backward.py:19:12: 'dout' is a parameter that is not a quantity of the layer"),
+    (["--code", "derivations/claims/seed003_backward.py:nope"], "no function 'nope' at the top level"),
+    (["--code", "derivations/claims/seed003_backward.py:batchnorm_backward", "--bind", "dout"], "write NAME=TARGET"),
+    (["--bind", "dout=dy"], "--bind, --returns and --axis go with --code"),
+    (["--code", SEED003, "--bind", SEED003_BIND, "--returns", "x"], "returns 3 value(s), and --returns says 1"),
+])
+def test_check_code_bad_input_is_one_line_exit_2(args, problem):
+    code, _, err = run("check", BN, *args)
+    assert code == 2 and problem in err and "Traceback" not in err, err
+
+
+def test_a_statistic_over_the_wrong_axis_is_the_error_a_user_must_see(tmp_path):
+    path = tmp_path / "rms.py"
+    path.write_text("import numpy as np\n\ndef rmsnorm_backward(dout, x, gamma, irms):\n    xhat = x * irms\n"
+                    "    g = dout * gamma\n    c = np.mean(g * xhat, axis=0, keepdims=True)\n"
+                    "    dx = irms * (g - xhat * c)\n    return dx, np.sum(dout * xhat, axis=0)\n")
+    code, _, err = run("check", "derivations/rmsnorm.toml", "--code", f"{path}:rmsnorm_backward", "--bind", "dout=dy",
+                       "--axis", "-1")
+    assert code == 2 and "rms.py:7:22: line 6 reduces over axis 0, but the slice is axis 1" in err, err
+    path.write_text(path.read_text().replace("axis=0, keepdims", "axis=-1, keepdims"))
+    code, out, err = run("check", "derivations/rmsnorm.toml", "--code", f"{path}:rmsnorm_backward", "--bind", "dout=dy",
+                         "--axis", "-1")
+    assert code == 0, out + err
+
+
+def test_a_file_copied_without_its_code_is_still_proved_and_checked_with_a_clear_error(tmp_path):
+    copy = tmp_path / "bn.toml"
+    copy.write_text(Path(BN).read_text())
+    code, out, _ = run("prove", str(copy))
+    assert code == 0 and "verdict: proved" in out
+    code, _, err = run("check", str(copy))
+    assert code == 2 and "bn.toml: claims.seed-003-code.code: claims/seed003_backward.py: no such file" in err

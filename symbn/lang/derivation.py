@@ -1,4 +1,5 @@
-"""Derivation files: read a TOML file, check it, and build the layer it describes.
+"""Derivation files: read a TOML file, check it, and build the layer it describes
+(:mod:`symbn.lang.layer` holds the records it builds).
 
 Every problem is one :class:`SpecError` naming the file, the key and what is wrong,
 with a hint how to fix it.  Nothing in the file is executed: formulas go through
@@ -8,174 +9,26 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from symbn.ir.graph import Atom, Eqn, Graph
-from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR, SHARD, SHARDED
-from symbn.lang.expr import FUNCTIONS, Call, Expr, ExprError, Name, children, parse, parse_assignment
-from symbn.lang.lower import build, lower_formula
+from symbn.ir.graph import Graph
+from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR, SHARD
+from symbn.lang import code
+from symbn.lang.expr import Expr, ExprError, parse_assignment
+from symbn.lang.formula import Formula
+from symbn.lang.layer import RENDERERS, RESERVED, Claim, Input, Layer, SpecError, Split, _formula, check_kind, sharded
+from symbn.lang.lower import build
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-RESERVED = set(FUNCTIONS) | {"N", "dy", "f", "j", "i"}
-# What the core's methods that draw call, filled by the renderer (symbn.render.jupyter.install, run by
-# ``import symbn``): the core never imports symbn.render, so Layer.document() looks its renderer up here.
-RENDERERS: dict[str, Callable[..., Any]] = {}
 EXPECT = ("correct", "wrong")
-
-
-class SpecError(ValueError):
-    """A derivation file that cannot be used. ``str()`` is the one-line message."""
-
-    def __init__(self, path: str | Path, key: str, message: str):
-        self.path, self.key, self.message = str(path), key, message
-        super().__init__(f"{self.path}: {key}: {message}" if key else f"{self.path}: {message}")
-
-
-@dataclass(frozen=True)
-class Input:
-    name: str
-    kind: str  # row | scalar | constant
-    latex: str
-    positive: bool = False
-    default: Fraction | None = None
-    direction: bool = False  # an incoming direction dd<k> of a second-order problem: not differentiated
-
-    @property
-    def differentiable(self) -> bool:
-        return self.kind != CONSTANT and not self.direction
-
-
-@dataclass(frozen=True)
-class Formula:
-    """A formula from the file, parsed, with where it came from (for messages)."""
-
-    text: str
-    expr: Expr
-    key: str
-    kind: str  # row | scalar | constant: its value's kind
-    eqns: tuple[Eqn, ...] = ()  # lowered over the layer's graph (dy and d<name> are free variables)
-    result: Atom = Fraction(0)
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    wrt: str
-    formula: Formula
-    expect: str  # correct | wrong
-    source: str = ""
-    note: str = ""
-    latex: str = ""
-    order: int = 1  # 2: a formula for ∂h/∂wrt, h = Σ_k ⟨dd<k>, ∂f/∂k⟩
-    shards: bool = False  # a formula over the [shards] split (shard_sum, allreduce, Nk, its stages)
-
-
-@dataclass(frozen=True)
-class Split:
-    """[shards]: the layer's statistics computed per device and merged, and its backward
-    computed from per-device sums all-reduced: one graph (inputs, dy; the split stages, the
-    layer's remaining stages, the backward stages d<input>), to prove equal to the layer's."""
-
-    graph: Graph
-    stages: tuple[str, ...]  # the split forward's own stages (a name the layer has is replaced)
-    backward: tuple[str, ...]  # the backward's stages; d<input> among them are its gradients
-    text: Mapping[str, str]
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A loaded, checked derivation file."""
-
-    path: str
-    name: str
-    title: str
-    inputs: Mapping[str, Input]
-    stage_text: Mapping[str, str]  # stage name -> its formula as written
-    graph: Graph
-    closed_form: Mapping[str, Formula]
-    claims: tuple[Claim, ...] = ()
-    latex_names: Mapping[str, str] = field(default_factory=dict)
-    notation: Mapping[str, str] = field(default_factory=dict)
-    second_order: Mapping[str, Formula] = field(default_factory=dict)  # [second_order]: ∂h/∂w, w an input or dy
-    loss: bool = False  # the output is the loss itself (upstream gradient 1), as h of a second-order problem
-    first: Layer | None = None  # for a second-order problem: the layer whose backward it differentiates
-    split: Split | None = None  # [shards]
-    shards: int = 0  # a split problem: the number of devices (0: one)
-    whole: Layer | None = None  # a split problem: the single-device layer it must equal
-
-    def document(self, fmt: str = "md", n: int | None = None):
-        """The whole derivation as a document (Markdown, or ``fmt="tex"`` for LaTeX), which a notebook
-        displays as rendered math; ``str()`` of it is the text.  The renderer is not part of the core:
-        ``import symbn`` fills the hook (:data:`RENDERERS`), see :mod:`symbn.render.jupyter`."""
-        render = RENDERERS.get("document")
-        if render is None:
-            raise RuntimeError("no renderer is installed: import symbn (which installs symbn.render) first")
-        return render(self, fmt, n)
-
-    @property
-    def kinds(self) -> dict[str, str]:
-        """Every name a realisation of this layer needs: the graph's, and dy (unless the output is the loss)."""
-        return self.graph.kinds if self.loss else {**self.graph.kinds, "dy": self.output_kind}
-
-    @property
-    def differentiable(self) -> tuple[str, ...]:
-        return tuple(n for n, i in self.inputs.items() if i.differentiable)
-
-    @property
-    def constants(self) -> tuple[str, ...]:
-        return tuple(n for n, i in self.inputs.items() if not i.differentiable)
-
-    @property
-    def output_kind(self) -> str:
-        return self.graph.kinds[self.graph.output]
-
-    def formula(self, text: str, key: str = "formula", adjoints: bool = False) -> Formula:
-        """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
-        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
-
-    def check_wrt(self, wrt: str, key: str) -> None:
-        """A gradient is taken with respect to a differentiable input or a stage that
-        depends on one (a stage of constants only is a constant, and is not differentiated)."""
-        targets = self.targets()
-        if wrt in self.graph.stages and wrt not in targets:
-            raise SpecError(self.path, key, f"'{wrt}' is computed from constants only, and symbn does not "
-                                            f"differentiate constants; choose one of {', '.join(targets)}")
-        if wrt not in targets:
-            raise SpecError(self.path, key, f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
-
-    def formula_from_expr(self, expr: Expr, key: str, text: str, adjoints: bool = False) -> Formula:
-        """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
-        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
-
-    def second_order_formula(self, expr: Expr, key: str, text: str) -> Formula:
-        """Check an already parsed second-order formula over the layer's names, dy, dd<k> and d<name>."""
-        return _formula(self.path, key, text, self.graph, self.second_order_kinds(), expr)
-
-    def targets(self) -> tuple[str, ...]:
-        """What a gradient may be taken with respect to: the differentiable inputs and
-        the stages that are not constants."""
-        return (*self.differentiable, *(s for s in self.graph.stages if self.graph.kinds[s] != CONSTANT))
-
-    def second_order_kinds(self) -> dict[str, str]:
-        """The names a second-order formula may use besides the layer's: dy, the directions
-        dd<k>, and the first-order adjoints d<name> (stages of the backward pass)."""
-        return {"dy": self.output_kind, **self.adjoint_kinds(), **{"dd" + k: self.graph.kinds[k] for k in self.differentiable}}
-
-    def adjoint_kinds(self) -> dict[str, str]:
-        """d<name> -> its kind, for formulas that read reverse-mode adjoints (none in a second-order
-        problem, whose d<name> are stages: the first-order adjoints)."""
-        if self.first is not None or self.loss:  # a problem made from a layer: its d<name> are stages or inputs
-            return {}
-        return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
 
 def load(path: str | Path) -> Layer:
@@ -264,7 +117,9 @@ class _Reader:
         layer = replace(layer, second_order=self.second_order(self.table(data, "second_order", set(), required=False), layer))
         layer = replace(layer, split=self.split(self.table(data, "shards", {"stages", "backward", "source"}, required=False),
                                                 layer, stages))
-        return replace(layer, claims=self.claims(data.get("claims", []), layer))
+        claims = self.claims(data.get("claims", []), layer)
+        return replace(layer, claims=tuple(c for c in claims if isinstance(c, Claim)),
+                       code_claims=tuple(c for c in claims if not isinstance(c, Claim)))
 
     def split(self, table: dict, layer: Layer, stages: Mapping[str, tuple[str, Expr]]) -> Split | None:
         """[shards]: stages = the statistics per device and their merge (a stage the layer has is
@@ -430,14 +285,14 @@ class _Reader:
     def claims(self, value: Any, layer: Layer) -> tuple[Claim, ...]:
         if not isinstance(value, list):
             raise self.error("claims", "expected an array of tables [[claims]]")
-        claims: list[Claim] = []
+        claims: list = []
         seen: set[str] = set()
         allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex", "order", "shards"}
         for k, spec in enumerate(value):
             key = f"claims[{k}]"
             if not isinstance(spec, dict):
                 raise self.error(key, "expected a table")
-            bad = sorted(set(spec) - allowed)
+            bad = sorted(set(spec) - allowed - (code.KEYS if "code" in spec else set()))
             if bad:
                 raise self.error(f"{key}.{bad[0]}", f"unknown key; the keys of a claim are {', '.join(sorted(allowed))}")
             cid = self.string(spec, f"{key}.id")
@@ -445,6 +300,9 @@ class _Reader:
             if cid in seen:
                 raise self.error(key, f"claim id '{cid}' is used twice")
             seen.add(cid)
+            if "code" in spec:
+                claims.append(self.code_claim(spec, key, layer, cid))
+                continue
             wrt = self.string(spec, f"{key}.wrt")
             order = spec.get("order", 1)
             if order not in (1, 2) or isinstance(order, bool):
@@ -480,48 +338,12 @@ class _Reader:
             )
         return tuple(claims)
 
-
-def check_kind(path: str, formula: Formula, want: str, wrt: str) -> None:
-    """A formula for ∂f/∂wrt must not vary along the slice when wrt does not."""
-    if formula.kind == ROW and want != ROW:
-        raise SpecError(
-            path,
-            formula.key,
-            f"the formula varies along the slice (row) but {wrt} is {want}: reduce it with sum(...) or mean(...)",
-        )
+    def code_claim(self, spec: dict, key: str, layer: Layer, cid: str):
+        """A claim whose ``code`` is a backward pass (read by :mod:`symbn.lang.code` when checked, never run)."""
+        try:
+            return code.from_spec(layer, spec, key, cid, Path(self.path).parent)
+        except code.ClaimSpecError as err:
+            raise self.error(err.key, err.message) from None
 
 
-def sharded(expr: Expr) -> set[str]:
-    """The names of a split across devices (shard_sum, shard_mean, allreduce, Nk) a formula uses."""
-    found, todo = set(), [expr]
-    while todo:
-        e = todo.pop()
-        if isinstance(e, Call):
-            found.add(e.fn)
-        if isinstance(e, Name):
-            found.add(e.id)
-        todo += children(e)
-    return found & SHARDED
-
-
-def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None,
-             split: bool = False) -> Formula:
-    """Parse a formula and check its names and kinds against the graph (``split``: over a split's graph)."""
-    dy_kind = graph.kinds[graph.output]
-    try:
-        expr = parse(text) if expr is None else expr
-        used = sharded(expr)
-        if used and not split:
-            raise ExprError(f"'{min(used)}' belongs to a slice split across devices: write it in [shards], or in a "
-                            f"claim with shards = true")
-        eqns, result, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
-    except ExprError as err:
-        hint = ""
-        if "unknown name" in err.message:
-            names = [*graph.inputs, *graph.stages, "dy", "N"]
-            hint = f"; the names are {', '.join(names)}"
-        raise SpecError(path, key, f"{err} in {text!r}{hint}") from None
-    return Formula(text=text, expr=expr, key=key, kind=kind, eqns=eqns, result=result)
-
-
-__all__ = ["CONSTANT", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads"]
+__all__ = ["CONSTANT", "RENDERERS", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "Split", "load", "loads"]

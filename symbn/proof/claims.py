@@ -76,6 +76,10 @@ def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 
         report.items += [Checked(shown, result, claim.expect, claim.note, claim.order) for (shown, claim), result in zip(checks, results)]
     if n is None:  # claims on a split across devices: two devices of any sizes
         report.items += [Checked(c.id, r, c.expect, c.note) for c, r in shard_claims(layer, 2, time_limit)]
+    if layer.code_claims:
+        from symbn.proof.code import check_code_claims
+
+        report.items += check_code_claims(layer, list(layer.read_code_claims()), n, time_limit)
     return report
 
 

@@ -72,6 +72,32 @@ class Prover:
     def canonical(self) -> Canonical:
         return _canonical(self.layer, self.routes)
 
+    @cached_property
+    def terms(self):
+        """The layer's own terms, for writing a difference (:mod:`symbn.proof.terms`)."""
+        from symbn.proof.terms import Terms
+
+        return Terms(self.layer.graph, {n for n, i in self.layer.inputs.items() if i.positive})
+
+    @cached_property
+    def moments(self) -> Prover:
+        """This prover if it proves for every N, else one that does (differences are for every N)."""
+        return self if self.n is None else Prover(self.layer)
+
+    def checked(self, wrt: str, sides: tuple[Side, Side]) -> Result:
+        """An obligation, and for a refuted one what its claim side says is wrong."""
+        result = self.obligation(wrt, sides)
+        if result.verdict == REFUTED and sides[1].explain is not None:
+            with limits.spare(0.8):  # the explanation never costs the verdict its time
+                try:
+                    result = sides[1].explain(self, wrt, sides, result)
+                except (*SYMPY_FAILURES, Undecided):
+                    pass  # the verdict stands without its explanation
+                except Exception as err:  # noqa: BLE001 - a bug in explaining must not cost the verdict; it is shown
+                    why = f"symbn could not explain this refutation ({type(err).__name__}: {str(err)[:120]})"
+                    result = replace(result, notes=(*result.notes, why))
+        return result
+
     def built(self) -> Prover:
         """The prover with its symbolic state built (so that a time limit covers building it)."""
         _ = self.canonical
@@ -205,7 +231,8 @@ def _entries(value) -> list:
 
 def route_side(layer: Layer, route: str, wrt: str) -> Side:
     formula = layer.closed_form.get(wrt) if route == "closed_form" else None
-    return Side(route, lambda routes: routes.gradient(route, wrt), formula, (route, wrt), route == "direct")
+    return Side(route, lambda routes: routes.gradient(route, wrt), formula, (route, wrt), route == "direct",
+                explain_difference if formula is not None else None)
 
 
 def truth_side(wrt: str) -> Side:
@@ -213,7 +240,18 @@ def truth_side(wrt: str) -> Side:
 
 
 def claim_side(label: str, formula: Formula, wrt: str) -> Side:
-    return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt))
+    # the formula itself is in the key: a shared prover checks many formulas under one label
+    return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt, formula),
+                explain=explain_difference)
+
+
+def explain_difference(prover: Prover, wrt: str, sides: tuple[Side, Side], result: Result) -> Result:
+    """A refuted formula's claim − truth, in the layer's terms (:mod:`symbn.proof.difference`)."""
+    from symbn.proof.difference import explain
+
+    every = prover.moments
+    truth, claim = (every._value(wrt, s) for s in sides)
+    return replace(result, difference=explain(prover, wrt, sides, truth, claim, sides[1].formula))
 
 
 def timed_out(limit: float | None, n: int | None = None) -> Callable:
@@ -242,7 +280,9 @@ def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Si
         prover: Prover | None = None) -> list[Result]:
     """The obligations' results, each charged its own time, under the time limit."""
     check_size(n)
-    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
+    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.checked(wrt, s)) for wrt, s in obligations]
+    if prover is not None and any(s[1].explain for _, s in obligations):
+        _ = prover.moments.terms  # built once here, so that each forked worker inherits it
     build = (lambda: prover.built()) if prover is not None else (lambda: Prover(layer, n).built())
     skipped = not_tried(time_limit, n) if n is not None else None  # at one N, the first out of time tells the rest
     done = limits.run(build, jobs, time_limit, timed_out(time_limit, n), skipped)

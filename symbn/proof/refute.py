@@ -47,6 +47,7 @@ class Side:
     formula: Formula | None = None
     key: tuple = ()  # what the value is, for caching symbolic values (e.g. ("direct", "x"))
     symbolic: bool = False  # needs symbols (SymPy's diff): slow at a point, computed in explicit symbols
+    explain: Callable[..., Any] | None = None  # explain(prover, wrt, sides, result): a refuted result, explained
 
 
 class Refuter:

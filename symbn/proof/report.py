@@ -17,10 +17,76 @@ from symbn.proof.counterexample import Counterexample
 PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
 EXIT = {PROVED: 0, REFUTED: 1, UNKNOWN: 3}
 AGREES = {"correct": PROVED, "wrong": REFUTED}
+WHOLE = "the whole gradient"  # the term of a Change that says the claim is a multiple of the truth
 
 
 def size_words(n: int | None) -> str:
     return "every N" if n is None else f"N = {n}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One basis term whose coefficient differs: claim's, truth's, and what that means."""
+
+    term: str
+    claim: str
+    truth: str
+    reading: str
+
+    def to_json(self) -> dict:
+        return {"term": self.term, "claim": self.claim, "truth": self.truth, "reading": self.reading}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """claim − truth in the layer's own terms (``text`` is a formula in symbn's syntax).
+    ``checked``: the claim minus ``text`` was proved equal to the truth."""
+
+    text: str
+    changes: tuple[Change, ...] = ()
+    summary: str = ""
+    checked: bool = False
+
+    def to_json(self) -> dict:
+        return {"formula": self.text, "terms": [c.to_json() for c in self.changes], "summary": self.summary,
+                "checked": self.checked}
+
+    def __str__(self) -> str:
+        return f"claim - truth = {self.text}" + (f": {self.summary}" if self.summary else "")
+
+
+@dataclass(frozen=True)
+class FirstWrong:
+    """The first line of code whose value is wrong, what it should be and what it is."""
+
+    line: int
+    name: str
+    expected: str
+    got: str
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "name": self.name, "expected": self.expected, "got": self.got}
+
+    def __str__(self) -> str:
+        return f"line {self.line} ({self.name}): expected {self.expected}, got {self.got}"
+
+
+@dataclass(frozen=True)
+class LineCheck:
+    """An intermediate of the code matched to a quantity of the true derivation."""
+
+    line: int
+    name: str
+    quantity: str  # what it is matched to, e.g. "d f/d var"
+    how: str  # "name", "bind" or "value"
+    verdict: str  # "right", "wrong" or "unsure"
+
+    def to_json(self) -> dict:
+        return {"line": self.line, "name": self.name, "quantity": self.quantity, "matched_by": self.how,
+                "verdict": self.verdict}
+
+    def __str__(self) -> str:
+        return f"line {self.line} {self.name}: {self.quantity} (by {self.how}): {self.verdict}"
 
 
 @dataclass(frozen=True)
@@ -33,16 +99,43 @@ class Result:
     seconds: float = 0.0
     detail: str = ""  # why unknown
     tried: bool = True  # False: not run, because an obligation before it ran out of time
+    difference: Difference | None = None  # for a refuted formula: claim − truth
+    first_wrong: FirstWrong | None = None  # for refuted code: where it goes wrong
+    lines: tuple[LineCheck, ...] = ()  # for refuted code: every intermediate matched
+    notes: tuple[str, ...] = ()  # what a reader of the verdict needs (a sum over other slices ...)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "wrt": self.wrt,
             "route": self.route,
             "against": self.against,
             "verdict": self.verdict,
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
             "seconds": round(self.seconds, 4),
+            "first_wrong": self.first_wrong.to_json() if self.first_wrong else None,
         }
+        if self.verdict == REFUTED:
+            out["difference"] = self.difference.to_json() if self.difference else None
+        if self.lines:
+            out["intermediates"] = [c.to_json() for c in self.lines]
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    def explanation(self, indent: str = "    ") -> list[str]:
+        """The lines that say where and how a refuted result goes wrong."""
+        out = [f"{indent}note: {n}" for n in self.notes]
+        if self.first_wrong is not None:
+            out.append(f"{indent}first wrong line: {self.first_wrong}")
+        if self.difference is not None:
+            checked = "" if self.difference.checked else " (not proved)"
+            out.append(f"{indent}claim - truth = {self.difference.text}{checked}")
+            whole = [c for c in self.difference.changes if c.term == WHOLE]
+            out += [f"{indent}  {c.reading}" for c in (whole or self.difference.changes)]
+        if self.lines:
+            out.append(f"{indent}intermediates:")
+            out += [f"{indent}  {c}" for c in self.lines]
+        return out
 
 
 @dataclass
@@ -83,6 +176,7 @@ class Proof:
         for r in self.results:
             if r.counterexample is not None:
                 lines.append(f"{r.wrt}: {r.route} vs {r.against} refuted at {r.counterexample}")
+                lines += r.explanation("    ")
             elif r.detail and r.tried:
                 why.setdefault(r.detail, []).append(r)
         for detail, same in why.items():  # one line per reason, not one per obligation
@@ -148,6 +242,7 @@ class Report:
                 lines.append("    (lhs: the true gradient by reverse mode; rhs: the claim)")
             if r.detail:
                 lines.append(f"    {r.detail}")
+            lines += r.explanation()
             if c.note and c.agrees is not None:
                 lines.append(f"    note: {plain(c.note)}")
         size = size_words(self.n)
@@ -184,4 +279,5 @@ def plain(text: str) -> str:
     return re.sub(r"\$([^$]*)\$", math, text)
 
 
-__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Checked", "Proof", "Report", "Result", "plain", "size_words"]
+__all__ = ["AGREES", "EXIT", "PROVED", "REFUTED", "UNKNOWN", "Change", "Checked", "Difference", "FirstWrong", "LineCheck",
+           "Proof", "Report", "Result", "plain", "size_words"]

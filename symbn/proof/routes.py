@@ -25,7 +25,6 @@ from symbn.ad.jvp import contract, jvp
 from symbn.ad.vjp import vjp
 from symbn.ir.primitives import ROW, SCALAR
 from symbn.lang.derivation import Formula, Layer
-from symbn.lang.expr import names
 from symbn.realise.concrete import Concrete
 from symbn.realise.moments import Moments
 from symbn.realise.numbers import Numbers
@@ -110,7 +109,7 @@ class Routes:
         """Every value the formula's equations compute (over the layer's own); computed once."""
         if formula not in self._formulas:
             env = {**self.env} if self.layer.loss else {**self.env, "dy": self.dy}
-            adjoint_names = set(self.layer.adjoint_kinds()) & names(formula.expr)
+            adjoint_names = set(self.layer.adjoint_kinds()) & formula.reads()
             env.update({n: self.adjoint_value(n[1:]) for n in adjoint_names})
             self._formulas[formula] = run(formula.eqns, env, self.B)
         return self._formulas[formula]

@@ -20,11 +20,12 @@ difference claim − truth, say) is one method and one name.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import sympy as sp
 
 from symbn.ir.primitives import ROW
-from symbn.lang.derivation import Claim, Formula
+from symbn.lang.derivation import Claim, Formula, SpecError
 from symbn.lang.expr import Num
 from symbn.proof.claims import check_claims, from_latex
 from symbn.proof.counterexample import NOT_REAL, Counterexample, simplified
@@ -32,7 +33,7 @@ from symbn.proof.report import Report
 from symbn.render.blocks import Heading, Table, text
 from symbn.render.source import Breakable, Faithful, source_latex
 
-PARTS = ("source", "as_written", "reading", "verdict", "truth", "counterexample", "note")
+PARTS = ("source", "as_written", "reading", "verdict", "truth", "counterexample", "difference", "note")
 _NUMBER = re.compile(r"(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
 
 
@@ -48,8 +49,7 @@ class Claims:
             "Formulas people published, each shown as its source writes it, then as symbn reads it (the value of "
             "what is written, checked against the engines like every value above), then judged against reverse mode."
         )
-        report: Report = check_claims(self.layer, self.n)
-        self.checked = {c.id: c for c in report.items}
+        self.checked = {c.id: c for c in self.report().items}
         for claim in claims:
             self.add(Heading(2, text(f"Claim `{claim.id}`")))
             for part in PARTS:
@@ -108,11 +108,67 @@ class Claims:
         if found is not None:
             self.counterexample(found, claim.wrt, ("the true value (reverse mode)", "the claim"))
 
+    def claim_difference(self, claim: Claim) -> None:
+        self.difference(claim.wrt, self.checked[claim.id].result)
+
     def claim_note(self, claim: Claim) -> None:
         if claim.note:
             self.say(f"**Note.** {claim.note}")
 
+    # --- code claims: backward passes as written in code -------------------------------------
+
+    def code_claims_section(self) -> None:
+        """Each gradient of a code claim: its verdict, and where and how it goes wrong."""
+        if not self.layer.code_claims:
+            return
+        self.add(Heading(1, text("Code claims")))
+        self.say("Backward passes as written in code, read by symbn (never run) and judged against reverse mode.")
+        items = self.report().items
+        if self.unread:
+            self.say(f"The code could not be read, so it is not checked here: {self.unread}.")
+            return
+        for spec in self.layer.code_claims:
+            self.add(Heading(2, text(f"Code claim `{spec.id}`")))
+            self.say(f"`{spec.code}`" + (f" (source: {spec.source.rstrip('.')})" if spec.source else "") + ".")
+            for item in (i for i in items if i.id == spec.id):
+                r = item.result
+                agrees = {True: "as expected", False: "**not** as expected", None: ""}[item.agrees]
+                self.say(f"${self._partial_f(r.wrt)}$: verdict **{r.verdict}**, {agrees}.")
+                if r.first_wrong is not None:
+                    self.say(f"First wrong line: `{r.first_wrong}`.")
+                if r.counterexample is not None:
+                    self.counterexample(r.counterexample, r.wrt, ("the true value (reverse mode)", "the code"))
+                self.difference(r.wrt, r)
+            if spec.note:
+                self.say(f"**Note.** {spec.note}")
+
     # --- helpers --------------------------------------------------------------------------------
+
+    def report(self) -> Report:
+        """The file's claims checked once (formula claims and code claims).  Code that cannot be
+        read (a file copied without its claims/ folder) is said so in its section; the rest is
+        still checked."""
+        if getattr(self, "_report", None) is None:
+            self.unread = ""
+            try:
+                self.layer.read_code_claims()
+                layer = self.layer
+            except SpecError as err:
+                self.unread, layer = str(err), replace(self.layer, code_claims=())
+            self._report = check_claims(layer, self.n)
+        return self._report
+
+    def difference(self, wrt: str, result) -> None:
+        """claim − truth for a refuted claim, displayed as the engine computes it, with what each
+        changed term means."""
+        d = result.difference
+        if d is None or not d.changes:
+            return
+        formula = self.layer.formula(d.text, "difference")
+        self.say("What is wrong: the claim minus the true value" + (" (proved)" if d.checked else " (not proved)") + ":")
+        self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))
+        self.flush()
+        self.say("; ".join(f"`{c.reading}`" for c in d.changes) + ".")
 
     def claim_formula(self, claim: Claim) -> Formula:
         """What symbn reads: the source's LaTeX when the claim has it, else the file's formula."""

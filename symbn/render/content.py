@@ -40,7 +40,7 @@ ROUTE_NAMES = {
 }
 
 
-SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims")
+SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims")
 
 
 def build(

@@ -72,16 +72,30 @@ def proof_markdown(proof) -> str:
     return f"**{proof.layer}**, {size}: **{proof.verdict}**\n\n{proof_latex(proof)}\n"
 
 
+def report_markdown(report) -> str:
+    """A check's verdicts, and for a refuted one where and how it goes wrong."""
+    lines = [f"**{report.layer}**, {'every N' if report.n is None else f'N = {report.n}'}", "",
+             "| claim | wrt | verdict | first wrong line | claim − truth |", "|---|---|---|---|---|"]
+    for c in report.items:
+        r = c.result
+        first = f"`{r.first_wrong}`" if r.first_wrong else ""
+        diff = f"`{r.difference.text}`" + (f": {r.difference.summary}" if r.difference.summary else "") if r.difference else ""
+        lines.append(f"| {c.id} | {r.wrt} | **{r.verdict}** | {first} | {diff} |")
+    return "\n".join(lines) + "\n"
+
+
 def install() -> None:
     """Attach the displays to the core's classes (IPython calls ``_repr_<mime>_``) and fill the
     core's renderer hook."""
     from symbn.lang.derivation import RENDERERS, Layer
     from symbn.proof.prover import Proof
+    from symbn.proof.report import Report
 
     Layer._repr_markdown_ = layer_markdown
     Proof._repr_latex_ = proof_latex
     Proof._repr_markdown_ = proof_markdown
+    Report._repr_markdown_ = report_markdown
     RENDERERS["document"] = document
 
 
-__all__ = ["Rendered", "document", "install", "layer_markdown", "proof_latex", "proof_markdown"]
+__all__ = ["Rendered", "document", "install", "layer_markdown", "proof_latex", "proof_markdown", "report_markdown"]

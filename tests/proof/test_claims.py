@@ -29,9 +29,9 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
     for item in report.items:
         assert item.result.verdict == AGREES[item.expect], item.id
         ce = item.result.counterexample
-        if ce is None:
-            continue
-        claim = next(c for c in layer.claims if item.id.startswith(c.id))
+        claim = next((c for c in layer.claims if item.id in (c.id, f"{c.id} (LaTeX)")), None)
+        if ce is None or claim is None:
+            continue  # code claims' counterexamples are re-checked by running the code (tests/proof/test_code.py)
         if claim.shards:
             continue  # on a split slice: tests/proof/test_shards.py re-checks it
         oracle = true_gradient if claim.order == 1 else second_gradient

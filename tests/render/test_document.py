@@ -432,3 +432,22 @@ def test_a_counterexample_is_a_table_of_exact_values_with_decimals(tiny):
     ]:
         assert row in tex, row
 
+
+BATCHNORM = ROOT / "derivations" / "batchnorm.toml"
+
+
+def test_the_claims_section_says_what_is_wrong_and_where():
+    md = document(symbn.load(BATCHNORM), fmt="md")
+    claims = md[md.index("# Claims"):]
+    assert r"\text{claim} - \text{truth} &= - \frac{\gamma}{N} \frac{\partial f}{\partial y_{j}}" in claims  # seed-001-dx
+    assert "`coefficient of dy: claim gamma/N, truth gamma*ivar`" in claims
+    assert "### Code claim `unbiased-step-4-code`" in claims
+    assert "First wrong line: `line 21 (dsq): expected -gamma*ivar**2/2*mean(dy*xhat)" in claims
+
+
+def test_a_report_displays_in_jupyter():
+    from symbn.proof.claims import check_one
+
+    report = check_one(symbn.load(BATCHNORM), "x", formula="gamma*ivar*(dy - 2*mean(dy) - xhat*mean(dy*xhat))")
+    md = report._repr_markdown_()
+    assert "| formula | x | **refuted** |  | `-gamma*ivar*mean(dy)`: mean(dy): subtracted twice" in md

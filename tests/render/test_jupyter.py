@@ -16,7 +16,7 @@ import sys
 import pytest
 
 import symbn
-from symbn.lang import derivation
+from symbn.lang import layer as layer_module
 from symbn.render.jupyter import Rendered
 from symbn.render.latex import document
 
@@ -50,7 +50,7 @@ def test_the_whole_document_is_one_call_away(layer):
 
 
 def test_the_core_asks_for_its_renderer_through_a_hook(layer, monkeypatch):
-    monkeypatch.setattr(derivation, "RENDERERS", {})
+    monkeypatch.setattr(layer_module, "RENDERERS", {})
     with pytest.raises(RuntimeError, match="no renderer is installed: import symbn"):
         layer.document()
 
