@@ -13,8 +13,8 @@ at every index. Nothing of symbn's graph, rule tables or realisations is used.
 
 Verdicts: a closed form and a ``correct`` claim must agree to 1e-6 (relative) at every
 point; a ``wrong`` claim must differ by more than 1e-4 at some point. Each file is
-tried at its default constants and at a large epsilon (0.3), which exposes an
-epsilon in the wrong place.
+tried at its default epsilon and at a large one (0.3), which exposes an epsilon in
+the wrong place; other constants (running statistics, a shift) are drawn at random.
 """
 
 from __future__ import annotations
@@ -117,9 +117,9 @@ def random_slice(layer, n: int, rng: np.random.Generator, constants: dict) -> Sl
             inputs[name] = abs(rng.normal()) + 0.5 if spec.positive else float(rng.normal() * 1.5)
         elif name in constants:
             inputs[name] = constants[name]
-        elif spec.default is not None:
+        elif name.startswith("eps") and spec.default is not None:
             inputs[name] = float(spec.default)
-        else:
+        else:  # other constants (running statistics, a shift): random, positive if declared so
             inputs[name] = abs(rng.normal()) + 0.5 if spec.positive else float(rng.normal())
     dy_row = layer.graph.kinds[layer.graph.output] == "row"
     return Slice(layer, n, inputs, rng.normal(size=n) if dy_row else float(rng.normal()))
