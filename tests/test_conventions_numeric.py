@@ -11,7 +11,7 @@ The formulas are evaluated here from their AST with NumPy broadcasting: a row is
 array of N values, ``mean``/``sum`` reduce it, a row outside a reduction is the row
 at every index. Nothing of symbn's graph, rule tables or realisations is used.
 
-Verdicts: a closed form and a ``correct`` claim must agree to 1e-6 (relative) at every
+Verdicts: a closed form and a ``correct`` claim must agree to 1e-9 (relative) at every
 point; a ``wrong`` claim must differ by more than 1e-4 at some point (where it is
 defined: a formula with 1/(N - 1) is not evaluated at N = 1). Each file is
 tried at its default epsilon and at a large one (0.3), which exposes an epsilon in
@@ -199,7 +199,7 @@ def test_closed_forms_and_claims_match_the_numbers(path):
     for key, want in expect.items():
         finite = [e for e in errors[key] if not math.isnan(e)]
         worst = max(finite, default=float("nan"))
-        if want == "correct" and (len(finite) < len(errors[key]) or worst > 1e-6):
+        if want == "correct" and (len(finite) < len(errors[key]) or worst > 1e-9):
             bad.append(f"{key}: expected correct, differs by {worst:.2e} or is undefined somewhere")
         if want == "wrong" and not worst > 1e-4:
             bad.append(f"{key}: expected wrong, agrees to {worst:.2e}")
