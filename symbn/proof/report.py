@@ -37,6 +37,9 @@ class Change:
         return {"term": self.term, "claim": self.claim, "truth": self.truth, "reading": self.reading}
 
 
+MAX_TEXT = 400  # characters of a difference shown in text and documents (JSON has it whole)
+
+
 @dataclass(frozen=True)
 class Difference:
     """claim − truth in the layer's own terms (``text`` is a formula in symbn's syntax).
@@ -46,6 +49,11 @@ class Difference:
     changes: tuple[Change, ...] = ()
     summary: str = ""
     checked: bool = False
+
+    @property
+    def readable(self) -> bool:
+        """Short enough to show a person (eps outside an unbiased root gives thousands of characters)."""
+        return len(self.text) <= MAX_TEXT
 
     def to_json(self) -> dict:
         return {"formula": self.text, "terms": [c.to_json() for c in self.changes], "summary": self.summary,
@@ -127,7 +135,10 @@ class Result:
         out = [f"{indent}note: {n}" for n in self.notes]
         if self.first_wrong is not None:
             out.append(f"{indent}first wrong line: {self.first_wrong}")
-        if self.difference is not None:
+        if self.difference is not None and not self.difference.readable:
+            out.append(f"{indent}claim - truth: {len(self.difference.text)} characters in the layer's terms, too long to "
+                       f"read (it is in --json)")
+        elif self.difference is not None:
             checked = "" if self.difference.checked else " (not proved)"
             out.append(f"{indent}claim - truth = {self.difference.text}{checked}")
             whole = [c for c in self.difference.changes if c.term == WHOLE]

@@ -164,6 +164,10 @@ class Claims:
         d = result.difference
         if d is None or not d.changes:
             return
+        if not d.readable:
+            self.say(f"The claim minus the true value, in the layer's terms, takes {len(d.text)} characters: too long "
+                     f"to show (`symbn check --json` gives it).")
+            return
         formula = self.layer.formula(d.text, "difference")
         self.say("What is wrong: the claim minus the true value" + (" (proved)" if d.checked else " (not proved)") + ":")
         self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))

@@ -131,3 +131,26 @@ def test_a_numeric_radical_keeps_its_relation():
     prover = Prover(layer).built()
     assert prover.canonical.zero(sp.sqrt(8) - 2 * sp.sqrt(2))
     assert not prover.canonical.zero(sp.sqrt(8) - sp.sqrt(2))
+
+
+def test_a_size_is_at_least_one():
+    """N >= 1, so N**4*eps - N**3*eps = eps*N**3*(N - 1) >= 0, and so is a root of N minus 1; the
+    twins are negative at N = 1 (or N < 4) and are not given a sign."""
+    from symbn.realise.moments import N
+
+    layer = symbn.loads(EPS_OUTSIDE)
+    C = Prover(layer).built().canonical
+    eps, s = Prover(layer).built().routes.B.input("eps"), sp.Symbol("q", real=True)
+    assert C.positive(N**4 * eps - N**3 * eps + s**2)
+    assert not C.positive(N**4 * eps - 2 * N**3 * eps + s**2)
+    assert C.positive(sp.sqrt(N) - 1) and C.positive(N - 1)
+    assert not C.positive(sp.sqrt(N) - 2) and not C.positive(N - 2)
+
+
+def test_a_claim_undefined_only_where_n_is_1_is_judged_where_it_is_defined():
+    """sqrt(N - 1)**2/(N - 1) is 0/0 at N = 1, a point skipped as for any claim (equal wherever it is
+    defined); sqrt(N - 2) is not real at N = 1, where the layer is: refuted."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    (same,) = check_one(layer, "beta", formula="sum(dy)*sqrt(N - 1)**2/(N - 1)").items
+    (not_real,) = check_one(layer, "beta", formula="sum(dy)*sqrt(N - 2)**2/(N - 2)").items
+    assert same.result.verdict == PROVED and not_real.result.verdict == REFUTED
