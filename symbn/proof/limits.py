@@ -20,8 +20,7 @@ import multiprocessing
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 S = TypeVar("S")
@@ -60,25 +59,6 @@ def run(
             results += [(skipped(key), 0.0) for key, _ in remaining]
             break
     return results
-
-
-@contextmanager
-def spare(fraction: float) -> Iterator[None]:
-    """Run the block on part of what is left of the current job's time (in a worker with a
-    limit; elsewhere without one).  If that part runs out, the block is abandoned quietly and
-    the job goes on with the rest of its time: an explanation must not cost a verdict."""
-    remaining, _ = signal.getitimer(signal.ITIMER_REAL) if hasattr(signal, "getitimer") else (0.0, 0.0)
-    if remaining <= 0:
-        yield
-        return
-    started = time.perf_counter()
-    signal.setitimer(signal.ITIMER_REAL, remaining * fraction)
-    try:
-        yield
-    except _Alarm:
-        pass
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.perf_counter() - started), 1e-3))
 
 
 def _in_process(build, jobs):
@@ -158,4 +138,4 @@ def _work(build, jobs, limit, timed_out, send) -> None:  # pragma: no cover - ru
         send.close()
 
 
-__all__ = ["WorkerError", "run", "spare"]
+__all__ = ["WorkerError", "run"]

@@ -84,19 +84,16 @@ class Prover:
         """This prover if it proves for every N, else one that does (differences are for every N)."""
         return self if self.n is None else Prover(self.layer)
 
-    def checked(self, wrt: str, sides: tuple[Side, Side]) -> Result:
-        """An obligation, and for a refuted one what its claim side says is wrong."""
-        result = self.obligation(wrt, sides)
-        if result.verdict == REFUTED and sides[1].explain is not None:
-            with limits.spare(0.8):  # the explanation never costs the verdict its time
-                try:
-                    result = sides[1].explain(self, wrt, sides, result)
-                except (*SYMPY_FAILURES, Undecided):
-                    pass  # the verdict stands without its explanation
-                except Exception as err:  # noqa: BLE001 - a bug in explaining must not cost the verdict; it is shown
-                    why = f"symbn could not explain this refutation ({type(err).__name__}: {str(err)[:120]})"
-                    result = replace(result, notes=(*result.notes, why))
-        return result
+    def explained(self, wrt: str, sides: tuple[Side, Side], result: Result) -> Result:
+        """A refuted obligation with what its claim side says is wrong (the verdict stands as it
+        is if explaining fails)."""
+        try:
+            return sides[1].explain(self, wrt, sides, result)
+        except (*SYMPY_FAILURES, Undecided):
+            return result  # the verdict stands without its explanation
+        except Exception as err:  # noqa: BLE001 - a bug in explaining must not cost the verdict; it is shown
+            why = f"symbn could not explain this refutation ({type(err).__name__}: {str(err)[:120]})"
+            return replace(result, notes=(*result.notes, why))
 
     def built(self) -> Prover:
         """The prover with its symbolic state built (so that a time limit covers building it)."""
@@ -276,17 +273,36 @@ def not_tried(limit: float | None, n: int) -> Callable:
     return make
 
 
+EXPLAIN_LIMIT = 30.0  # seconds for each explanation of a refutation when the proof itself has no limit
+
+
 def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Side]]], time_limit: float | None,
         prover: Prover | None = None) -> list[Result]:
-    """The obligations' results, each charged its own time, under the time limit."""
+    """The obligations' results, each charged its own time, under the time limit; then, for the
+    refuted ones whose claim can say what is wrong, the explanations, each in a time of its own
+    (``EXPLAIN_LIMIT`` without a limit): an explanation that runs out of time, or into a C call
+    that has to be killed, loses only itself, never a verdict."""
     check_size(n)
-    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.checked(wrt, s)) for wrt, s in obligations]
-    if prover is not None and any(s[1].explain for _, s in obligations):
-        _ = prover.moments.terms  # built once here, so that each forked worker inherits it
+    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
     build = (lambda: prover.built()) if prover is not None else (lambda: Prover(layer, n).built())
     skipped = not_tried(time_limit, n) if n is not None else None  # at one N, the first out of time tells the rest
     done = limits.run(build, jobs, time_limit, timed_out(time_limit, n), skipped)
-    return [replace(result, seconds=seconds) for result, seconds in done]
+    results = [replace(result, seconds=seconds) for result, seconds in done]
+    wanted = [k for k, (r, (_, s)) in enumerate(zip(results, obligations)) if r.verdict == REFUTED and s[1].explain]
+    if not wanted:
+        return results
+    if prover is not None:
+        _ = prover.moments.terms  # built once here, so that each forked worker inherits it
+    explain = [((k,), lambda p, k=k: p.explained(obligations[k][0], obligations[k][1], results[k])) for k in wanted]
+
+    def unexplained(key, seconds, building):
+        (k,) = key
+        why = f"symbn ran out of time ({seconds:.0f} s) explaining this refutation; the verdict stands"
+        return replace(results[k], notes=(*results[k].notes, why))
+
+    for k, (result, _) in zip(wanted, limits.run(build, explain, time_limit or EXPLAIN_LIMIT, unexplained)):
+        results[k] = replace(result, seconds=results[k].seconds)
+    return results
 
 
 def prove(layer: Layer, n: int | None = None, time_limit: float | None = 60.0, wrt: tuple[str, ...] | None = None) -> Proof:
