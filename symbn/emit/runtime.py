@@ -215,8 +215,11 @@ def _out(out, k, count):
 
 def _saved(saved, name, kshape):
     """A saved per-slice value with this call's per-slice shape: a keepdims array,
-    or one with the same values flat (a framework's (C,) mean, say)."""
+    or one with the same values flat (a framework's (C,) mean, say), or a 0-d value the
+    same for every slice."""
     a = np.asarray(saved[name])
+    if a.ndim == 0:  # one value for every slice (a statistic of constants: eval-mode BatchNorm's running var)
+        return a
     if a.shape != tuple(kshape):
         if a.size != int(np.prod(kshape)):
             raise ValueError(f"saved[{name!r}] has shape {a.shape}, but this call's per-slice values have shape "

@@ -8,6 +8,7 @@ with a hint how to fix it.  Nothing in the file is executed: formulas go through
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
@@ -214,6 +215,8 @@ class _Reader:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(key, f"expected a finite number, got {value!r} (1e400 is inf in TOML)")
         return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
 
     def check_name(self, key: str, name: str, known: Mapping[str, Any] = {}) -> None:

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from symbn.ir.graph import Atom, Builder, Eqn, Graph, KindError, kind_of
 from symbn.ir.primitives import BY_INFIX, CONSTANT, FUNCTIONS, neg_p
-from symbn.lang.expr import BinOp, Call, Expr, ExprError, Name, Neg, Num
+from symbn.lang.expr import MAX_EXPONENT, BinOp, Call, Expr, ExprError, Name, Neg, Num
 
 
 class Lowering(Builder):
@@ -35,6 +35,8 @@ class Lowering(Builder):
             if e.op == "/" and fold(e.right) == 0:
                 raise ExprError("division by a constant that is zero", e.right.col or e.col)
             args = (self.lower(e.left, stage), self.lower(e.right, stage))
+            if e.op == "**" and isinstance(args[1], Fraction) and abs(args[1]) > MAX_EXPONENT:  # x**(8**8)
+                raise ExprError(f"the exponent {args[1]} is larger than {MAX_EXPONENT} in size", e.right.col or e.col)
             return self._emit(BY_INFIX[e.op], args, stage, e.col)
         if isinstance(e, Call):
             return self._emit(FUNCTIONS[e.fn], (self.lower(e.arg, stage),), stage, e.col)
@@ -69,6 +71,8 @@ def fold(e: Expr) -> Fraction | None:
                 raise ExprError("division by a constant that is zero", e.right.col or e.col)
             return a / b
         if b.denominator == 1:  # integer power of a number: exact
+            if abs(b) > MAX_EXPONENT and abs(a) != 1:  # 2**64**64 would be computed in full
+                raise ExprError(f"the exponent {b} is larger than {MAX_EXPONENT} in size", e.right.col or e.col)
             if a == 0 and b < 0:
                 raise ExprError("0 raised to a negative power", e.col)
             return a**b.numerator

@@ -33,9 +33,9 @@ class Counterexample:
         out = {
             "N": self.n,
             "j": self.j,
-            "values": {k: [str(a) for a in v] if isinstance(v, (list, tuple)) else str(v) for k, v in self.values.items()},
-            "lhs": str(self.lhs),
-            "rhs": str(self.rhs),
+            "values": {k: [exact(a) for a in v] if isinstance(v, (list, tuple)) else exact(v) for k, v in self.values.items()},
+            "lhs": exact(self.lhs),
+            "rhs": exact(self.rhs),
         }
         if self.note:
             out["note"] = self.note
@@ -55,11 +55,27 @@ def show(value) -> str:
     if isinstance(value, str):
         return value
     value = sp.sympify(value)
-    if value.is_Rational:
+    if value.is_Rational and _digits(value) <= 60:
         return str(value)
+    if value.is_Rational:
+        return f"≈ {sp.N(value, 6)} (a rational of {_digits(value)} digits)"
     decimal = sp.N(value, 6)
     text = str(simplified(value))
     return f"{text} (≈ {decimal})" if len(text) <= 60 else f"≈ {decimal}"
+
+
+def _digits(q: sp.Rational) -> int:
+    """Digits of a rational's numerator and denominator, without writing them (Python refuses
+    to write an int of more than 4300 digits)."""
+    return int(max(abs(int(q.p)).bit_length(), int(q.q).bit_length()) * 0.30103) + 1
+
+
+def exact(value) -> str:
+    """A value as exact text for JSON; one too long for Python to write is its decimal, said so."""
+    try:
+        return str(value)
+    except ValueError:
+        return f"≈ {sp.N(value, 15)} (the exact value has more than 4300 digits)"
 
 
 def simplified(value: sp.Expr) -> sp.Expr:
@@ -79,7 +95,7 @@ def simplified(value: sp.Expr) -> sp.Expr:
 def _short(v, sizes: tuple[int, ...] = ()) -> str:
     """A value; a row split across devices shows each device's part: [1, 2 | 3]."""
     if not isinstance(v, (list, tuple)):
-        return str(v)
+        return show(v)
     parts, start = [], 0
     for size in sizes or (len(v),):
         parts.append(", ".join(str(a) for a in v[start:start + size]))
@@ -87,4 +103,4 @@ def _short(v, sizes: tuple[int, ...] = ()) -> str:
     return "[" + " | ".join(parts) + "]"
 
 
-__all__ = ["NOT_REAL", "Counterexample", "show", "simplified"]
+__all__ = ["NOT_REAL", "Counterexample", "exact", "show", "simplified"]

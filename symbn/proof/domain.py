@@ -69,16 +69,21 @@ def check(eqns: Iterable[Eqn], env: Mapping[str, Any], B) -> tuple[str, str]:
     return verdict, why
 
 
-def not_real(eqns: Iterable[Eqn], env: Mapping[str, Any], B) -> str:
+def not_real(eqns: Iterable[Eqn], env: Mapping[str, Any], B) -> tuple[str, int | None]:
     """Where a formula takes the square root, log or fractional power of a negative
-    number (certainly), a description; else ''."""
+    number (certainly): a description, and the element of the slice where it does (None for
+    a per-slice value); else ('', None).  A power whose exponent is not a number literal
+    (x**N, x**(2*a/a)) is not judged here: it may be a whole number, real for every x."""
     for eqn, condition, arg in conditions(eqns):
-        if condition != "positive":
+        if condition != "positive" or (eqn.prim is pow_p and not isinstance(eqn.args[1], Fraction)):
             continue
-        for v in _items(read(env, B, arg)):
+        value = read(env, B, arg)
+        items = _items(value)
+        for k, v in enumerate(items):
             if v.is_finite() and v < 0:
-                return f"{eqn.prim.name} of a negative number ({_short(v)})"
-    return ""
+                return f"{eqn.prim.name} of a negative number ({_short(v)})", (k if len(items) > 1 or
+                                                                               isinstance(value, (Row, PerShard)) else None)
+    return "", None
 
 
 def _short(ball) -> str:

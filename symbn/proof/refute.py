@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -157,8 +157,9 @@ class Refuter:
         values = []
         for side in sides:
             if side.formula is not None:
-                why = domain.not_real(side.formula.eqns, routes.formula_env(side.formula), routes.B)
-                if why:
+                why, at = domain.not_real(side.formula.eqns, routes.formula_env(side.formula), routes.B)
+                if why:  # at the element where it is not real (a sum would carry it to every element)
+                    point = point if at is None else replace(point, j=at)
                     return self._counterexample(point, sides, f"{side.label} is not real here: {why}", not_real=side)
             try:
                 v = self._value(side, point, routes)

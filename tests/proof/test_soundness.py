@@ -312,15 +312,7 @@ SETTINGS = settings(
 )
 
 
-# With the deterministic examples, these layers meet a claim that symbn proves although it takes the root or
-# log of a negative number somewhere in the domain (the term cancels: sqrt(N - 2)**2/(N - 2) at N = 1, a
-# factor lg - log(g) = 0 times sqrt(lg)).
-NOT_REAL_PROVED = pytest.mark.xfail(strict=not EXPLORE, reason="proved although not real at points of the domain: "
-                                    "see test_a_claim_that_is_not_real_somewhere_in_the_domain_is_never_proved")
-XFAIL = {"logsoftmax": NOT_REAL_PROVED, "posg": NOT_REAL_PROVED}
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=XFAIL.get(name, ())) for name in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 @SETTINGS
 @given(data=st.data())
 def test_every_verdict_on_random_formulas_holds(name, data):
@@ -344,7 +336,6 @@ def test_every_verdict_on_random_formulas_holds(name, data):
     for p in problems:
         if p.kind != WRONG:
             STATS.known.append((p.kind, name, wrt, text, str(p)))
-    problems = [p for p in problems if p.kind == WRONG]
     assert not problems, f"{name}: d f/d {wrt} = {text} ({gen.mode}): symbn says {result.verdict}\n" + "\n".join(problems)
 
 

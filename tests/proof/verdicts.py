@@ -13,8 +13,8 @@ each a ``Problem``: a message with a ``kind``, WRONG unless it is one of the kno
 The domain, the claim's value and the gradient come from tests/oracle.py, which evaluates the stage
 texts and the formula from their AST.
 
-Known bugs (each has a strict xfail in test_wrong_verdicts.py; the property test counts them and
-lets them pass, so that it keeps looking for new ones):
+Two bugs it found, fixed since (test_wrong_verdicts.py keeps their cases; a problem of either kind now
+fails the property test, named by its kind):
 
 - ``OTHER_J``: "not real" is reported at a j where the claim is real; it is not real at another
   index of the same point, so the verdict holds but the counterexample's j is wrong;
