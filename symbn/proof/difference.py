@@ -268,7 +268,7 @@ def _checked(prover, wrt: str, truth_side, formula: Formula, text: str) -> bool:
 def minus(layer, formula: Formula, text: str) -> Formula | None:
     """The formula ``formula − (text)`` over the layer, its equations after the formula's."""
     graph = layer.graph
-    low = Lowering({**graph.kinds, "dy": layer.output_kind, **layer.adjoint_kinds()})
+    low = Lowering({**layer.kinds, **layer.adjoint_kinds()})  # a problem's dy is an input of its graph
     low.vars.update(graph.vars)
     temps = [int(e.out[1:]) for e in formula.eqns if e.out.temp]
     low._count = max([len(graph.eqns), *temps])

@@ -75,9 +75,9 @@ class Prover:
     @cached_property
     def terms(self):
         """The layer's own terms, for writing a difference (:mod:`symbn.proof.terms`)."""
-        from symbn.proof.terms import Terms
+        from symbn.proof.terms import layer_terms
 
-        return Terms(self.layer.graph, {n for n, i in self.layer.inputs.items() if i.positive})
+        return layer_terms(self.layer)
 
     @cached_property
     def moments(self) -> Prover:

@@ -54,13 +54,17 @@ class _Reduction(Exception):
 class Terms:
     """Basis names of one layer, and values written in them."""
 
-    def __init__(self, graph: Graph, positive_inputs: set[str] = frozenset(), output: str = ""):
+    def __init__(self, graph: Graph, positive_inputs: set[str] = frozenset(), output: str = "",
+                 extra: dict[str, str] | None = None):
+        """``extra``: more basis names (name -> kind) that no stage defines, such as a second-order
+        problem's directions dd<k>."""
         self.graph, self.N = graph, moments.N
         self.positive = _positive(graph, positive_inputs)
-        self.sym = {n: sp.Symbol(n, positive=True) if n in self.positive else sp.Symbol(n) for n in graph.kinds}
+        kinds = {**graph.kinds, **(extra or {})}
+        self.sym = {n: sp.Symbol(n, positive=True) if n in self.positive else sp.Symbol(n) for n in kinds}
         self.sym["N"] = self.N
         self.sym["dy"] = sp.Symbol("dy")
-        self.row = {n for n, k in graph.kinds.items() if k == ROW} | {"dy"}
+        self.row = {n for n, k in kinds.items() if k == ROW} | {"dy"}
         self.at_i = {n: sp.Symbol(f"{n}[i]") for n in self.row}
         self.defs = {s: self._definition(s) for s in graph.stages}
         self.written = self._solve(output or graph.output)
@@ -111,7 +115,7 @@ class Terms:
 
     def basis(self, name: str, at: str = "j") -> sp.Expr:
         """A name's value in basis names: rows at j (plain symbols) or at i."""
-        value = self.written.get(name, self.sym[name])
+        value = self.written.get(name, self.sym.get(name) or sp.Symbol(name))
         return self._at_i(value) if at == "i" else value
 
     def _at_i(self, e: sp.Expr) -> sp.Expr:
@@ -261,4 +265,20 @@ def _positive(graph: Graph, inputs: set[str]) -> set[str]:
     return pos
 
 
-__all__ = ["Terms"]
+def layer_terms(layer) -> Terms:
+    """The terms a layer's differences are written in.  A second-order problem is written in the
+    first-order layer's basis and its directions dd<k> (the backward's stages, dmu, dx ..., are
+    written through their definitions: values reach here in the inputs' atoms); a split across
+    devices in the split's own names (:mod:`symbn.proof.split_terms`)."""
+    positive = {n for n, i in layer.inputs.items() if i.positive}
+    if layer.whole is not None:
+        from symbn.proof.split_terms import SplitTerms
+
+        return SplitTerms(layer.whole.graph, positive)
+    if layer.first is not None:
+        directions = {n: i.kind for n, i in layer.inputs.items() if i.direction}
+        return Terms(layer.first.graph, positive, extra=directions)
+    return Terms(layer.graph, positive)
+
+
+__all__ = ["Terms", "layer_terms"]
