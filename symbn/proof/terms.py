@@ -22,7 +22,9 @@ what it prints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from types import MappingProxyType
 
 import sympy as sp
 
@@ -53,6 +55,9 @@ class _Reduction(Exception):
 
 class Terms:
     """Basis names of one layer, and values written in them."""
+
+    split = False  # a slice split across devices (:class:`~.split_terms.SplitTerms`)
+    shard: Mapping[sp.Symbol, sp.Expr] = MappingProxyType({})  # its one-device sums: none on one device
 
     def __init__(self, graph: Graph, positive_inputs: set[str] = frozenset(), output: str = "",
                  extra: dict[str, str] | None = None):
@@ -265,20 +270,4 @@ def _positive(graph: Graph, inputs: set[str]) -> set[str]:
     return pos
 
 
-def layer_terms(layer) -> Terms:
-    """The terms a layer's differences are written in.  A second-order problem is written in the
-    first-order layer's basis and its directions dd<k> (the backward's stages, dmu, dx ..., are
-    written through their definitions: values reach here in the inputs' atoms); a split across
-    devices in the split's own names (:mod:`symbn.proof.split_terms`)."""
-    positive = {n for n, i in layer.inputs.items() if i.positive}
-    if layer.whole is not None:
-        from symbn.proof.split_terms import SplitTerms
-
-        return SplitTerms(layer.whole.graph, positive)
-    if layer.first is not None:
-        directions = {n: i.kind for n, i in layer.inputs.items() if i.direction}
-        return Terms(layer.first.graph, positive, extra=directions)
-    return Terms(layer.graph, positive)
-
-
-__all__ = ["Terms", "layer_terms"]
+__all__ = ["Terms"]
