@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbn.proof.terms import Terms, _radicals
+from symbn.proof.terms import Terms
 from symbn.realise.shards import Sharded
 
 
@@ -67,7 +67,7 @@ class SplitTerms(Terms):
         for atom, body in other.moment_body.items():
             at_i = sp.sympify(body).xreplace(i_sub)
             sub[atom] = self.S(at_i) - self.shard_S(at_i)
-        return _radicals(sp.sympify(value).xreplace(sub), self._radicands)
+        return self.radicals(sp.sympify(value).xreplace(sub))
 
 
 __all__ = ["SplitTerms"]
