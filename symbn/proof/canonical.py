@@ -362,7 +362,26 @@ class Canonical:
             return 1
         if self._manifest(ring, -f):
             return -1
-        return self._fact_signs().get(ring.expr(f), 0)
+        return self._fact_signs().get(ring.expr(f), 0) or self._shifted_sign(ring.expr(f))
+
+    def _shifted_sign(self, f: sp.Expr) -> int:
+        """The sign with each slice size N ≥ 1 written 1 + m, m ≥ 0: N⁴ε − N³ε + s² is
+        εm(1 + m)³ + s², every term ≥ 0 and one free of m (0 if that does not show it)."""
+        sizes = {a: a + 1 for a in f.free_symbols if a.is_integer and a.is_positive}
+        if not sizes:
+            return 0
+        shifted = sp.expand(f.xreplace(sizes))
+
+        def nonnegative(term: sp.Expr) -> bool:
+            coeff, factors = term.as_coeff_mul()
+            return coeff > 0 and all(k % 2 == 0 or a in sizes or self._positive_atom(a)
+                                     for a, k in (x.as_base_exp() for x in factors))
+
+        for sign in (1, -1):
+            terms = sp.Add.make_args(sign * shifted)
+            if all(nonnegative(t) for t in terms) and any(not t.free_symbols & set(sizes) for t in terms):
+                return sign
+        return 0
 
     def _manifest(self, ring: Ring, f: Poly) -> bool:
         """Every term positive: a positive coefficient, and odd powers of positive atoms only."""

@@ -131,3 +131,14 @@ def test_a_numeric_radical_keeps_its_relation():
     prover = Prover(layer).built()
     assert prover.canonical.zero(sp.sqrt(8) - 2 * sp.sqrt(2))
     assert not prover.canonical.zero(sp.sqrt(8) - sp.sqrt(2))
+
+
+def test_a_polynomial_in_the_slice_size_is_signed_with_n_at_least_1():
+    """N**4*eps - N**3*eps + s**2 is eps*m*(1 + m)**3 + s**2 with N = 1 + m: positive, so its root is named;
+    N - 2 and 1 - N**2 + s**2 are not signed that way (they change sign, or are not shown to be positive)."""
+    N, eps, s = sp.Symbol("N", integer=True, positive=True), sp.Symbol("eps", positive=True), sp.Symbol("s")
+    c = Canonical(lambda a: None)
+    assert c._shifted_sign(N**4 * eps - N**3 * eps + s**2) == 1
+    assert c._shifted_sign(-(N**2 * (N - 1) ** 2) - 100000 * s**2) == -1
+    assert c._shifted_sign(N - 2) == 0 and c._shifted_sign(1 - N**2 + s**2) == 0
+    assert c._shifted_sign(N * (N - 1)) == 0  # 0 at N = 1: never called positive
