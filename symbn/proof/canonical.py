@@ -288,6 +288,8 @@ class Canonical:
     def _solve(self, atom: sp.Symbol, solution: sp.Expr) -> None:
         self.solved = {v: w.xreplace({atom: solution}) for v, w in self.solved.items()}
         self.solved[atom] = solution
+        self._signs = None  # the facts read again with the atom substituted (N - 1 >= 0 as s**2 - 1 >= 0)
+        self._memo.clear()
 
     def _eliminable(self, a: sp.Basic) -> bool:
         root = self.by_symbol.get(a)
