@@ -89,10 +89,10 @@ class Writer:
             if base in self.T.body and e.is_Integer and e > 0:
                 for _ in range(int(e)):
                     den = sp.denom(sp.cancel(like))
-                    mean = den.has(self.T.N) and sp.expand(den).subs(self.T.N, 0) == 0  # N divides it
+                    mean = not self.T.split and den.has(self.T.N) and sp.expand(den).subs(self.T.N, 0) == 0  # N divides it
                     c = sp.cancel(c * self.T.N) if mean else c
                     like = sp.cancel(like * self.T.N) if mean else like
-                    factors.append(Call("mean" if mean else "sum", self.expr(self.T.body[base].xreplace(self.unrow))))
+                    factors.append(Call("mean", self._body(base)) if mean else self._sum(base))
             else:
                 factors.append(self.expr(f))
         return c, _fold(factors) if factors else Num(Fraction(1))
@@ -123,7 +123,9 @@ class Writer:
             return Neg(Num(-v)) if v < 0 else Num(v)
         if e.is_Symbol:
             if e in self.T.body:  # S[m] is the sum of m over the slice
-                return Call("sum", self.expr(self.T.body[e].xreplace(self.unrow)))
+                return self._sum(e)
+            if e == self.T.N and self.T.split:  # the whole slice's count, on a split slice
+                return Call("allreduce", Name("Nk"))
             return Name(str(e))
         if e.is_Add:
             out = None
@@ -152,6 +154,16 @@ class Writer:
         if isinstance(e, (sp.exp, sp.log)):
             return Call(type(e).__name__, self.expr(e.args[0]))
         raise NotImplementedError(f"cannot write {e} as a formula")
+
+    def _body(self, atom: sp.Symbol) -> Expr:
+        return self.expr(self.T.body[atom].xreplace(self.unrow))
+
+    def _sum(self, atom: sp.Symbol) -> Expr:
+        """S[m] as sum(m); on a split slice allreduce(shard_sum(m)), and shard_sum(m) for one device's."""
+        body = self._body(atom)
+        if atom in self.T.shard:
+            return Call("shard_sum", body)
+        return Call("allreduce", Call("shard_sum", body)) if self.T.split else Call("sum", body)
 
     def text(self, c: sp.Expr, b: sp.Expr, like: sp.Expr | None = None) -> str:
         """coefficient*basis as formula text (parsed again by the checks)."""
@@ -196,6 +208,12 @@ def reading(claim: sp.Expr, truth: sp.Expr, basis_text: str, w: Writer, b: sp.Ex
         return f"{basis_text}: the wrong sign ({both})"
     if ratio in (N, 1 / N):
         return f"{basis_text}: {'a sum where the truth has a mean' if ratio == N else 'a mean where the truth has a sum'} ({both})"
+    top, bottom = sp.fraction(ratio)
+    for mine, theirs in ((bottom, top), (top, bottom)):  # one count for another: 2*Nk where the truth has N
+        if theirs == N and mine != 1 and not mine.has(N):
+            claim_den, truth_den = (mine, N) if theirs is top else (N, mine)
+            return (f"{basis_text}: divided by {w.coefficient(claim_den)} where the truth divides by "
+                    f"{w.coefficient(truth_den)} ({both})")
     return f"coefficient of {basis_text}: claim {w.coefficient_of(claim, b, like)}, truth {w.coefficient_of(truth, b, like)}"
 
 
@@ -268,7 +286,7 @@ def _checked(prover, wrt: str, truth_side, formula: Formula, text: str) -> bool:
 def minus(layer, formula: Formula, text: str) -> Formula | None:
     """The formula ``formula − (text)`` over the layer, its equations after the formula's."""
     graph = layer.graph
-    low = Lowering({**graph.kinds, "dy": layer.output_kind, **layer.adjoint_kinds()})
+    low = Lowering({**layer.kinds, **layer.adjoint_kinds()})  # a problem's dy is an input of its graph
     low.vars.update(graph.vars)
     temps = [int(e.out[1:]) for e in formula.eqns if e.out.temp]
     low._count = max([len(graph.eqns), *temps])

@@ -74,10 +74,20 @@ class Prover:
 
     @cached_property
     def terms(self):
-        """The layer's own terms, for writing a difference (:mod:`symbn.proof.terms`)."""
+        """The layer's own terms, for writing a difference (:mod:`symbn.proof.terms`).  A second-order
+        problem is written in the first-order layer's basis and its directions dd<k> (the backward's
+        stages, dmu, dx ..., through their definitions: values reach the terms in the inputs' atoms);
+        a split across devices in the split's own names (:mod:`symbn.proof.split_terms`)."""
+        from symbn.proof.split_terms import SplitTerms
         from symbn.proof.terms import Terms
 
-        return Terms(self.layer.graph, {n for n, i in self.layer.inputs.items() if i.positive})
+        layer = self.layer
+        positive = {n for n, i in layer.inputs.items() if i.positive}
+        if layer.whole is not None:
+            return SplitTerms(layer.whole.graph, positive)
+        if layer.first is not None:
+            return Terms(layer.first.graph, positive, extra={n: i.kind for n, i in layer.inputs.items() if i.direction})
+        return Terms(layer.graph, positive)
 
     @cached_property
     def moments(self) -> Prover:

@@ -22,7 +22,9 @@ what it prints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from types import MappingProxyType
 
 import sympy as sp
 
@@ -54,13 +56,20 @@ class _Reduction(Exception):
 class Terms:
     """Basis names of one layer, and values written in them."""
 
-    def __init__(self, graph: Graph, positive_inputs: set[str] = frozenset(), output: str = ""):
+    split = False  # a slice split across devices (:class:`~.split_terms.SplitTerms`)
+    shard: Mapping[sp.Symbol, sp.Expr] = MappingProxyType({})  # its one-device sums: none on one device
+
+    def __init__(self, graph: Graph, positive_inputs: set[str] = frozenset(), output: str = "",
+                 extra: dict[str, str] | None = None):
+        """``extra``: more basis names (name -> kind) that no stage defines, such as a second-order
+        problem's directions dd<k>."""
         self.graph, self.N = graph, moments.N
         self.positive = _positive(graph, positive_inputs)
-        self.sym = {n: sp.Symbol(n, positive=True) if n in self.positive else sp.Symbol(n) for n in graph.kinds}
+        kinds = {**graph.kinds, **(extra or {})}
+        self.sym = {n: sp.Symbol(n, positive=True) if n in self.positive else sp.Symbol(n) for n in kinds}
         self.sym["N"] = self.N
         self.sym["dy"] = sp.Symbol("dy")
-        self.row = {n for n, k in graph.kinds.items() if k == ROW} | {"dy"}
+        self.row = {n for n, k in kinds.items() if k == ROW} | {"dy"}
         self.at_i = {n: sp.Symbol(f"{n}[i]") for n in self.row}
         self.defs = {s: self._definition(s) for s in graph.stages}
         self.written = self._solve(output or graph.output)
@@ -68,6 +77,8 @@ class Terms:
         self.body: dict[sp.Symbol, sp.Expr] = {}
         self.relations: dict[sp.Symbol, sp.Expr] = {}
         self._radicands: dict[sp.Expr, sp.Expr] = {}
+        # a positive name's square, factored -> the name (sd = 1/iden - eps > 0: sqrt(var) is that)
+        self._roots = {sp.factor(sp.cancel(w**2)): w for n, w in self.written.items() if n in self.positive}
         self._relate()
 
     # --- the basis -----------------------------------------------------------------------
@@ -111,7 +122,7 @@ class Terms:
 
     def basis(self, name: str, at: str = "j") -> sp.Expr:
         """A name's value in basis names: rows at j (plain symbols) or at i."""
-        value = self.written.get(name, self.sym[name])
+        value = self.written.get(name, self.sym.get(name) or sp.Symbol(name))
         return self._at_i(value) if at == "i" else value
 
     def _at_i(self, e: sp.Expr) -> sp.Expr:
@@ -148,14 +159,51 @@ class Terms:
                 continue
             total = self.S(body)
             value = self.basis(str(e.out)) * (self.N if e.prim.name == "mean" else 1)
-            relation = sp.expand(total - value)
-            atoms = sorted((a for a in relation.free_symbols if a in self.body),
-                           key=lambda a: (-sp.Poly(self.body[a]).total_degree(), sp.default_sort_key(a)))
-            for atom in atoms:
-                solved = _unique(sp.Eq(relation, 0), atom)
-                if solved is not None:
-                    self.relations[atom] = sp.factor(solved)
-                    break
+            self._solve_relation(total - value)
+        for stage in self.graph.stages:  # a statistic computed in steps: var = sum(sq)/(N - 1)
+            eqns = self.graph.stage_eqns(stage)
+            if any(e.prim.reduction for e in eqns) and not any(e.prim.reduction and not e.out.temp for e in eqns):
+                computed = self._in_moments(eqns)
+                if computed is not None:
+                    self._solve_relation(sp.together(computed - self.basis(stage)))
+
+    def _solve_relation(self, relation: sp.Expr) -> None:
+        """A relation between moments (= 0), solved for its highest moment not yet solved for."""
+        relation = sp.expand(sp.fraction(sp.together(relation))[0])
+        atoms = sorted((a for a in relation.free_symbols if a in self.body),
+                       key=lambda a: (-sp.Poly(self.body[a]).total_degree(), sp.default_sort_key(a)))
+        for atom in atoms:
+            solved = _unique(sp.Eq(relation, 0), atom)
+            if solved is not None and atom not in self.relations:
+                self.relations[atom] = sp.factor(solved)
+                break
+
+    def _in_moments(self, eqns) -> sp.Expr | None:
+        """A stage's value with its sums as moments of basis names (None if it reads a temporary
+        of another stage)."""
+        T, env = self, {}
+
+        class Sums(_Names):
+            def sum(self, v):
+                return T.S(v)
+
+        B = Sums(self.N)
+        try:
+            for e in eqns:
+                args = []
+                for a in e.args:
+                    if isinstance(a, Fraction):
+                        args.append(B.const(a))
+                    elif a in env:
+                        args.append(env[a])
+                    elif a.temp:
+                        return None
+                    else:
+                        args.append(self.basis(str(a), "i" if a.kind == ROW else "j"))
+                env[e.out] = e.prim.impl(B, *args)
+        except (AttributeError, TypeError):  # a primitive of a split, say
+            return None
+        return env[eqns[-1].out]
 
     def _stage_body(self, arg) -> sp.Expr | None:
         """A statistic's summand in basis names at i (None if it reads another statistic's temporary)."""
@@ -193,7 +241,11 @@ class Terms:
         i_sub = {atom: self.basis(name, "i") for name, atom in B.i_atom.items()}
         for atom, body in B.moment_body.items():
             sub[atom] = self.S(sp.sympify(body).xreplace(i_sub))
-        return _radicals(sp.sympify(value).xreplace(sub), self._radicands)
+        return self.radicals(sp.sympify(value).xreplace(sub))
+
+    def radicals(self, e: sp.Expr) -> sp.Expr:
+        """Radicands as factored fractions; the square of a positive name has that name for its root."""
+        return _radicals(e, self._radicands, self._roots)
 
     def moments_as_means(self) -> dict[sp.Symbol, sp.Expr]:
         return dict(self.body)
@@ -233,15 +285,19 @@ def _closed(written: dict[str, sp.Expr], sym: dict[str, sp.Symbol]) -> dict[str,
     return out
 
 
-def _radicals(e: sp.Expr, memo: dict) -> sp.Expr:
-    """Radicands as factored fractions, so that sqrt(1/ivar**2) is 1/ivar (ivar > 0)."""
+def _radicals(e: sp.Expr, memo: dict, roots: dict | None = None) -> sp.Expr:
+    """Radicands as factored fractions, so that sqrt(1/ivar**2) is 1/ivar (ivar > 0), and
+    a radicand in ``roots`` (a positive value's square -> the value) is that value squared."""
     if e.is_Atom:
         return e
-    args = [_radicals(a, memo) for a in e.args]
+    args = [_radicals(a, memo, roots) for a in e.args]
     if e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer:
         base = args[0]
         if base not in memo:
             memo[base] = sp.factor(sp.cancel(base))
+        root = (roots or {}).get(memo[base])
+        if root is not None and (2 * e.exp).is_Integer:
+            return root ** int(2 * e.exp)
         return sp.Pow(memo[base], e.exp)
     return e.func(*args)
 

@@ -3,6 +3,7 @@
 import sympy as sp
 
 import symbn
+from symbn.proof.claims import check_claims
 from symbn.proof.routes import Routes, realisation
 from symbn.proof.terms import Terms
 
@@ -41,3 +42,24 @@ def test_the_true_gradients_read_as_people_write_them():
         layer, T = terms(name)
         routes = Routes(layer, realisation(layer, None))
         assert str(sp.factor(T.express(routes.adjoint(wrt), routes.B))) == expected, (name, wrt)
+
+
+def test_a_statistic_computed_in_steps_relates_its_moments_and_a_positive_stage_names_its_root():
+    """var = sum(sq)/(N - 1) is a statistic too (sum(xhat**2) = (N - 1)(1 - eps*ivar**2)); with eps outside
+    the root, sd = 1/iden - eps is positive, so sqrt((1/iden - eps)**2) is sd, not left as a root."""
+    _, T = terms("batchnorm_unbiased")
+    means = {str(T.body[a]): v for a, v in T.relations.items()}
+    s = T.sym
+    assert sp.expand(means["xhat[i]**2"] - (T.N - 1) * (1 - s["eps"] * s["ivar"] ** 2)) == 0
+    _, T = terms("batchnorm_eps_outside")
+    s = T.sym
+    sd = 1 / s["iden"] - s["eps"]
+    assert sp.simplify(T.radicals(sp.sqrt(sp.expand(sd**2))) - sd) == 0
+
+
+def test_an_unbiased_slip_reads_as_n_for_n_minus_1():
+    layer = symbn.load(ROOT / "derivations" / "batchnorm_unbiased.toml")
+    wrong = [i for i in check_claims(layer).items if i.result.verdict == "refuted"]
+    assert wrong and all(i.result.difference.checked for i in wrong)
+    assert any(i.result.difference.summary == "coefficient of xhat*sum(dy*xhat): claim -gamma*ivar/N, truth -gamma*ivar/(N - 1)"
+               for i in wrong), [i.result.difference.summary for i in wrong]
