@@ -30,7 +30,7 @@ from symbn.emit.certify import NotCertified, certify
 from symbn.emit.gradients import gradients
 from symbn.emit.plan import RESERVED, Plan
 from symbn.emit.printer import Printer, number
-from symbn.emit.split import NotSplittable, emit_statistics
+from symbn.emit.split import NotSplittable, emit_statistics, prove_split
 from symbn.ir.primitives import CONSTANT, FUNCTIONS, ROW
 from symbn.lang.derivation import Layer
 from symbn.lang.expr import BinOp, Call, Expr, Neg
@@ -49,7 +49,7 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     certified = certify(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
     messages: dict[str, list[int] | None] = {}
-    split = _split_functions(plan, messages)
+    split = _split_functions(plan, messages, time_limit)
     try:
         backward, folded = _backward(plan, fold=True, messages=messages)
     except Unfoldable:
@@ -204,7 +204,8 @@ def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> s
             messages["forward"] = [size]
         except NotSplittable as error:
             messages["forward"] = None
-            return _refuse("_forward_split", _signature(layer, "", "axis=0, return_saved=False, reduce=None"), error)
+            tail = "axis=0, return_saved=False, reduce=None"
+            return _refuse("_forward_split", _signature(layer, "", tail), ONE_MESSAGE + str(error))
     p.equations(eqns, wanted)
     given = p.centring.given
     saved = ", ".join(f"{s!r}: _exact({s}, {given[s]})" if s in given else f"{s!r}: {s}" for s in plan.saved_order)
@@ -233,14 +234,28 @@ def _dispatch(layer: Layer, target: str, tail: str) -> str:
             f"{', '.join(f'{k}={k}' for k in keywords)})")
 
 
-def _refuse(name: str, signature: str, error: Exception) -> str:
-    message = f"reduce=: this layer's statistics cannot be summed across devices in one message: {error}"
+ONE_MESSAGE = "reduce=: this layer's statistics cannot be summed across devices in one message: "
+
+
+def _refuse(name: str, signature: str, message: str) -> str:
     return f"def {name}({signature}):\n    raise ValueError({message!r})"
 
 
-def _split_functions(plan: Plan, messages: dict) -> list[str]:
-    """``_forward_split`` and ``_backward_split``: forward and backward with reduce=.
-    ``messages`` gets each one's message sizes (values per slice, the count apart)."""
+def _split_functions(plan: Plan, messages: dict, time_limit: float | None = 60.0) -> list[str]:
+    """``_forward_split`` and ``_backward_split``: forward and backward with reduce=, once
+    the split they compute is proved equal to the layer for any shard sizes; else two
+    functions that refuse reduce= and say why.  ``messages`` gets each one's message sizes."""
+    try:
+        unproved = prove_split(plan.layer, {"d" + w: t for w, t in plan.texts().items()}, time_limit)
+        if unproved is not None:
+            unproved = f"reduce=: the split this module would compute was not proved equal to the layer: {unproved}"
+    except NotSplittable as error:
+        unproved = ONE_MESSAGE + str(error)
+    if unproved is not None:
+        messages["forward"] = messages["backward"] = None
+        tails = ("axis=0, return_saved=False, reduce=None", "axis=0, saved=None, out=None, reduce=None")
+        return [_refuse(name, _signature(plan.layer, first, tail), unproved)
+                for name, first, tail in zip(("_forward_split", "_backward_split"), ("", "dy"), tails)]
     try:
         backward, _ = _backward(plan, fold=True, split=True, messages=messages)
     except Unfoldable:
@@ -253,11 +268,13 @@ def _reduce_doc(messages: dict, which: str) -> list[str]:
     sizes = messages.get(which)
     axis = "the reduced axis (the slice)"
     if sizes is None:
-        return ["reduce=: refused (ValueError): this layer's statistics cannot be summed in one message."]
+        return ["reduce=: refused (ValueError): this layer's statistics cannot be summed across",
+                "devices in one message, or that split was not proved."]
     if which == "forward":
         sums = sizes[0] - 1
         cost = (f"one all-reduce of 1 + {sums}·C float64 values (the count, then {sums} sums per slice; "
-                f"C = the number of slices)" if sums else "one all-reduce of the count only")
+                f"C = the number of slices)" if sums > 0 else "one all-reduce of the count only" if sums == 0
+                else "no all-reduce (no statistics)")
     else:
         parts = [f"1 + {k}·C" if i == 0 else f"{k}·C" for i, k in enumerate(sizes)]
         cost = (f"{len(sizes)} all-reduce{'s' if len(sizes) > 1 else ''} of {' and '.join(parts)} float64 values "

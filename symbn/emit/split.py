@@ -18,6 +18,8 @@ raises :class:`NotSplittable`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -26,7 +28,8 @@ from sympy.printing.numpy import NumPyPrinter
 from symbn.emit.centring import centrings
 from symbn.emit.printer import Printer
 from symbn.ir.graph import Eqn
-from symbn.ir.primitives import mean_p
+from symbn.ir.primitives import FUNCTIONS, ROW, mean_p
+from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, parse, parse_assignment, to_text
 
 COUNT = sp.Symbol("N")
 
@@ -116,6 +119,74 @@ def _needed(eqns: tuple[Eqn, ...], wanted: set[str]) -> tuple[Eqn, ...]:
     return tuple(e for e in reversed(keep) if not e.prim.reduction)
 
 
+# --- the split as a derivation file's [shards]: what the prover checks ---------------------------
+
+
+def shards_table(layer, formulas: Mapping[str, str]) -> dict[str, list[str]]:
+    """The split the emitted code computes, as a ``[shards]`` table (``symbn prove
+    --shards K`` checks it for shard sizes N_1 … N_K): each stage holding a reduction
+    from the all-reduced slots, and each gradient (``formulas``: the module's FORMULAS,
+    d<input> -> text) with its sums all-reduced."""
+    graph = layer.graph
+    rows = {n for n, i in layer.inputs.items() if i.kind == ROW}
+    stats = statistics(graph.eqns, rows, {graph.output} | set(graph.stages))
+    total = "allreduce(Nk)"
+
+    def text(e: sp.Expr) -> str:
+        out = str(e)
+        for k, body in enumerate(stats.slots):
+            out = re.sub(rf"\bS{k}\b", f"allreduce(shard_sum({body}))", out)
+        return re.sub(r"\bN\b", total, out)
+
+    env: dict[str, sp.Expr] = {}
+    stages = []
+    for name in graph.stages:
+        eqns = graph.stage_eqns(name)
+        if not any(e.prim.reduction for e in eqns):
+            continue
+        for e in eqns:  # the stage's value: its reductions from the slots, earlier stages by name
+            args = [sp.Rational(a.numerator, a.denominator) if not isinstance(a, str) else
+                    env.get(a, sp.Symbol(a)) for a in e.args]
+            env[e.out] = stats.values[e.out] if e.prim.reduction else e.prim.impl(_Sym, *args)
+        stages.append(f"{name} = {text(env[name])}")
+    if not stages:  # no statistics: the forward is the layer's, stage by stage (a table needs a stage)
+        stages.append(layer.stage_text[graph.stages[0]])
+    backward = [f"{grad} = {to_text(_all_reduced(parse(t), total))}" for grad, t in formulas.items()]
+    return {"stages": stages, "backward": backward}
+
+
+def prove_split(layer, formulas: Mapping[str, str], time_limit: float | None = 60.0) -> str | None:
+    """Prove the emitted split (:func:`shards_table`) equal to the layer for K = 2 and 3
+    devices of any sizes (the merge is a sum over devices, so any K follows).  None
+    when proved, else what was not."""
+    from dataclasses import replace
+
+    from symbn.lang.derivation import _Reader  # the [shards] reader, on a table we wrote
+    from symbn.proof.shards import prove_shards
+
+    stages = {n: (t, parse_assignment(t)[1]) for n, t in layer.stage_text.items()}
+    split = replace(layer, split=_Reader(layer.path).split(shards_table(layer, formulas), layer, stages))
+    for devices in (2, 3):
+        for result in prove_shards(split, devices, time_limit).results:
+            if result.verdict != "proved":
+                return f"{result.wrt} on {devices} devices: {result.verdict}"
+    return None
+
+
+def _all_reduced(e: Expr, total: str) -> Expr:
+    """A formula over one device's part of the slice: sums all-reduced, N the whole count."""
+    if isinstance(e, Call) and FUNCTIONS[e.fn].reduction:
+        summed = Call("allreduce", Call("shard_sum", _all_reduced(e.arg, total)))
+        return BinOp("/", summed, parse(total)) if e.fn == "mean" else summed
+    if isinstance(e, Call):
+        return Call(e.fn, _all_reduced(e.arg, total))
+    if isinstance(e, BinOp):
+        return BinOp(e.op, _all_reduced(e.left, total), _all_reduced(e.right, total))
+    if isinstance(e, Neg):
+        return Neg(_all_reduced(e.arg, total))
+    return parse(total) if isinstance(e, Name) and e.id == "N" else e
+
+
 # --- the text ------------------------------------------------------------------------------
 
 
@@ -139,6 +210,8 @@ def emit_statistics(p: Printer, eqns: tuple[Eqn, ...], data: str, row_inputs: se
             wide = {r: sp.Symbol(f"_wide({r})") for r in s.free_symbols & stats.rows}
             p.emit(f"{names[s]} = np.add.reduce(np.broadcast_to({_text(s.xreplace(wide))}, shape), axis=axes, "
                    "keepdims=True)")
+    if not stats.values:  # no statistics: nothing to send
+        return stats.rest, 0
     message = ", ".join(["n", *names.values()])
     p.emit(f"{message} = _allreduce(reduce, {message})" if stats.slots else "n = _allreduce(reduce, n)[0]")
     centred = set(centrings(eqns, row_inputs).values())
@@ -169,4 +242,4 @@ def _text(e: sp.Expr) -> str:
     return NumPyPrinter().doprint(e).replace("numpy.", "np.")
 
 
-__all__ = ["NotSplittable", "Statistics", "emit_statistics", "statistics"]
+__all__ = ["NotSplittable", "Statistics", "emit_statistics", "shards_table", "statistics"]

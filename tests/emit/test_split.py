@@ -6,16 +6,20 @@ with one call on the whole slice: float64 to 1e-12, float32 to 1e-5 (relative)."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import symbn
 from symbn.distributed import Threads
 from symbn.emit.module import load_module
-from symbn.emit.split import NotSplittable, statistics
+from symbn.emit.split import NotSplittable, prove_split, shards_table, statistics
 from symbn.ir.primitives import CONSTANT, ROW
-from symbn.lang.derivation import loads
+from symbn.lang.derivation import _Reader, loads
+from symbn.lang.expr import parse_assignment
 from symbn.numeric import random_inputs
+from symbn.proof.shards import prove_shards
 
 from ..files import BATCHNORM
 from .data import BATCHNORM_TEXT, FILES
@@ -127,6 +131,7 @@ def test_every_file_splits_along_its_slice(path):
     and for LayerNorm along its features (axis=-1, each device its features and its gamma, beta)."""
     layer = symbn.load(BATCHNORM.parent.parent / path)
     module = load_module(layer)
+    assert "refused" not in module.forward.__doc__  # its split was proved for 2 and 3 devices
     constants = {n: 0.5 for n, i in layer.inputs.items() if i.kind == CONSTANT and i.default is None}
     for shape, axis, sizes in (((10, 3), 0, (4, 1, 5)), ((3, 10), -1, (6, 1, 3))):
         values, dy = random_inputs(layer, shape, axis, seed=3)
@@ -192,3 +197,30 @@ def test_one_device_reduce_is_identity(batchnorm):
     assert relative(y1, y0) < 1e-13
     for a, b in zip(module.backward(dy, *args, reduce=lambda a: a), module.backward(dy, *args)):
         assert relative(a, b) < 1e-13
+
+
+def test_the_split_is_written_as_shards_and_proved(batchnorm):
+    """What the module computes with reduce=, as a [shards] table the prover checks."""
+    layer, module = batchnorm
+    table = shards_table(layer, module.FORMULAS)
+    assert table["stages"] == [
+        "mu = allreduce(shard_sum(x))/allreduce(Nk)",
+        "var = (allreduce(Nk)*mu**2 - 2*allreduce(shard_sum(x))*mu + allreduce(shard_sum(x**2)))/allreduce(Nk)"]
+    assert table["backward"][2] == "dbeta = allreduce(shard_sum(dy))"
+    assert prove_split(layer, module.FORMULAS) is None
+
+
+def test_a_wrong_split_is_not_proved(batchnorm):
+    """N - 1 for N in the backward is refuted; so is the bug class of PyTorch #36382, each
+    device dividing the all-reduced sums by its own count (written into the table by hand)."""
+    layer, module = batchnorm
+    formulas = {**module.FORMULAS, "dx": module.FORMULAS["dx"].replace("mean(dy)", "sum(dy)/(N - 1)")}
+    verdict = prove_split(layer, formulas)
+    assert verdict is not None and verdict.startswith("x on 2 devices: refuted")
+
+    table = shards_table(layer, module.FORMULAS)
+    table["backward"][0] = table["backward"][0].replace("/allreduce(Nk)", "/(2*Nk)")
+    stages = {n: (t, parse_assignment(t)[1]) for n, t in layer.stage_text.items()}
+    split = replace(layer, split=_Reader(layer.path).split(table, layer, stages))
+    verdicts = {r.wrt: r.verdict for r in prove_shards(split, 2).results}
+    assert verdicts["x"] == "refuted" and verdicts["gamma"] == verdicts["beta"] == "proved"
