@@ -55,7 +55,7 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     except Unfoldable:
         backward, folded = _backward(plan, fold=False, messages=messages)
     parts = [
-        _docstring(layer, plan, certified, folded),
+        _docstring(layer, plan, certified, folded, messages),
         "import numpy as np",
         _constants(layer, plan),
         _runtime(),
@@ -77,7 +77,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
     return module
 
 
-def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
+def _docstring(layer: Layer, plan: Plan, certified, folded: bool, messages: dict) -> str:
     from symbn.version import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
@@ -125,7 +125,25 @@ e.g. shape (C,) for (N, C, H, W) with axis=(0, 2, 3).  Row-kind inputs other tha
 {plan.data} of the reduced axes' shape are put on the reduced axes.  Any other shape
 broadcasts by NumPy's rules.  Each gradient has its input's shape, summed over
 the axes that input was broadcast along.
+
+{_many_devices(messages)}
 """'''
+
+
+def _many_devices(messages: dict) -> str:
+    """The module docstring's paragraph on reduce=."""
+    forward, backward = messages.get("forward"), messages.get("backward")
+    if forward is None:
+        return "Many devices: reduce= is refused (ValueError): see forward's docstring."
+    send = (lambda sizes: " and ".join(f"{'1 + ' if k == 0 else ''}{m}·C" for k, m in enumerate(sizes)))
+    count = "one all-reduce" if len(backward or ()) == 1 else f"{len(backward or ())} all-reduces"
+    text = (f"Many devices: forward and backward take reduce=, a callable that sums an array across devices "
+            f"(symbn.distributed.torch_all_reduce()); each device passes its part of the slice. "
+            f"Forward: {'one all-reduce of 1 + ' + str(forward[0] - 1) + '·C' if forward[0] else 'no all-reduce'}"
+            f"{' float64 values' if forward[0] else ''}; backward: "
+            f"{count + ' of ' + send(backward) + ' float64 values' if backward else 'no all-reduce'} "
+            f"(C slices). The split was proved equal to the layer for 2 and 3 devices of any sizes.")
+    return textwrap.fill(text, 84, break_on_hyphens=False)
 
 
 def _constants(layer: Layer, plan: Plan) -> str:
@@ -277,7 +295,8 @@ def _reduce_doc(messages: dict, which: str) -> list[str]:
                 else "no all-reduce (no statistics)")
     else:
         parts = [f"1 + {k}·C" if i == 0 else f"{k}·C" for i, k in enumerate(sizes)]
-        cost = (f"{len(sizes)} all-reduce{'s' if len(sizes) > 1 else ''} of {' and '.join(parts)} float64 values "
+        many = "one all-reduce" if len(sizes) == 1 else f"{len(sizes)} all-reduces"
+        cost = (f"{many} of {' and '.join(parts)} float64 values "
                 "(the count, then the gradients' sums per slice), and with saved=None first the forward's"
                 if sizes else "no all-reduce: no gradient sums over the slice")
     return textwrap.wrap(f"reduce: a callable that takes a NumPy array and returns its elementwise sum across "
@@ -285,7 +304,7 @@ def _reduce_doc(messages: dict, which: str) -> list[str]:
                          f"device.  With it {axis} is split across devices: each passes its own part of it (for "
                          f"BatchNorm its rows of the batch, for LayerNorm its features) and gets its own part of the "
                          f"result; the statistics and the sums over the slice are those of the whole slice.  Cost: "
-                         f"{cost}.", 84)
+                         f"{cost}.", 84, break_on_hyphens=False)
 
 
 def _backward(plan: Plan, fold: bool, split: bool = False, messages: dict | None = None) -> tuple[str, set[str]]:

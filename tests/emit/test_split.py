@@ -105,7 +105,8 @@ def test_message_count_and_size(batchnorm):
     Threads(2).run(device, *per, dys)
     assert sent == [1 + 2 * C] * 4  # two devices, one message each way
     assert "one all-reduce of 1 + 2·C float64 values" in module.forward.__doc__
-    assert "1 all-reduce of 1 + 2·C float64 values" in module.backward.__doc__
+    assert "one all-reduce of 1 + 2·C float64 values" in module.backward.__doc__
+    assert "Forward: one all-reduce of 1 + 2·C float64 values; backward: one" in module.__doc__
 
 
 def test_float32_large_mean(batchnorm):
