@@ -225,3 +225,26 @@ def test_a_wrong_split_is_not_proved(batchnorm):
     split = replace(layer, split=_Reader(layer.path).split(table, layer, stages))
     verdicts = {r.wrt: r.verdict for r in prove_shards(split, 2).results}
     assert verdicts["x"] == "refuted" and verdicts["gamma"] == verdicts["beta"] == "proved"
+
+
+def test_a_device_without_rows_and_nchw(batchnorm):
+    """A device may hold no rows; (N, C, H, W) with axis=(0, 2, 3) splits along N."""
+    layer, module = batchnorm
+    values, dy = random_inputs(layer, (6, 3, 2, 2), (0, 2, 3), seed=6)
+    for sizes in ((0, 2, 4), (1, 5)):
+        out, _ = _nchw(module, layer, values, dy, sizes)
+        y1, (dx1, dgamma1, _) = one_device(module, values, dy, axis=(0, 2, 3))
+        assert out[0][0].shape[0] == sizes[0]
+        assert relative(np.concatenate([o[0] for o in out]), y1) < 1e-12
+        assert relative(np.concatenate([o[1][0] for o in out]), dx1) < 1e-12
+        assert all(relative(o[1][1], dgamma1) < 1e-12 for o in out)
+
+
+def _nchw(module, layer, values, dy, sizes):
+    per, dys = shards(layer, values, dy, sizes, 0)
+
+    def device(x, gamma, beta, d, reduce):
+        y, saved = module.forward(x, gamma, beta, axis=(0, 2, 3), return_saved=True, reduce=reduce)
+        return y, module.backward(d, x, gamma, beta, axis=(0, 2, 3), saved=saved, reduce=reduce)
+
+    return Threads(len(sizes)).run(device, *per, dys), None
