@@ -57,6 +57,7 @@ class Centring:
         self.mean_of: dict[str, str] = {}  # ... and the row input m is the mean of
         self.unmeasured: set[str] = set()  # means split off a saved dict whose c may still be unknown (None)
         self.centred: set[str] = set()  # means whose centring stage follows (their sum is not widened)
+        self.split = False  # the slice is split across devices: Σ d = n·c holds for the whole slice only
 
     def corrected(self, mean: str) -> str:
         """A centring mean as other stages read it: m + c, the mean to rounding."""
@@ -120,7 +121,7 @@ class Centring:
         count = "n" if scale is None else f"n * {scale}"
         if len(ds) == 1:
             return f"{c} * {total(others) if others else count}"
-        if len(ds) == 2 and not others and factors[ds[0]] == factors[ds[1]]:
+        if len(ds) == 2 and not others and factors[ds[0]] == factors[ds[1]] and not self.split:
             return f"{count} * {c}**2"
         raise Unfoldable
 

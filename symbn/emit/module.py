@@ -30,8 +30,10 @@ from symbn.emit.certify import NotCertified, certify
 from symbn.emit.gradients import gradients
 from symbn.emit.plan import RESERVED, Plan
 from symbn.emit.printer import Printer, number
-from symbn.ir.primitives import CONSTANT, ROW
+from symbn.emit.split import NotSplittable, emit_statistics, prove_split
+from symbn.ir.primitives import CONSTANT, FUNCTIONS, ROW
 from symbn.lang.derivation import Layer
+from symbn.lang.expr import BinOp, Call, Expr, Neg
 
 # --- the module -----------------------------------------------------------------------------
 
@@ -46,16 +48,19 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     """The module's source and its compiled code: a printer bug fails here, not in the user's import."""
     certified = certify(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
+    messages: dict[str, list[int] | None] = {}
+    split = _split_functions(plan, messages, time_limit)
     try:
-        backward, folded = _backward(plan, fold=True)
+        backward, folded = _backward(plan, fold=True, messages=messages)
     except Unfoldable:
-        backward, folded = _backward(plan, fold=False)
+        backward, folded = _backward(plan, fold=False, messages=messages)
     parts = [
-        _docstring(layer, plan, certified, folded),
+        _docstring(layer, plan, certified, folded, messages),
         "import numpy as np",
         _constants(layer, plan),
         _runtime(),
-        _forward(plan),
+        *split,
+        _forward(plan, messages=messages),
         backward,
     ]
     source = "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
@@ -72,7 +77,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
     return module
 
 
-def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
+def _docstring(layer: Layer, plan: Plan, certified, folded: bool, messages: dict) -> str:
     from symbn.version import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
@@ -120,7 +125,25 @@ e.g. shape (C,) for (N, C, H, W) with axis=(0, 2, 3).  Row-kind inputs other tha
 {plan.data} of the reduced axes' shape are put on the reduced axes.  Any other shape
 broadcasts by NumPy's rules.  Each gradient has its input's shape, summed over
 the axes that input was broadcast along.
+
+{_many_devices(messages)}
 """'''
+
+
+def _many_devices(messages: dict) -> str:
+    """The module docstring's paragraph on reduce=."""
+    forward, backward = messages.get("forward"), messages.get("backward")
+    if forward is None:
+        return "Many devices: reduce= is refused (ValueError): see forward's docstring."
+    send = (lambda sizes: " and ".join(f"{'1 + ' if k == 0 else ''}{m}·C" for k, m in enumerate(sizes)))
+    count = "one all-reduce" if len(backward or ()) == 1 else f"{len(backward or ())} all-reduces"
+    text = (f"Many devices: forward and backward take reduce=, a callable that sums an array across devices "
+            f"(symbn.distributed.torch_all_reduce()); each device passes its part of the slice. "
+            f"Forward: {'one all-reduce of 1 + ' + str(forward[0] - 1) + '·C' if forward[0] else 'no all-reduce'}"
+            f"{' float64 values' if forward[0] else ''}; backward: "
+            f"{count + ' of ' + send(backward) + ' float64 values' if backward else 'no all-reduce'} "
+            f"(C slices). The split was proved equal to the layer for 2 and 3 devices of any sizes.")
+    return textwrap.fill(text, 84, break_on_hyphens=False)
 
 
 def _constants(layer: Layer, plan: Plan) -> str:
@@ -185,33 +208,143 @@ def _printer(plan: Plan, fold: bool = False) -> Printer:
     return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs), fold=fold)
 
 
-def _forward(plan: Plan) -> str:
+def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> str:
+    """``forward``, or with ``split`` ``_forward_split``: the statistics from one all-reduce."""
     layer, graph = plan.layer, plan.graph
     p = _printer(plan)
     _preamble(p, plan, backward=False)
-    stages = plan.closure({graph.output} | plan.saved)
-    p.equations(plan.eqns(stages), {graph.output} | plan.saved)
+    wanted = {graph.output} | plan.saved
+    eqns = plan.eqns(plan.closure(wanted))
+    if split:
+        rows = {n for n, i in layer.inputs.items() if i.kind == ROW}
+        try:
+            eqns, size = emit_statistics(p, eqns, plan.data, rows, wanted)
+            messages["forward"] = [size]
+        except NotSplittable as error:
+            messages["forward"] = None
+            tail = "axis=0, return_saved=False, reduce=None"
+            return _refuse("_forward_split", _signature(layer, "", tail), ONE_MESSAGE + str(error))
+    p.equations(eqns, wanted)
     given = p.centring.given
     saved = ", ".join(f"{s!r}: _exact({s}, {given[s]})" if s in given else f"{s!r}: {s}" for s in plan.saved_order)
     p.emit("if return_saved:")
     p.emit(f"    return _as(result, {graph.output}), {{{saved}}}")
     p.emit(f"return _as(result, {graph.output})")
+    tail = "axis=0, return_saved=False, reduce=None"
+    if split:
+        return "\n".join([f"def _forward_split({_signature(layer, '', tail)}):",
+                          '    """forward with reduce= (see forward)."""', *p.lines])
     doc = [f'"""{layer.title or layer.name}, forward: returns {graph.output}, or ({graph.output}, saved) with',
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
            "backward needs (keepdims arrays).  A mean the data are centred by is saved",
-           "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages], '"""']
-    head = f"def forward({_signature(layer, '', 'axis=0, return_saved=False')}):"
-    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
+           "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages],
+           "", *_reduce_doc(messages, "forward"), '"""']
+    head = f"def forward({_signature(layer, '', tail)}):"
+    return "\n".join([head, *("    " + d if d else "" for d in doc), _dispatch(layer, "_forward_split", tail), *p.lines])
 
 
-def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
+def _dispatch(layer: Layer, target: str, tail: str) -> str:
+    """The line that hands a call with reduce= to the split function."""
+    names = [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
+    names = (["dy"] if target == "_backward_split" else []) + names
+    keywords = [n for n, i in layer.inputs.items() if i.kind == CONSTANT] + [t.split("=")[0] for t in tail.split(", ")]
+    return (f"    if reduce is not None:\n        return {target}({', '.join(names)}, "
+            f"{', '.join(f'{k}={k}' for k in keywords)})")
+
+
+ONE_MESSAGE = "reduce=: this layer's statistics cannot be summed across devices in one message: "
+
+
+def _refuse(name: str, signature: str, message: str) -> str:
+    return f"def {name}({signature}):\n    raise ValueError({message!r})"
+
+
+def _split_functions(plan: Plan, messages: dict, time_limit: float | None = 60.0) -> list[str]:
+    """``_forward_split`` and ``_backward_split``: forward and backward with reduce=, once
+    the split they compute is proved equal to the layer for any shard sizes; else two
+    functions that refuse reduce= and say why.  ``messages`` gets each one's message sizes."""
+    try:
+        unproved = prove_split(plan.layer, {"d" + w: t for w, t in plan.texts().items()}, time_limit)
+        if unproved is not None:
+            unproved = f"reduce=: the split this module would compute was not proved equal to the layer: {unproved}"
+    except NotSplittable as error:
+        unproved = ONE_MESSAGE + str(error)
+    if unproved is not None:
+        messages["forward"] = messages["backward"] = None
+        tails = ("axis=0, return_saved=False, reduce=None", "axis=0, saved=None, out=None, reduce=None")
+        return [_refuse(name, _signature(plan.layer, first, tail), unproved)
+                for name, first, tail in zip(("_forward_split", "_backward_split"), ("", "dy"), tails)]
+    try:
+        backward, _ = _backward(plan, fold=True, split=True, messages=messages)
+    except Unfoldable:
+        backward, _ = _backward(plan, fold=False, split=True, messages=messages)
+    return [_forward(plan, split=True, messages=messages), backward]
+
+
+def _reduce_doc(messages: dict, which: str) -> list[str]:
+    """What reduce= does and costs, for a docstring."""
+    sizes = messages.get(which)
+    axis = "the reduced axis (the slice)"
+    if sizes is None:
+        return ["reduce=: refused (ValueError): this layer's statistics cannot be summed across",
+                "devices in one message, or that split was not proved."]
+    if which == "forward":
+        sums = sizes[0] - 1
+        cost = (f"one all-reduce of 1 + {sums}·C float64 values (the count, then {sums} sums per slice; "
+                f"C = the number of slices)" if sums > 0 else "one all-reduce of the count only" if sums == 0
+                else "no all-reduce (no statistics)")
+    else:
+        parts = [f"1 + {k}·C" if i == 0 else f"{k}·C" for i, k in enumerate(sizes)]
+        many = "one all-reduce" if len(sizes) == 1 else f"{len(sizes)} all-reduces"
+        cost = (f"{many} of {' and '.join(parts)} float64 values "
+                "(the count, then the gradients' sums per slice), and with saved=None first the forward's"
+                if sizes else "no all-reduce: no gradient sums over the slice")
+    return textwrap.wrap(f"reduce: a callable that takes a NumPy array and returns its elementwise sum across "
+                         f"devices, same shape and dtype (symbn.distributed.torch_all_reduce()), or None for one "
+                         f"device.  With it {axis} is split across devices: each passes its own part of it (for "
+                         f"BatchNorm its rows of the batch, for LayerNorm its features) and gets its own part of the "
+                         f"result; the statistics and the sums over the slice are those of the whole slice.  Cost: "
+                         f"{cost}.", 84, break_on_hyphens=False)
+
+
+def _backward(plan: Plan, fold: bool, split: bool = False, messages: dict | None = None) -> tuple[str, set[str]]:
     """The backward function, and the centred stages whose offset it folds.
     ``fold``: centring offsets are folded into what reads the centred stage
-    (raises :class:`Unfoldable` when a read is not covered)."""
+    (raises :class:`Unfoldable` when a read is not covered).  ``split``:
+    ``_backward_split``, its sums over the slice added across devices."""
     layer = plan.layer
     p = _printer(plan, fold)
+    p.centring.split = split
     shapes = _preamble(p, plan, backward=True)
     keep = plan.rows | plan.saved | {"dy"}
+    tail = "axis=0, saved=None, out=None, reduce=None"
+    if split:
+        _split_saved(p, plan, keep)
+    else:
+        _both_branches(p, plan, keep)
+    if split:
+        messages["backward"] = _reduce_sums(p, plan)
+    gradients(p, plan, shapes)
+    if split:
+        head = [f"def _backward_split({_signature(layer, 'dy', tail)}):", '    """backward with reduce= (see backward)."""']
+        return "\n".join([*head, *p.lines]), set(p.centring.offsets)
+    doc = [(f'"""{layer.title or layer.name}, backward: returns '
+            f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
+           "differentiable inputs, in file order), computed as",
+           "", *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
+           "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
+           "the statistics.  out: an array for the first gradient, or a tuple with an",
+           "array or None per gradient.  With reduce=, gradients of per-slice inputs",
+           "(BatchNorm's dgamma, dbeta) are sums over the whole slice, the same on every",
+           "device; saved should be the forward's (its mean is float64).", "",
+           *_reduce_doc(messages, "backward"), '"""']
+    head = f"def backward({_signature(layer, 'dy', tail)}):"
+    body = [head, *("    " + d if d else "" for d in doc), _dispatch(layer, "_backward_split", tail), *p.lines]
+    return "\n".join(body), set(p.centring.offsets)
+
+
+def _both_branches(p: Printer, plan: Plan, keep: set[str]) -> None:
+    """The statistics: recomputed when saved is None, else read from saved."""
     p.emit("if saved is None:")
     p.depth += 1
     start = len(p.lines)
@@ -234,16 +367,62 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
         p.emit("pass")
     p.depth -= 1
     p.buffers.join(first)
-    gradients(p, plan, shapes)
-    doc = [(f'"""{layer.title or layer.name}, backward: returns '
-            f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
-           "differentiable inputs, in file order), computed as",
-           "", *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
-           "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
-           "the statistics.  out: an array for the first gradient, or a tuple with an",
-           'array or None per gradient."""']
-    head = f"def backward({_signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
-    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(centring.offsets)
+
+
+def _split_saved(p: Printer, plan: Plan, keep: set[str]) -> None:
+    """The statistics of the whole slice, from saved (the forward's, or computed by
+    ``_forward_split`` with its all-reduce when saved is None).  A centring mean's
+    offset cannot be measured on one device's rows: a saved mean no wider than the
+    data gives offset 0."""
+    layer = plan.layer
+    args = ", ".join(n for n, i in layer.inputs.items() if i.kind != CONSTANT)
+    consts = "".join(f"{n}={n}, " for n, i in layer.inputs.items() if i.kind == CONSTANT)
+    p.emit("if saved is None:")
+    p.emit(f"    _, saved = _forward_split({args}, {consts}axis=axis, return_saved=True, reduce=reduce)")
+    rows = {n for n, i in layer.inputs.items() if i.kind == ROW}
+    means = centrings(plan.graph.eqns, rows)
+    for s in plan.saved_order:
+        if s in means.values():
+            c = p.fresh(f"{s}_c")
+            p.centring.given[s] = c
+            p.centring.mean_of[s] = next(e.args[0] for e in plan.graph.eqns if e.out == s)
+            p.emit(f"{s}, {c} = _split(_saved(saved, {s!r}, kshape), dtype)")
+            p.emit(f"{c} = 0 if {c} is None else {c}")
+        else:
+            p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
+    p.equations(plan.eqns(plan.rows), keep)
+
+
+def _reduce_sums(p: Printer, plan: Plan) -> list[int]:
+    """The gradients' sums over the slice, printed before anything reads them, and
+    added across devices: one all-reduce per level of nesting (one for every file
+    so far), the first with the count.  Returns each message's number of sums."""
+    levels: dict[int, list[Expr]] = {}
+    for e in plan.formulas.values():
+        _levels(e, levels)
+    sizes = []
+    for level in sorted(levels):
+        before = set(p.hoisted.values())
+        for body in levels[level]:
+            p.reduction(body)
+        new = [v for v in p.hoisted.values() if v not in before]
+        message = ", ".join(["n" if not sizes else "_", *new])
+        p.emit(f"{message} = _allreduce(reduce, {'n' if not sizes else 0}, {', '.join(new)})")
+        sizes.append(len(new))
+    return sizes
+
+
+def _levels(e: Expr, levels: dict[int, list[Expr]]) -> int:
+    """The depth of e's reductions (0: none); each reduction's body filed by its depth."""
+    if isinstance(e, Call):
+        inner = _levels(e.arg, levels)
+        if FUNCTIONS[e.fn].reduction:
+            if e.arg not in levels.setdefault(inner + 1, []):
+                levels[inner + 1].append(e.arg)
+            return inner + 1
+        return inner
+    parts = (e.left, e.right) if isinstance(e, BinOp) else (e.arg,) if isinstance(e, Neg) else ()
+    return max((_levels(c, levels) for c in parts), default=0)
 
 
 __all__ = ["NotCertified", "emit_module", "load_module"]  # NotCertified: what emit_module raises

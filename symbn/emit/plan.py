@@ -17,7 +17,7 @@ from symbn.lang.expr import names, parse, to_text
 
 # names the emitted functions use for themselves: a stage or input may not take one
 RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",
-            "forward", "backward", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
+            "forward", "backward", "reduce", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
 
 
 class Plan:

@@ -266,3 +266,44 @@ def _work(result):
 def _as(result, a):
     """``a`` as ``result``: itself unless the work dtype was wider (float16)."""
     return a.astype(result, copy=False)
+
+
+def _wide(a):
+    """``a`` in float64 (complex stays complex): what a device sums for the message."""
+    return np.asarray(a, np.result_type(a, np.float64))
+
+
+def _powers(x, axes, degree):
+    """Σ x**p over ``axes`` for p = 1..degree (keepdims, float64), summed around
+    this device's own mean a and moved to zero: Σ x**p = Σ_q C(p, q)·a**(p-q)·Σ (x-a)**q.
+    The centred sums are small, so only the whole batch's sums cancel (in float64)."""
+    x = _wide(x)
+    n = int(np.prod([x.shape[k] for k in axes]))
+    a = np.add.reduce(x, axis=axes, keepdims=True) / max(n, 1)
+    d = x - a
+    centred = [n] + [np.add.reduce(d if q == 1 else d**q, axis=axes, keepdims=True) for q in range(1, degree + 1)]
+    out = []
+    for p in range(1, degree + 1):
+        total, binom = 0, 1
+        for q in range(p + 1):
+            total = total + binom * a ** (p - q) * centred[q]
+            binom = binom * (p - q) // (q + 1)
+        out.append(total)
+    return out
+
+
+def _allreduce(reduce, n, *parts):
+    """One call of ``reduce`` on the count ``n`` and ``parts`` packed into one float64
+    array (its elementwise sum across devices must come back, same shape and dtype);
+    returns the total count (an int) and the parts, summed, in their shapes."""
+    flat = [np.ravel(_wide(p)) for p in parts]
+    message = np.concatenate([np.array([n], np.result_type(np.float64, *flat))] + flat)
+    total = np.asarray(reduce(message.copy()))
+    if total.shape != message.shape or total.dtype != message.dtype:
+        raise ValueError(f"reduce must return an array of the shape and dtype it was given, {message.shape} "
+                         f"{message.dtype}; it returned {total.shape} {total.dtype}")
+    out, k = [round(float(total[0].real))], 1
+    for p in parts:
+        out.append(total[k:k + np.size(p)].reshape(np.shape(p)).astype(np.result_type(p), copy=False))
+        k += np.size(p)
+    return out

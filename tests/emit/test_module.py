@@ -62,9 +62,9 @@ def test_batchnorm_golden():
     }
     assert module.SAVED == ("mu", "ivar")
     src = module.SOURCE
-    assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None):" in src
-    assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False):" in src
-    forward, backward = src.split("def backward", 1)
+    assert "def backward(dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None, out=None, reduce=None):" in src
+    assert "def forward(x, gamma, beta, *, eps=1e-05, axis=0, return_saved=False, reduce=None):" in src
+    forward, backward = src.split("def forward", 1)[1].split("def backward", 1)
     for line in ("mu = _sum(axes, x) / n", "xmu = np.subtract(x, mu)", "mu_c = _recentre(xmu, axes, n)",
                  "var = _sum(axes, xmu, xmu) / n", "return _as(result, y), {'mu': _exact(mu, mu_c), 'ivar': ivar}"):
         assert line in forward
