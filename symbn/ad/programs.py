@@ -70,11 +70,12 @@ def backward_program(graph: Graph, differentiable: tuple[str, ...], directions: 
         if k in adjoints:
             name(k)
     T.stage = "h"
-    h = T.const(0)
+    h = None
     for k, d in directions.items():
         g = T.var("d" + k) if "d" + k in b.vars else T.const(0)
-        h = h + (T.sum(T.var(d) * g) if graph.kinds[k] == ROW else T.var(d) * g)
-    b.define("h", atom(h), "h")
+        term = T.sum(T.var(d) * g) if graph.kinds[k] == ROW else T.var(d) * g
+        h = term if h is None else h + term
+    b.define("h", atom(T.const(0) if h is None else h), "h")
     _localise(b, set(graph.stages))
     return b.graph([*(v for v in graph.inputs), "dy", *directions.values()], [*stages, "h"], "h")
 
