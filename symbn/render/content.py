@@ -33,6 +33,7 @@ from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, 
 from symbn.render.claims import Claims
 from symbn.render.modes import Modes
 from symbn.render.second import SecondOrder
+from symbn.render.shards import Shards
 
 ROUTE_NAMES = {
     "direct": "direct (SymPy diff)",
@@ -42,7 +43,7 @@ ROUTE_NAMES = {
 }
 
 
-SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims", "second_order")
+SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims", "second_order", "shards")
 
 
 def build(
@@ -53,7 +54,7 @@ def build(
     return _Builder(layer, n, timings).document(sections)
 
 
-class _Builder(Modes, Claims, SecondOrder):
+class _Builder(Modes, Claims, SecondOrder, Shards):
     def __init__(self, layer: Layer, n: int | None, timings: bool = False):
         self.layer, self.n, self.g, self.timings = layer, n, layer.graph, timings
         self.A = Algebra(layer, Prover(layer))
@@ -187,13 +188,14 @@ class _Builder(Modes, Claims, SecondOrder):
                 value = sp.expand((sym ** (1 / exp) - (base - slope * const)) / slope)
                 self.eq(self.m(const), value, engine=const, label=rf"{self.at(c)}\ \text{{eliminated}}")
 
-    def verdicts(self, proof: Proof, names: dict[str, str] = ROUTE_NAMES, wanted=None) -> None:
+    def verdicts(self, proof: Proof, names: dict[str, str] = ROUTE_NAMES, wanted=None, first: str = "gradient",
+                 size: str | None = None) -> None:
         """The table of a proof's verdicts; ``names``: the routes' names, ``wanted``: result -> the
-        quantity it is about, as LaTeX (default ∂f/∂wrt)."""
-        size = "every $N$" if self.n is None else f"$N = {self.n}$"
+        quantity it is about, as LaTeX (default ∂f/∂wrt); ``size``: for which sizes (default every N)."""
+        size = size or ("every $N$" if self.n is None else f"$N = {self.n}$")
         wanted = wanted or (lambda r: self._partial_f(r.wrt))
         self.say(f"Each pair of routes, for {size}: overall verdict **{proof.verdict}**.")
-        header = ["gradient", "route", "against", "verdict"] + (["time"] if self.timings else [])
+        header = [first, "route", "against", "verdict"] + (["time"] if self.timings else [])
         rows = []
         for r in proof.results:
             row = [text(f"${_inline(wanted(r))}$"), text(names.get(r.route, r.route)),

@@ -109,7 +109,7 @@ class Modes:
         parts: dict[str, list] = {v: [] for v in users}
         for k in range(len(g.stages), 0, -1):
             s = g.stages[k - 1]
-            if s != g.output and s not in adj:
+            if self.layer.loss and s != g.output and s not in adj:
                 continue  # no path to the output (a second-order problem's y): nothing arrives
             self.add(Heading(2, text(f"Step {k}: `{self.layer.stage_text[s]}`")))
             if A.atomic[s] or g.kinds[s] != ROW:
