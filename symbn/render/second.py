@@ -60,7 +60,7 @@ class SecondOrder:
             "(PyTorch's gI, gG and ggO given ggI, ggG and ggB)."
         )
         self.adopt(sub, lambda: sub.eq(sub.at(H), A.defs[H], engine=A.engine.env[H]))
-        wrt = ", ".join(f"${sub._partial_f(w)}$" for w in sub.layer.differentiable)
+        wrt = ", ".join(f"$\\partial h / \\partial {sub.at(w)}$" for w in sub.layer.differentiable)
         self.add(Heading(2, text("The backward pass as a graph")))
         own = [s for s in g.stages if s not in first.graph.stages]
         self.say(

@@ -40,12 +40,12 @@ class Shards:
             "($\\sum_{i \\in k}$), and the devices add them up (all-reduce, $\\sum_{k=1}^{K}$). The file writes "
             f"the split{source} as these stages; the layer's other stages follow from them:"
         )
-        for k, s in enumerate(split.stages):
-            self.split_stage(s, first=k == 0)
+        for s in split.stages:
+            self.split_stage(s)
         self.flush()
         self.say("The backward, from sums over each shard, all-reduced:")
-        for k, s in enumerate(split.backward):
-            self.split_stage(s, first=k == 0)
+        for s in split.backward:
+            self.split_stage(s)
         self.flush()
         replaced = ", ".join(f"${self.at(s, 'j')}$" for s in split.stages if s in self.g.stages)
         grads = ", ".join(f"${self._partial_f(w)}$" for w in self.layer.differentiable if "d" + w in split.backward)
@@ -64,10 +64,10 @@ class Shards:
                           size=f"every ${sizes}$")
         self.shard_claims()
 
-    def split_stage(self, s: str, first: bool) -> None:
+    def split_stage(self, s: str) -> None:
         lhs, rhs = self.layer.split.text[s].split("=", 1)
         tex = Faithful(self.split_name, lambda num: str(num.value)).breakable(parse(rhs.strip()))
-        self.eq(self.split_name(lhs.strip(), "j"), tex, label=r"\text{as written}" if first else "")
+        self.eq(self.split_name(lhs.strip(), "j"), tex, label=r"\text{as written}")  # not a value: not checked
 
     def split_name(self, name: str, index: str) -> str:
         """A name of the split in the document's notation: N_k, a device's value with its k."""
