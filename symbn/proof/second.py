@@ -19,7 +19,6 @@ from itertools import combinations
 from symbn.ad import direct
 from symbn.ad.jvp import jvp
 from symbn.ad.programs import backward_program, tangent_program
-from symbn.ir.graph import format_eqn
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Input, Layer, SpecError
 from symbn.proof.prover import route_side, run
@@ -49,9 +48,9 @@ def second_order(layer: Layer) -> Layer:
     for k, d in dirs.items():
         inputs[d] = Input(d, layer.inputs[k].kind, rf"\dot{{{layer.latex_names.get(k, k)}}}", direction=True)
     text = {**layer.stage_text}
-    for eqn in graph.eqns:
-        if not eqn.out.temp and eqn.out not in text:
-            text[eqn.out] = format_eqn(eqn).replace(f" : {eqn.out.kind}", "")
+    for s in graph.stages:
+        if s not in text:
+            text[s] = f"{s} = {written(graph, s)}"
     claims = tuple(replace(c, order=1) for c in layer.claims if c.order == 2)
     return Layer(
         path=layer.path,
@@ -67,6 +66,35 @@ def second_order(layer: Layer) -> Layer:
         loss=True,
         first=layer,
     )
+
+
+def written(graph, stage: str) -> str:
+    """A stage of a traced program as one line of the file's syntax, its temporaries inlined
+    (``dvar = dsqrtvar*(var + eps)**(-1/2)/2``, not ``dvar = %22 / 2``)."""
+    eqns = {e.out: e for e in graph.stage_eqns(stage)}
+
+    def show(a, parent: int = 0, right: bool = False, top: bool = False) -> str:
+        """a inside an operation of precedence ``parent`` (0: none), on its right side or not."""
+        if isinstance(a, Fraction):
+            plain = a >= 0 and a.denominator == 1
+            return str(a) if plain or not parent else f"({a})"
+        e = eqns.get(a) if a.temp or top else None
+        if e is None:
+            return str(a)
+        if e.prim.name == "id":
+            return show(e.args[0], parent, right)
+        p = e.prim.precedence
+        if e.prim.infix:
+            op = e.prim.infix if p >= 2 else f" {e.prim.infix} "
+            out = f"{show(e.args[0], p + (p == 4))}{op}{show(e.args[1], p, True)}"
+        elif e.prim.name == "neg":
+            out = "-" + show(e.args[0], p)
+        else:
+            return f"{e.prim.name}({show(e.args[0])})"
+        tight = p < parent or (p == parent and (right or p == 4))
+        return f"({out})" if tight else out
+
+    return show(graph.vars[stage], top=True)
 
 
 def tangent_problem(layer: Layer) -> Layer:

@@ -108,6 +108,8 @@ class Tracer:
                 return Traced(args[0] ** args[1].numerator, self)
         if prim is mul_p and (args[0] == 1 or args[1] == 1):  # x·1 is x: keeps the program readable
             return Traced(args[1] if args[0] == 1 else args[0], self)
+        if prim is pow_p and args[1] == 1:  # x**1 (the square's rule) is x
+            return Traced(args[0], self)
         return Traced(self.builder.emit(prim, args, self.stage), self)
 
     def var(self, name: str) -> Traced:

@@ -57,6 +57,9 @@ def vectorised(tex: str) -> str:
     """The whole-slice name: x -> X, \\hat{x} -> \\hat{X}, else bold."""
     if re.fullmatch("[a-z]", tex):
         return tex.upper()
+    over = re.fullmatch(r"\\overline\{(.*)\}", tex)  # a first-order adjoint of a second-order problem
+    if over:
+        return rf"\overline{{{vectorised(over.group(1))}}}"
     m = _ACCENTED.fullmatch(tex)
     if m:
         return m.group(1) + m.group(2).upper() + m.group(3)
@@ -73,8 +76,13 @@ class Algebra:
         self.prover = prover or Prover(layer)
         self.engine = self.prover.routes
         g = self.graph
+        # the loss: f, or h for a problem whose output is the loss itself (a second-order problem,
+        # whose names d<stage> are the first-order adjoints: its own adjoints are keyed dh.<name>)
+        self.f, self.adj = ("h", "dh.") if layer.loss else ("f", "d")
+        upstream = {} if layer.loss else {"dy": layer.output_kind}
         # every stage's adjoint is displayed (a constant stage's too, as 0), not only the targets'
-        kinds = {**g.kinds, "dy": layer.output_kind, **{"d" + s: g.kinds[s] for s in g.stages}, **layer.adjoint_kinds()}
+        own = (*g.stages, *(layer.differentiable if layer.loss else ()))
+        kinds = {**g.kinds, **upstream, **{self.adj + s: g.kinds[s] for s in own}, **layer.adjoint_kinds()}
         positive = {n for n, i in layer.inputs.items() if i.positive}
         self.B = Display(kinds, positive)
         self.composite = composite
@@ -86,8 +94,9 @@ class Algebra:
         self._engine: dict[sp.Symbol, Any] = {}
         self._tangents: dict[str, dict] = {}
         self.checked: list[tuple[str, sp.Expr, Any]] = []
-        self.atomic = {s: not composite or is_atomic(self.tex(s), g.kinds[s]) for s in g.stages}
-        for name in (*g.inputs, "dy"):
+        backward = set(g.stages) - set(layer.first.graph.stages) if layer.first is not None else set()
+        self.atomic = {s: not composite or s in backward or is_atomic(self.tex(s), g.kinds[s]) for s in g.stages}
+        for name in (*g.inputs, *upstream):
             self._name_input(name)
         self.defs: dict[str, sp.Expr] = {}
         self._rules: list[tuple[str, sp.Expr, sp.Expr]] = []
@@ -111,11 +120,12 @@ class Algebra:
     def _name_input(self, name: str) -> None:
         value = self.B.input(name)
         out = self.graph.output
+        upstream = name == "dy" and not self.layer.loss  # (a second-order problem's dy is an input like the others)
         if self.B.kinds[name] != ROW:
-            self._name(value, self._partial_f(self.tex(out)) if name == "dy" else self.tex(name), name)
+            self._name(value, self._partial_f(self.tex(out)) if upstream else self.tex(name), name)
             return
         j = self.B.j_atom[name]
-        if name == "dy":
+        if upstream:
             base = self.tex(out) if self.atomic[out] else r"\mathrm{" + out.replace("_", r"\_") + "}"
             ti, tj, v = (
                 self._partial_f(indexed(base, "i")),
@@ -142,9 +152,8 @@ class Algebra:
             return indexed(self.tex(name), index or "i")
         return self.tex(name)
 
-    @staticmethod
-    def _partial_f(tex: str) -> str:
-        return rf"\frac{{\partial f}}{{\partial {tex}}}"
+    def _partial_f(self, tex: str) -> str:
+        return rf"\frac{{\partial {self.f}}}{{\partial {tex}}}"
 
     # --- atoms -----------------------------------------------------------------------------
 
@@ -158,15 +167,15 @@ class Algebra:
     def adjoint(self, name: str, index: str = "i") -> sp.Expr:
         """The symbol ∂f/∂name (at i or j); the output's is dy."""
         if name == self.graph.output:
-            return self.atom("dy", index)
+            return sp.Integer(1) if self.layer.loss else self.atom("dy", index)
         kind = self.graph.kinds[name]
-        sym = self.B.input("d" + name)
+        sym = self.B.input(self.adj + name)
         if sym not in self.names:
             self._symbol(
-                "d" + name, kind, lambda ix: self._partial_f(self.name_at(name, ix)), f"d{name}",
+                self.adj + name, kind, lambda ix: self._partial_f(self.name_at(name, ix)), f"d{name}" if self.f == "f" else f"dh/d{name}",
                 self.engine.adjoint_value(name),
             )
-        return self.atom("d" + name, index)
+        return self.atom(self.adj + name, index)
 
     def tangent(self, stage: str, wrt: str, index: str = "i") -> sp.Expr:
         """The symbol ∂stage/∂wrt (∂stage_i/∂x_j for a row wrt)."""
@@ -264,7 +273,7 @@ class Algebra:
     @cached_property
     def adjoints(self) -> dict[str, Any]:
         """Reverse mode over the display algebra: every input's and stage's adjoint."""
-        return vjp(self.graph, self.B, self.env, self.atom("dy"))
+        return vjp(self.graph, self.B, self.env, self.adjoint(self.graph.output))
 
     # --- engine values, and the check ---------------------------------------------------------
 

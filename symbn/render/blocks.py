@@ -56,6 +56,7 @@ class Eq:
 @dataclass
 class Equations:
     rows: list[Eq]
+    algebra: Algebra | None = None  # whose symbols the values are (None: the document's)
 
 
 @dataclass

@@ -47,7 +47,8 @@ class Claims:
         self.add(Heading(1, text("Claims")))
         self.say(
             "Formulas people published, each shown as its source writes it, then as symbn reads it (the value of "
-            "what is written, checked against the engines like every value above), then judged against reverse mode."
+            "what is written, checked against the engines like every value above), then judged against "
+            + ("reverse over reverse." if self.layer.loss else "reverse mode.")
         )
         self.checked = {c.id: c for c in self.report().items}
         for claim in claims:
@@ -99,14 +100,16 @@ class Claims:
             return
         A = self.A
         truth = A.tidy(self.j(claim.wrt, A.adjoints.get(claim.wrt, 0)))
-        self.say("The true value, by reverse mode:")
-        self.eq(self._partial_f(claim.wrt), truth, engine=A.engine.adjoint(claim.wrt), label=r"\text{reverse mode}")
+        route = "reverse over reverse" if self.layer.loss else "reverse mode"
+        self.say(f"The true value, by {route}:")
+        self.eq(self._partial_f(claim.wrt), truth, engine=A.engine.adjoint(claim.wrt), label=rf"\text{{{route}}}")
         self.flush()
 
     def claim_counterexample(self, claim: Claim) -> None:
         found = self.checked[claim.id].result.counterexample
         if found is not None:
-            self.counterexample(found, claim.wrt, ("the true value (reverse mode)", "the claim"))
+            route = "reverse over reverse" if self.layer.loss else "reverse mode"
+            self.counterexample(found, claim.wrt, (f"the true value ({route})", "the claim"))
 
     def claim_difference(self, claim: Claim) -> None:
         self.difference(claim.wrt, self.checked[claim.id].result)
@@ -208,7 +211,7 @@ class Claims:
         A, kinds = self.A, self.g.kinds
         if name == "N":
             return "N"
-        if name == "dy":
+        if name == "dy" and not self.layer.loss:
             return A.names[A.atom("dy", index if self.layer.output_kind == ROW else "i")]
         if name.startswith("d") and name in self.layer.adjoint_kinds():
             return self._partial_f(name[1:], index)

@@ -19,6 +19,7 @@ was given.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sympy as sp
@@ -31,6 +32,8 @@ from symbn.render.algebra import Algebra, RenderError
 from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
 from symbn.render.claims import Claims
 from symbn.render.modes import Modes
+from symbn.render.second import SecondOrder
+from symbn.render.shards import Shards
 
 ROUTE_NAMES = {
     "direct": "direct (SymPy diff)",
@@ -40,7 +43,7 @@ ROUTE_NAMES = {
 }
 
 
-SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims")
+SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims", "second_order", "shards")
 
 
 def build(
@@ -51,7 +54,7 @@ def build(
     return _Builder(layer, n, timings).document(sections)
 
 
-class _Builder(Modes, Claims):
+class _Builder(Modes, Claims, SecondOrder, Shards):
     def __init__(self, layer: Layer, n: int | None, timings: bool = False):
         self.layer, self.n, self.g, self.timings = layer, n, layer.graph, timings
         self.A = Algebra(layer, Prover(layer))
@@ -87,7 +90,7 @@ class _Builder(Modes, Claims):
 
     def flush(self) -> None:
         if self.eqs:
-            self.doc.blocks.append(Equations(self.eqs))
+            self.doc.blocks.append(Equations(self.eqs, self.A))
             self.eqs = []
 
     def m(self, e) -> str:
@@ -146,7 +149,7 @@ class _Builder(Modes, Claims):
                 self.eq("", A.name_at(s, "i", bare=True), rel="", label=note)
 
     def _partial_f(self, name: str, index: str = "j") -> str:
-        return rf"\frac{{\partial f}}{{\partial {self.at(name, index)}}}"
+        return rf"\frac{{\partial {self.A.f}}}{{\partial {self.at(name, index)}}}"
 
     # --- forward mode ------------------------------------------------------------------------
 
@@ -185,26 +188,25 @@ class _Builder(Modes, Claims):
                 value = sp.expand((sym ** (1 / exp) - (base - slope * const)) / slope)
                 self.eq(self.m(const), value, engine=const, label=rf"{self.at(c)}\ \text{{eliminated}}")
 
-    def verdicts(self, proof: Proof) -> None:
-        size = "every $N$" if self.n is None else f"$N = {self.n}$"
+    def verdicts(self, proof: Proof, names: dict[str, str] = ROUTE_NAMES, wanted=None, first: str = "gradient",
+                 size: str | None = None) -> None:
+        """The table of a proof's verdicts; ``names``: the routes' names, ``wanted``: result -> the
+        quantity it is about, as LaTeX (default ∂f/∂wrt); ``size``: for which sizes (default every N)."""
+        size = size or ("every $N$" if self.n is None else f"$N = {self.n}$")
+        wanted = wanted or (lambda r: self._partial_f(r.wrt))
         self.say(f"Each pair of routes, for {size}: overall verdict **{proof.verdict}**.")
-        header = ["gradient", "route", "against", "verdict"] + (["time"] if self.timings else [])
+        header = [first, "route", "against", "verdict"] + (["time"] if self.timings else [])
         rows = []
         for r in proof.results:
-            row = [
-                text(f"$\\partial f / \\partial {self.at(r.wrt)}$"),
-                text(ROUTE_NAMES.get(r.route, r.route)),
-                text(ROUTE_NAMES.get(r.against, r.against)),
-                text(r.verdict),
-            ]
+            row = [text(f"${_inline(wanted(r))}$"), text(names.get(r.route, r.route)),
+                   text(names.get(r.against, r.against)), text(r.verdict)]
             rows.append(row + ([text(f"{r.seconds:.3f} s")] if self.timings else []))
         self.add(Table(header, rows))
         for r in proof.results:
+            sides = (names.get(r.route, r.route), names.get(r.against, r.against))
             if r.detail:
-                self.say(f"{ROUTE_NAMES.get(r.route, r.route)} against {ROUTE_NAMES.get(r.against, r.against)} "
-                         f"for ${self._partial_f(r.wrt)}$: {r.detail}.")
+                self.say(f"{sides[0]} against {sides[1]} for ${wanted(r)}$: {r.detail}.")
             if r.counterexample is not None:
-                sides = (ROUTE_NAMES.get(r.route, r.route), ROUTE_NAMES.get(r.against, r.against))
                 self.counterexample(r.counterexample, r.wrt, sides)
 
     # --- closed forms ------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ class _Builder(Modes, Claims):
         )
         for w in self.layer.differentiable:
             lhs = A.vnames.get(A.atom(w, "j")) if g.kinds[w] == ROW else self.at(w)
-            self.eq(rf"\frac{{\partial f}}{{\partial {lhs}}}", forms[w][0], engine=forms[w][1], vector=True)
+            self.eq(rf"\frac{{\partial {A.f}}}{{\partial {lhs}}}", forms[w][0], engine=forms[w][1], vector=True)
         self.flush()
 
     def formula(self, formula: Formula, wrt: str) -> sp.Expr:
@@ -245,6 +247,13 @@ class _Builder(Modes, Claims):
         used = {n for n in _names(formula) if n in self.layer.adjoint_kinds()}
         env = {**A.env, "dy": A.atom("dy"), **{n: A.adjoint(n[1:], "i") for n in used}}
         return A.tidy(self.j(wrt, read(A.evaluate(formula.eqns, env), self.B, formula.result)))
+
+
+def _inline(tex: str) -> str:
+    """\\frac{\\partial f}{\\partial x_{j}} as ∂f / ∂x_{j}, for a table cell."""
+    m = re.fullmatch(r"\\frac\{(\\partial [^{}]*)\}\{(\\partial .*)\}", tex)
+    return f"{m.group(1)} / {m.group(2)}" if m else tex
+
 
 def _code(s: str) -> str:
     return "".join(

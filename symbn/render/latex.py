@@ -179,6 +179,15 @@ class _Writer:
     def __init__(self, doc: Document):
         self.doc = doc
         self.printers = {False: doc.algebra.latex(), True: doc.algebra.latex(vector=True)}
+        self.own: dict[int, dict] = {}  # printers of blocks over another algebra (a second-order problem's)
+
+    def printer(self, block: Equations, vector: bool):
+        A = block.algebra
+        if A is None or A is self.doc.algebra:
+            return self.printers[vector]
+        if id(A) not in self.own:
+            self.own[id(A)] = {False: A.latex(), True: A.latex(vector=True)}
+        return self.own[id(A)][vector]
 
     def write(self) -> str:
         out = [self.head()]
@@ -211,10 +220,9 @@ class _Writer:
         the widest lhs of the block and the room of its labels."""
         lhs = max(width(eq.lhs) for eq in block.rows)
         budget = max(self.budget - lhs - 3 - self.label_room(block), 30.0)
-        return [self.row(eq, budget) for eq in block.rows]
+        return [self.row(eq, budget, self.printer(block, eq.vector)) for eq in block.rows]
 
-    def row(self, eq: Eq, budget: float) -> list[str]:
-        printer = self.printers[eq.vector]
+    def row(self, eq: Eq, budget: float, printer) -> list[str]:
         items = [
             printer.lines(x, budget) if isinstance(x, sp.Basic) else x.lines(budget) if isinstance(x, Breakable) else [x]
             for x in eq.rhs
@@ -298,7 +306,7 @@ class _Tex(_Writer):
         return rf" \tag*{{${tex}$}}" if tex else ""
 
     def heading(self, h: Heading) -> str:
-        cmd = r"\section" if h.level == 1 else r"\subsection*"
+        cmd = {1: r"\section", 2: r"\subsection*"}.get(h.level, r"\subsubsection*")
         return f"{cmd}{{{self.inline(h.text)}}}"
 
     def para(self, t: Text) -> str:

@@ -95,9 +95,10 @@ class Modes:
 
     def reverse_section(self) -> None:
         A, g = self.A, self.g
-        self.add(Heading(1, text("Reverse mode")))
+        self.add(Heading(1, text("Reverse mode over the backward pass" if self.layer.loss else "Reverse mode")))
+        start = r"\frac{\partial h}{\partial h} = 1" if self.layer.loss else self.m(A.atom("dy", "j"))
         self.say(
-            f"Start from ${self.m(A.atom('dy', 'j'))}$ and walk the stages backwards. Each step shows the adjoint "
+            f"Start from ${start}$ and walk the stages backwards. Each step shows the adjoint "
             "arriving at the stage, the stage's local derivatives, and the adjoints it sends to its arguments: "
             "local derivative times incoming adjoint, summed over $i$ where a scalar fed every row. Where a "
             "variable feeds several stages, their contributions add up ($\\mathrel{+}=$). Row quantities are shown "
@@ -108,11 +109,15 @@ class Modes:
         parts: dict[str, list] = {v: [] for v in users}
         for k in range(len(g.stages), 0, -1):
             s = g.stages[k - 1]
+            if self.layer.loss and s != g.output and s not in adj:
+                continue  # no path to the output (a second-order problem's y): nothing arrives
             self.add(Heading(2, text(f"Step {k}: `{self.layer.stage_text[s]}`")))
             if A.atomic[s] or g.kinds[s] != ROW:
                 self.eq(self.at(s, "j"), self.j(s, A.defs[s]), engine=self.ej(s, A.engine.env[s]))
             incoming = A.tidy(adj.get(s, 0))
-            if s == g.output:
+            if s == g.output and self.layer.loss:
+                self.eq(self._partial_f(s), "1", label=r"\text{incoming (the loss itself)}")
+            elif s == g.output:
                 self.eq(self.m(A.adjoint(s, "j")), label=r"\text{incoming (given)}")
             else:
                 summed = [sp.Add(*(self.j(s, p) for p in parts[s]))] if len(parts[s]) > 1 else []
@@ -133,7 +138,8 @@ class Modes:
             summed = [sp.Add(*(self.j(w, p) for p in parts[w]))] if len(parts[w]) > 1 else []
             self.eq(self._partial_f(w), *summed, final, engine=A.engine.gradient("reverse", w))
         self.flush()
-        self.say("Forward and reverse mode give the same gradients; the next section proves it for every $N$.")
+        if not self.layer.loss:
+            self.say("Forward and reverse mode give the same gradients; the next section proves it for every $N$.")
 
     def send(self, s: str, incoming, users: dict, parts: dict) -> None:
         A = self.A
@@ -160,7 +166,7 @@ class Modes:
     def local(self, s: str) -> None:
         A, g = self.A, self.g
         items = []
-        for a in g.stage_args(s):
+        for a in (a for a in g.stage_args(s) if steps.differentiated(self.layer, a)):
             row_s, row_a = g.kinds[s] == ROW, g.kinds[a] == ROW
             L, E = steps.local(A, s, a)
             top, bottom = self.at(s, "j" if row_s else None), self.at(a, "j" if row_a else None)

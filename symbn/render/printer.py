@@ -278,6 +278,7 @@ class _Width:
     def __init__(self, tex: str):
         self.tokens = _TOKEN.findall(tex)
         self.k = 0
+        self.inline = 0  # inside a fraction (text style)
 
     def run(self) -> float:
         total = 0.0
@@ -323,8 +324,12 @@ class _Width:
             return 0.0
         if t in ("_", "^"):
             return 0.72 * self.group()
-        if t == r"\frac":
-            return max(self.group(), self.group()) + 0.8
+        if t == r"\frac":  # inside, a sum is in text style: its limits beside it, not under it
+            self.inline += 1
+            try:
+                return max(self.group(), self.group()) + 0.8
+            finally:
+                self.inline -= 1
         if t == r"\sqrt":
             return self.group() + 1.2
         if t == r"\sum":
@@ -332,6 +337,8 @@ class _Width:
             while self.peek() in ("_", "^"):
                 self.k += 1
                 limits.append(0.72 * self.group())
+            if self.inline:
+                return 1.5 + max(limits[1:], default=0.0)
             return max(limits) + 0.3
         if t in _DELIM:
             return 0.0 if self.item_token() == "." else 1.2
@@ -349,6 +356,8 @@ class _Width:
             return 2.0
         if t in "(),[]|;:.'":
             return 0.6
+        if "A" <= t <= "Z":  # a capital (X, Y of the vectorised forms) is wider than a small letter
+            return 1.2
         return 1.0
 
     def item_token(self) -> str:

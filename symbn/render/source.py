@@ -274,8 +274,11 @@ class Faithful:
             return [Piece(TEXT, rf"\sqrt{{{_one_line(self._p(e.arg, index, depth))}}}")]
         if e.fn in ("exp", "log"):
             return [Piece(TEXT, rf"\{e.fn}"), *_bracket(self._p(e.arg, index, depth + 1))]
+        if e.fn == "allreduce":  # a split across devices: the sum of the devices' values
+            return [Piece(TEXT, r"\sum_{k=1}^{K} "), *self._operand(e.arg, index, depth, _PREC["*"])]
         body = self._operand(e.arg, "i", depth, _PREC["*"])
-        head = r"\frac{1}{N} \sum_{i=1}^{N} " if e.fn == "mean" else r"\sum_{i=1}^{N} "
+        head = {"mean": r"\frac{1}{N} \sum_{i=1}^{N} ", "shard_mean": r"\frac{1}{N_k} \sum_{i \in k} ",
+                "shard_sum": r"\sum_{i \in k} "}.get(e.fn, r"\sum_{i=1}^{N} ")
         return [Piece(TEXT, head), *body]
 
 

@@ -38,13 +38,20 @@ def stage_vjp(graph: Graph, stage: str, g, B, env) -> dict[str, Any]:
     return {a: out.get(a, 0) for a in args}
 
 
+def differentiated(layer, name: str) -> bool:
+    """Whether reverse mode sends an adjoint to ``name``: not to an input the layer does not
+    differentiate (a second-order problem's directions dd<k>)."""
+    return name not in layer.inputs or layer.inputs[name].differentiable
+
+
 def sent(A, stage: str) -> dict[str, tuple[Any, Any]]:
     """argument -> (the adjoint the stage sends it, over the display algebra, in terms of
     the stage's own adjoint symbol; the engine's value of the same), checked equal."""
     E = A.engine
     shown = stage_vjp(A.graph, stage, A.adjoint(stage, "i"), A.B, A.env)
     engine = stage_vjp(A.graph, stage, E.adjoint_value(stage), E.B, E.env)
-    return {a: (A.check(A.tidy(shown[a]), engine[a], f"adjoint from {stage} to {a}"), engine[a]) for a in shown}
+    kept = [a for a in shown if differentiated(A.layer, a)]
+    return {a: (A.check(A.tidy(shown[a]), engine[a], f"adjoint from {stage} to {a}"), engine[a]) for a in kept}
 
 
 def local(A, stage: str, arg: str) -> tuple[Any, Any]:
@@ -55,4 +62,4 @@ def local(A, stage: str, arg: str) -> tuple[Any, Any]:
     return A.check(shown, engine, f"local derivative of {stage} wrt {arg}"), engine
 
 
-__all__ = ["local", "sent", "stage_graph", "stage_jvp", "stage_vjp", "users"]
+__all__ = ["differentiated", "local", "sent", "stage_graph", "stage_jvp", "stage_vjp", "users"]

@@ -59,3 +59,20 @@ def test_the_tangent_program_computes_the_forward_mode_tangent():
     for k in range(2):
         want = sp.diff(y.items[k], t).subs(t, 0).xreplace(rename)
         assert sp.simplify(value.items[k] - want) == 0
+
+
+def test_the_backward_program_is_staged_as_the_seeds_write_it():
+    """Each adjoint is a stage named as soon as it is complete; a stage reads named values only
+    (never another stage's temporary), so it can be shown and differentiated on its own."""
+    for stem in ("batchnorm", "layernorm", "rmsnorm"):
+        layer = symbn.load(f"derivations/{stem}.toml")
+        program = backward_program(layer.graph, layer.differentiable, {k: "dd" + k for k in layer.differentiable})
+        owner = {e.out: e.stage for e in program.eqns}
+        for e in program.eqns:
+            if e.stage not in layer.graph.stages:
+                assert all(owner[a] == e.stage for a in e.vars if a.temp), (stem, e)
+        added = [s for s in program.stages if s not in layer.graph.stages]
+        assert added[0] == "dxhat" and added[-1] == "h"
+        for k, s in enumerate(added[:-1]):  # a stage reads only stages before it
+            assert all(a in layer.graph.inputs or a in layer.graph.stages or a in ("dy", *added[:k])
+                       for a in program.stage_args(s) if not a.startswith("dd")), (stem, s)
