@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 import textwrap
 import types
+from collections.abc import Mapping, Sequence
 
 from symbn.emit import runtime as emit_runtime
 from symbn.emit.centring import Unfoldable, centrings
@@ -141,18 +142,20 @@ def _runtime() -> str:
     return body.replace("import numpy as np\n", "", 1).strip("\n")
 
 
-def _signature(layer: Layer, first: str, tail: str) -> str:
+def signature(layer: Layer, first: str, tail: str) -> str:
     args = [first] if first else []
     args += [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
     consts = [f"{n}={number(i.default)}" if i.default is not None else n for n, i in layer.inputs.items() if i.kind == CONSTANT]
     return ", ".join(args + ["*"] + consts + [tail])
 
 
-def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
+def _preamble(p: Printer, plan: Plan, backward: bool, directions: Mapping[str, str] | None = None) -> dict[str, str]:
     """Common dtype, the data's shape and axes, inputs placed for broadcasting.
+    ``directions``: dd<k> -> k for a double backward, each placed as its k.
     Returns, for the backward pass, each input's original-shape variable."""
     layer = plan.layer
-    arrays = (["dy"] if backward else []) + [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
+    directions = directions or {}
+    arrays = [*directions, *(["dy"] if backward else []), *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)]
     p.emit(f"result = _result({', '.join(arrays)})")
     p.emit("dtype = _work(result)")
     p.emit(f"{plan.data} = np.asarray({plan.data}, dtype)")
@@ -167,10 +170,11 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
             p.emit("if dy.shape != shape:")
             p.emit(f"    raise ValueError(f'dy has shape {{dy.shape}}; it must have the shape of {plan.data}, {{shape}}')")
     shapes = {}
-    for name, i in layer.inputs.items():
+    placed = [(d, layer.inputs[k]) for d, k in directions.items()]
+    for name, i in [*placed, *layer.inputs.items()]:
         if i.kind == CONSTANT or name == plan.data:
             continue
-        if backward:
+        if backward and name not in directions:
             shapes[name] = p.fresh(f"{name}_shape")
             p.emit(f"{shapes[name]} = np.shape({name})")
         home, per_slice = ("kept", True) if i.kind != ROW else ("axes", False)
@@ -178,11 +182,12 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     return shapes
 
 
-def _printer(plan: Plan, fold: bool = False) -> Printer:
+def _printer(plan: Plan, fold: bool = False, extra: Mapping[str, str] | None = None) -> Printer:
+    """``extra``: kinds of the free names the formulas read besides dy (a double backward's dd<k>)."""
     layer = plan.layer
-    kinds = {**{e.out: e.out.kind for e in layer.graph.eqns}, **layer.graph.kinds, "dy": layer.output_kind}
-    rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
-    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs), fold=fold)
+    kinds = {**{e.out: e.out.kind for e in layer.graph.eqns}, **layer.graph.kinds, "dy": layer.output_kind, **(extra or {})}
+    rows = [n for n, i in layer.inputs.items() if i.kind == ROW] + [n for n, k in (extra or {}).items() if k == ROW]
+    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs) | set(extra or {}), fold=fold)
 
 
 def _forward(plan: Plan) -> str:
@@ -200,7 +205,7 @@ def _forward(plan: Plan) -> str:
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
            "backward needs (keepdims arrays).  A mean the data are centred by is saved",
            "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages], '"""']
-    head = f"def forward({_signature(layer, '', 'axis=0, return_saved=False')}):"
+    head = f"def forward({signature(layer, '', 'axis=0, return_saved=False')}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
 
 
@@ -209,8 +214,28 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     ``fold``: centring offsets are folded into what reads the centred stage
     (raises :class:`Unfoldable` when a read is not covered)."""
     layer = plan.layer
-    p = _printer(plan, fold)
-    shapes = _preamble(p, plan, backward=True)
+    p, folded = body(plan, fold)
+    doc = [(f'"""{layer.title or layer.name}, backward: returns '
+            f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
+           "differentiable inputs, in file order), computed as",
+           "", *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
+           "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
+           "the statistics.  out: an array for the first gradient, or a tuple with an",
+           'array or None per gradient."""']
+    head = f"def backward({signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
+    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), folded
+
+
+def body(plan: Plan, fold: bool, directions: Mapping[str, str] | None = None,
+         given: Sequence[str] | None = None) -> tuple[Printer, set[str]]:
+    """A backward function's body: the stages recomputed (from the inputs, or from the
+    saved statistics), then the gradients.  ``directions``: dd<k> -> k, for a double
+    backward (its outputs then end with dy); ``given``: the stages ``saved`` holds
+    (default all the plan reads; a stage it lacks is recomputed from them)."""
+    layer = plan.layer
+    directions = directions or {}
+    p = _printer(plan, fold, {d: layer.inputs[k].kind for d, k in directions.items()})
+    shapes = _preamble(p, plan, backward=True, directions=directions)
     keep = plan.rows | plan.saved | {"dy"}
     p.emit("if saved is None:")
     p.depth += 1
@@ -223,27 +248,23 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
     p.depth += 1
     first = p.buffers.other_branch()
     centring = p.centring
-    for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
+    given = [s for s in plan.saved_order if given is None or s in given]
+    start = len(p.lines)
+    for s in given:  # a centring mean comes split: the data's dtype and its offset
         if s in centring.given:
             p.emit(f"{s}, {centring.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
             centring.unmeasured.add(s)
         else:
             p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
-    p.equations(plan.eqns(plan.rows), keep)
-    if not plan.saved_order and not plan.rows and not centring.offsets:
+    p.equations(plan.eqns(plan.closure(plan.rows | plan.saved, stop=set(given)) - set(given)), keep)
+    if len(p.lines) == start:
         p.emit("pass")
     p.depth -= 1
     p.buffers.join(first)
-    gradients(p, plan, shapes)
-    doc = [(f'"""{layer.title or layer.name}, backward: returns '
-            f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
-           "differentiable inputs, in file order), computed as",
-           "", *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
-           "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
-           "the statistics.  out: an array for the first gradient, or a tuple with an",
-           'array or None per gradient."""']
-    head = f"def backward({_signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
-    return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(centring.offsets)
+    outputs = [*layer.differentiable, "dy"] if directions else None
+    arrays = [*directions, "dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)]
+    gradients(p, plan, shapes, outputs, arrays)
+    return p, set(centring.offsets)
 
 
 __all__ = ["NotCertified", "emit_module", "load_module"]  # NotCertified: what emit_module raises
