@@ -23,15 +23,14 @@ from __future__ import annotations
 import inspect
 import textwrap
 import types
-from collections.abc import Mapping, Sequence
 
 from symbn.emit import runtime as emit_runtime
+from symbn.emit import second
+from symbn.emit.body import body, preamble, printer, signature
 from symbn.emit.centring import Unfoldable, centrings
 from symbn.emit.certify import NotCertified, certify
-from symbn.emit.gradients import gradients
-from symbn.emit.plan import RESERVED, Plan
-from symbn.emit.printer import Printer, number
-from symbn.ir.primitives import CONSTANT, ROW
+from symbn.emit.plan import Plan
+from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Layer
 
 # --- the module -----------------------------------------------------------------------------
@@ -46,19 +45,22 @@ def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
 def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     """The module's source and its compiled code: a printer bug fails here, not in the user's import."""
     certified = certify(layer, time_limit)
+    twice = second.certify_second(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
     try:
         backward, folded = _backward(plan, fold=True)
     except Unfoldable:
         backward, folded = _backward(plan, fold=False)
     parts = [
-        _docstring(layer, plan, certified, folded),
+        _docstring(layer, plan, certified, folded, second.docstring(layer, twice)),
         "import numpy as np",
-        _constants(layer, plan),
+        _constants(layer, plan, twice),
         _runtime(),
         _forward(plan),
         backward,
     ]
+    if twice:
+        parts.append(second.double_backward(layer, twice, plan.saved_order))
     source = "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
     return source, compile(source, f"<symbn emit {layer.path}>", "exec")
 
@@ -73,7 +75,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
     return module
 
 
-def _docstring(layer: Layer, plan: Plan, certified, folded: bool) -> str:
+def _docstring(layer: Layer, plan: Plan, certified, folded: bool, twice: str) -> str:
     from symbn.version import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
@@ -115,6 +117,8 @@ Closed forms of the file:
 
 {closed}
 
+{twice}
+
 The slice is the reduced ``axis`` (int or tuple) of {plan.data}.  Scalar-kind inputs
 are per-slice values: an array of the kept axes' shape is put on the kept axes,
 e.g. shape (C,) for (N, C, H, W) with axis=(0, 2, 3).  Row-kind inputs other than
@@ -124,16 +128,19 @@ the axes that input was broadcast along.
 """'''
 
 
-def _constants(layer: Layer, plan: Plan) -> str:
+def _constants(layer: Layer, plan: Plan, twice) -> str:
     grads = tuple("d" + w for w in layer.differentiable)
     formulas = {"d" + w: t for w, t in plan.texts().items()}
-    return "\n".join([
+    lines = [
         f"LAYER = {layer.name!r}",
         f"INPUTS = {tuple(layer.inputs)!r}",
         f"GRADIENTS = {grads!r}",
         f"SAVED = {plan.saved_order!r}",
         f"FORMULAS = {formulas!r}",
-    ])
+    ]
+    if twice:  # the double backward's formulas, as printed
+        lines.append(f"SECOND_ORDER = {({'d' + w: t for w, (t, _) in twice.items()})!r}")
+    return "\n".join(lines)
 
 
 def _runtime() -> str:
@@ -142,58 +149,10 @@ def _runtime() -> str:
     return body.replace("import numpy as np\n", "", 1).strip("\n")
 
 
-def signature(layer: Layer, first: str, tail: str) -> str:
-    args = [first] if first else []
-    args += [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    consts = [f"{n}={number(i.default)}" if i.default is not None else n for n, i in layer.inputs.items() if i.kind == CONSTANT]
-    return ", ".join(args + ["*"] + consts + [tail])
-
-
-def _preamble(p: Printer, plan: Plan, backward: bool, directions: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Common dtype, the data's shape and axes, inputs placed for broadcasting.
-    ``directions``: dd<k> -> k for a double backward, each placed as its k.
-    Returns, for the backward pass, each input's original-shape variable."""
-    layer = plan.layer
-    directions = directions or {}
-    arrays = [*directions, *(["dy"] if backward else []), *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)]
-    p.emit(f"result = _result({', '.join(arrays)})")
-    p.emit("dtype = _work(result)")
-    p.emit(f"{plan.data} = np.asarray({plan.data}, dtype)")
-    p.emit(f"shape = {plan.data}.shape")
-    p.emit(f"axes = _axes({plan.data}.ndim, axis)")
-    p.emit(f"kept = tuple(k for k in range({plan.data}.ndim) if k not in axes)")
-    p.emit("n = int(np.prod([shape[k] for k in axes]))")
-    if backward:
-        p.emit("kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))")
-        p.emit("dy = np.asarray(dy, dtype)")
-        if layer.output_kind == ROW:
-            p.emit("if dy.shape != shape:")
-            p.emit(f"    raise ValueError(f'dy has shape {{dy.shape}}; it must have the shape of {plan.data}, {{shape}}')")
-    shapes = {}
-    placed = [(d, layer.inputs[k]) for d, k in directions.items()]
-    for name, i in [*placed, *layer.inputs.items()]:
-        if i.kind == CONSTANT or name == plan.data:
-            continue
-        if backward and name not in directions:
-            shapes[name] = p.fresh(f"{name}_shape")
-            p.emit(f"{shapes[name]} = np.shape({name})")
-        home, per_slice = ("kept", True) if i.kind != ROW else ("axes", False)
-        p.emit(f"{name} = _place(np.asarray({name}, dtype), shape, {home}, {name!r}, {plan.data!r}, {per_slice})")
-    return shapes
-
-
-def _printer(plan: Plan, fold: bool = False, extra: Mapping[str, str] | None = None) -> Printer:
-    """``extra``: kinds of the free names the formulas read besides dy (a double backward's dd<k>)."""
-    layer = plan.layer
-    kinds = {**{e.out: e.out.kind for e in layer.graph.eqns}, **layer.graph.kinds, "dy": layer.output_kind, **(extra or {})}
-    rows = [n for n, i in layer.inputs.items() if i.kind == ROW] + [n for n, k in (extra or {}).items() if k == ROW]
-    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs) | set(extra or {}), fold=fold)
-
-
 def _forward(plan: Plan) -> str:
     layer, graph = plan.layer, plan.graph
-    p = _printer(plan)
-    _preamble(p, plan, backward=False)
+    p = printer(plan)
+    preamble(p, plan, backward=False)
     stages = plan.closure({graph.output} | plan.saved)
     p.equations(plan.eqns(stages), {graph.output} | plan.saved)
     given = p.centring.given
@@ -224,47 +183,6 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
            'array or None per gradient."""']
     head = f"def backward({signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), folded
-
-
-def body(plan: Plan, fold: bool, directions: Mapping[str, str] | None = None,
-         given: Sequence[str] | None = None) -> tuple[Printer, set[str]]:
-    """A backward function's body: the stages recomputed (from the inputs, or from the
-    saved statistics), then the gradients.  ``directions``: dd<k> -> k, for a double
-    backward (its outputs then end with dy); ``given``: the stages ``saved`` holds
-    (default all the plan reads; a stage it lacks is recomputed from them)."""
-    layer = plan.layer
-    directions = directions or {}
-    p = _printer(plan, fold, {d: layer.inputs[k].kind for d, k in directions.items()})
-    shapes = _preamble(p, plan, backward=True, directions=directions)
-    keep = plan.rows | plan.saved | {"dy"}
-    p.emit("if saved is None:")
-    p.depth += 1
-    start = len(p.lines)
-    p.equations(plan.eqns(plan.closure(plan.rows | plan.saved)), keep)
-    if len(p.lines) == start:  # nothing to compute: the gradients read the inputs only
-        p.emit("pass")
-    p.depth -= 1
-    p.emit("else:")
-    p.depth += 1
-    first = p.buffers.other_branch()
-    centring = p.centring
-    given = [s for s in plan.saved_order if given is None or s in given]
-    start = len(p.lines)
-    for s in given:  # a centring mean comes split: the data's dtype and its offset
-        if s in centring.given:
-            p.emit(f"{s}, {centring.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
-            centring.unmeasured.add(s)
-        else:
-            p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
-    p.equations(plan.eqns(plan.closure(plan.rows | plan.saved, stop=set(given)) - set(given)), keep)
-    if len(p.lines) == start:
-        p.emit("pass")
-    p.depth -= 1
-    p.buffers.join(first)
-    outputs = [*layer.differentiable, "dy"] if directions else None
-    arrays = [*directions, "dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)]
-    gradients(p, plan, shapes, outputs, arrays)
-    return p, set(centring.offsets)
 
 
 __all__ = ["NotCertified", "emit_module", "load_module"]  # NotCertified: what emit_module raises
