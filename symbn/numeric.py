@@ -127,20 +127,31 @@ class NumericReport:
     axis: object
     rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # (method, wrt, error, tolerance)
     chosen: dict[str, float] = field(default_factory=dict)  # constants the file gives no default: the value used
+    second: list[tuple[str, str, float, float]] = field(default_factory=list)  # double_backward's rows, as rows
+    h: str = ""  # what double_backward differentiates, h = <ddx, dx> + ..., when the module has one
+    notes: list[str] = field(default_factory=list)  # an oracle that does not apply, and why
 
     @property
     def ok(self) -> bool:
-        return all(err <= tol for _, _, err, tol in self.rows)
+        return all(err <= tol for _, _, err, tol in self.rows + self.second)
 
     def text(self) -> str:
         lines = [f"{self.layer}: emitted backward at random inputs, shape {self.shape}, axis={self.axis!r}"]
         lines += [f"{name} = {value} (the file gives no default)" for name, value in self.chosen.items()]
-        lines.append(f"{'oracle':<34} {'wrt':<8} {'rel. error':>10}  {'tolerance':>9}")
-        for method, wrt, err, tol in self.rows:
-            flag = "" if err <= tol else "  FAIL"
-            lines.append(f"{method:<34} {wrt:<8} {err:>10.2e}  {tol:>9.0e}{flag}")
+        lines += _table(self.rows)
+        if self.h:
+            lines += ["", f"double_backward at random directions: the gradients of h = {self.h}", *_table(self.second)]
+        lines += self.notes
         lines.append("verdict: " + ("all within tolerance" if self.ok else "ERRORS ABOVE TOLERANCE"))
         return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, str, float, float]]) -> list[str]:
+    lines = [f"{'oracle':<34} {'wrt':<8} {'rel. error':>10}  {'tolerance':>9}"]
+    for method, wrt, err, tol in rows:
+        flag = "" if err <= tol else "  FAIL"
+        lines.append(f"{method:<34} {wrt:<8} {err:>10.2e}  {tol:>9.0e}{flag}")
+    return lines
 
 
 def relative_error(a, b) -> float:
@@ -187,7 +198,47 @@ def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: i
             (f"mpmath, {dps} digits (float64)", name, relative_error(got[name], reference[name]), 1e-12),
             (f"mpmath, {dps} digits (float32)", name, relative_error(got32[name], reference[name]), 1e-4),
         ]
+    if getattr(module, "double_backward", None) is not None:
+        check_double_backward(report, module, layer, values, dy, kw, seed)
     return report
 
 
-__all__ = ["NumericReport", "central_difference", "check_numeric", "complex_step", "mp_gradient", "mp_loss", "random_inputs", "relative_error"]
+def second_order_h(module, directions: Sequence[np.ndarray]) -> Forward:
+    """h(dy, *inputs) = Σ_k ⟨dd_k, g_k⟩, g_k what the module's backward returns: a
+    function whose gradients are what double_backward returns."""
+    def h(dy, *args, **kw):
+        return sum(np.sum(d * g) for d, g in zip(directions, module.backward(dy, *args, **kw)))
+
+    return h
+
+
+def check_double_backward(report: NumericReport, module, layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray,
+                          kw: dict, seed: int = 0) -> None:
+    """The module's double_backward at random directions (of the inputs' shapes) against
+    central differences and the complex step of h (:func:`second_order_h`), in float64;
+    its float32 result against the complex step.  Rows go to ``report.second``."""
+    rng = np.random.default_rng([seed, 2])
+    directions = [rng.standard_normal(np.shape(v)) for v in values.values()]
+    args = [dy, *values.values()]
+    names = [*values, "dy"]
+    report.h = " + ".join(f"<dd{k}, d{k}>" for k in values)
+    got = dict(zip(names, module.double_backward(*directions, *args, **kw)))
+    got32 = dict(zip(names, module.double_backward(*(a.astype(np.float32) for a in [*directions, *args]), **kw)))
+    h = second_order_h(module, directions)
+    order = [*range(1, len(args)), 0]  # the inputs, then dy, as double_backward returns them
+    try:
+        complex_step(h, args, 0, 1.0, **kw)
+        complex_ok = True
+    except (TypeError, ValueError) as err:  # a backward that refuses complex numbers
+        complex_ok = False
+        report.notes.append(f"complex step of backward: not applicable ({type(err).__name__}: {err})")
+    for k, name in zip(order, names):
+        fd = central_difference(h, args, k, 1.0, **kw)
+        report.second.append(("central differences of backward", name, relative_error(got[name], fd), 1e-6))
+        if complex_ok:
+            cs = complex_step(h, args, k, 1.0, **kw)
+            report.second += [("complex step of backward (float64)", name, relative_error(got[name], cs), 1e-12),
+                              ("complex step of backward (float32)", name, relative_error(got32[name], cs), 1e-4)]
+
+
+__all__ = ["NumericReport", "central_difference", "check_double_backward", "check_numeric", "complex_step", "mp_gradient", "mp_loss", "random_inputs", "relative_error", "second_order_h"]

@@ -102,8 +102,10 @@ def test_latex_and_graph_commands(tmp_path):
 def test_emit_and_check_numeric_commands(tmp_path):
     code, out, _ = run("emit", BN)
     assert code == 0 and out.startswith('"""Batch normalization') and "def backward(dy, x, gamma, beta, *, eps=1e-05" in out
+    assert "def double_backward(ddx, ddgamma, ddbeta, dy, x, gamma, beta, *, eps=1e-05, axis=0, saved=None" in out
     code, out, _ = run("check-numeric", BN, "--shape", "5,3")
     assert code == 0 and "verdict: all within tolerance" in out
+    assert re.search(r"complex step of backward \(float64\) dy +\d\.\d\de-\d\d +1e-12", out)
     bad = tmp_path / "bad.toml"
     bad.write_text(Path(BN).read_text().replace('gamma = "sum(dy*xhat)"', 'gamma = "sum(dy*xmu)"'))
     code, out, err = run("emit", str(bad))

@@ -99,6 +99,38 @@ def test_check_numeric_fails_on_a_wrong_backward():
     assert "FAIL" in report.text() and "ERRORS ABOVE TOLERANCE" in report.text()
 
 
+def test_check_numeric_checks_double_backward_and_fails_on_a_wrong_one():
+    """double_backward against central differences and the complex step of the emitted
+    backward, shown in its own table; dgamma off by 0.1% is caught, and only it."""
+    layer = symbn.load(ROOT / "derivations/batchnorm.toml")
+    module = load_module(layer)
+    report = check_numeric(layer, shape=(5, 3), dps=30, module=module)
+    text = report.text()
+    assert report.ok, text
+    assert "double_backward at random directions: the gradients of h = <ddx, dx> + <ddgamma, dgamma> + <ddbeta, dbeta>" in text
+    assert {(m, w) for m, w, _, _ in report.second} == {
+        (m, w) for m in ("central differences of backward", "complex step of backward (float64)",
+                         "complex step of backward (float32)") for w in ("x", "gamma", "beta", "dy")}
+
+    class Wrong:
+        forward, backward = staticmethod(module.forward), staticmethod(module.backward)
+
+        @staticmethod
+        def double_backward(*args, **kw):
+            dx, dgamma, *rest = module.double_backward(*args, **kw)
+            return (dx, dgamma * 1.001, *rest)
+
+    report = check_numeric(layer, shape=(5, 3), dps=30, module=Wrong())
+    failed = {(m, w) for m, w, err, tol in report.rows + report.second if err > tol}
+    assert not report.ok and failed and all(w == "gamma" for _, w in failed)
+    assert ("central differences of backward", "gamma") in failed and "FAIL" in report.text()
+
+
+def test_check_numeric_without_double_backward_has_no_second_table():
+    report = check_numeric(symbn.load(ROOT / "derivations/groupnorm.toml"), shape=(5, 3), dps=30)
+    assert report.ok and not report.second and "double_backward" not in report.text()
+
+
 def test_report_text_layout():
     report = NumericReport("demo", (2, 2), 0, [("complex step (float64)", "x", 1e-16, 1e-12)])
     lines = report.text().splitlines()

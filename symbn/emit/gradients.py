@@ -10,6 +10,7 @@ each, no full-size temporary).  A scalar gradient is one inline expression.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 from symbn.emit.centring import Term
@@ -19,37 +20,43 @@ from symbn.ir.primitives import CONSTANT, ROW, SCALAR, add_p, mul_p
 from symbn.lang.expr import BinOp, Expr, Name, Neg, Num, names
 
 
-def gradients(p: Printer, plan: Plan, shapes: dict[str, str]) -> None:
+def gradients(p: Printer, plan: Plan, shapes: dict[str, str], outputs: Sequence[str] | None = None,
+              arrays: Sequence[str] | None = None) -> None:
     """Coefficients of every formula first (they read the rows), then gradients
     summed to a smaller shape, then full-shape gradients (which may overwrite rows).
-    ``shapes``: each input's original-shape variable."""
+    ``shapes``: each input's original-shape variable.  ``outputs``: the gradients'
+    targets in order (default the differentiable inputs; a double backward adds dy);
+    ``arrays``: the function's array arguments (default dy and the inputs), which a
+    caller's output buffer must not share memory with."""
     layer = plan.layer
-    count = len(layer.differentiable)
-    prepared = {w: prepare(p, "d" + w, e, full=w == plan.data) if layer.inputs[w].kind == ROW else p.scalar(e)
-                for w, e in plan.formulas.items()}
-    full = [w for w in layer.differentiable if w == plan.data]
+    outputs = tuple(layer.differentiable if outputs is None else outputs)
+    if arrays is None:
+        arrays = ["dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)]
+    count = len(outputs)
+    full = [w for w in outputs if w == plan.data or (w == "dy" and p.kinds[w] == ROW)]  # the data's shape
+    prepared = {w: prepare(p, "d" + w, plan.formulas[w], full=w in full) if p.kinds[w] == ROW
+                else p.scalar(plan.formulas[w]) for w in outputs}
     results = {}
-    for k, w in enumerate(layer.differentiable):
+    for k, w in enumerate(outputs):
         if w in full:
             continue
         grad = "d" + w
-        if layer.inputs[w].kind == ROW:
+        if p.kinds[w] == ROW:
             reduced_gradient(p, grad, prepared[w], f"{w}.shape")
         else:
             p.emit(f"{grad} = _sum_to({w}.shape, np.broadcast_to({prepared[w]}, kshape))")
         results[w] = f"_store({grad}.reshape({shapes[w]}), _out(out, {k}, {count}), result)"
-    for k, w in enumerate(layer.differentiable):
+    for k, w in enumerate(outputs):
         if w not in full:
             continue
         grad = "d" + w
         later = set().union(*(names(plan.formulas[v]) for v in full[full.index(w) + 1:]))
         given = p.fresh(f"{grad}_out")
         p.emit(f"{given} = _out(out, {k}, {count})")
-        arrays = ", ".join(["dy", *(n for n, i in layer.inputs.items() if i.kind != CONSTANT)])
-        p.emit(f"{grad} = _usable({given}, dtype, shape, {arrays})")
+        p.emit(f"{grad} = _usable({given}, dtype, shape, {', '.join(arrays)})")
         full_gradient(p, grad, prepared[w], later)
         results[w] = f"_store({grad}, {given}, result)"
-    p.emit(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")  # a tuple
+    p.emit(f"return {', '.join(results[w] for w in outputs)}{',' if count == 1 else ''}")  # a tuple
 
 
 def prepare(p: Printer, grad: str, e: Expr, full: bool = True):

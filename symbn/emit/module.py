@@ -25,11 +25,13 @@ import textwrap
 import types
 
 from symbn.emit import runtime as emit_runtime
+from symbn.emit import second
+from symbn.emit.body import body, preamble, printer, signature
 from symbn.emit.centring import Unfoldable, centrings
 from symbn.emit.certify import NotCertified, certify
 from symbn.emit.gradients import gradients
-from symbn.emit.plan import RESERVED, Plan
-from symbn.emit.printer import Printer, number
+from symbn.emit.plan import Plan
+from symbn.emit.printer import Printer
 from symbn.emit.split import NotSplittable, emit_statistics, prove_split
 from symbn.ir.primitives import CONSTANT, FUNCTIONS, ROW
 from symbn.lang.derivation import Layer
@@ -47,6 +49,7 @@ def emit_module(layer: Layer, time_limit: float | None = 60.0) -> str:
 def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     """The module's source and its compiled code: a printer bug fails here, not in the user's import."""
     certified = certify(layer, time_limit)
+    twice = second.certify_second(layer, time_limit)
     plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
     messages: dict[str, list[int] | None] = {}
     split = _split_functions(plan, messages, time_limit)
@@ -55,14 +58,16 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     except Unfoldable:
         backward, folded = _backward(plan, fold=False, messages=messages)
     parts = [
-        _docstring(layer, plan, certified, folded, messages),
+        _docstring(layer, plan, certified, folded, messages, second.docstring(layer, twice)),
         "import numpy as np",
-        _constants(layer, plan),
+        _constants(layer, plan, twice),
         _runtime(),
         *split,
         _forward(plan, messages=messages),
         backward,
     ]
+    if twice:
+        parts.append(second.double_backward(layer, twice, plan.saved_order))
     source = "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
     return source, compile(source, f"<symbn emit {layer.path}>", "exec")
 
@@ -77,7 +82,7 @@ def load_module(layer: Layer, time_limit: float | None = 60.0) -> types.ModuleTy
     return module
 
 
-def _docstring(layer: Layer, plan: Plan, certified, folded: bool, messages: dict) -> str:
+def _docstring(layer: Layer, plan: Plan, certified, folded: bool, messages: dict, twice: str) -> str:
     from symbn.version import __version__
 
     stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
@@ -119,6 +124,8 @@ Closed forms of the file:
 
 {closed}
 
+{twice}
+
 The slice is the reduced ``axis`` (int or tuple) of {plan.data}.  Scalar-kind inputs
 are per-slice values: an array of the kept axes' shape is put on the kept axes,
 e.g. shape (C,) for (N, C, H, W) with axis=(0, 2, 3).  Row-kind inputs other than
@@ -146,16 +153,19 @@ def _many_devices(messages: dict) -> str:
     return textwrap.fill(text, 84, break_on_hyphens=False)
 
 
-def _constants(layer: Layer, plan: Plan) -> str:
+def _constants(layer: Layer, plan: Plan, twice) -> str:
     grads = tuple("d" + w for w in layer.differentiable)
     formulas = {"d" + w: t for w, t in plan.texts().items()}
-    return "\n".join([
+    lines = [
         f"LAYER = {layer.name!r}",
         f"INPUTS = {tuple(layer.inputs)!r}",
         f"GRADIENTS = {grads!r}",
         f"SAVED = {plan.saved_order!r}",
         f"FORMULAS = {formulas!r}",
-    ])
+    ]
+    if twice:  # the double backward's formulas, as printed
+        lines.append(f"SECOND_ORDER = {({'d' + w: t for w, (t, _) in twice.items()})!r}")
+    return "\n".join(lines)
 
 
 def _runtime() -> str:
@@ -164,55 +174,11 @@ def _runtime() -> str:
     return body.replace("import numpy as np\n", "", 1).strip("\n")
 
 
-def _signature(layer: Layer, first: str, tail: str) -> str:
-    args = [first] if first else []
-    args += [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    consts = [f"{n}={number(i.default)}" if i.default is not None else n for n, i in layer.inputs.items() if i.kind == CONSTANT]
-    return ", ".join(args + ["*"] + consts + [tail])
-
-
-def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
-    """Common dtype, the data's shape and axes, inputs placed for broadcasting.
-    Returns, for the backward pass, each input's original-shape variable."""
-    layer = plan.layer
-    arrays = (["dy"] if backward else []) + [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    p.emit(f"result = _result({', '.join(arrays)})")
-    p.emit("dtype = _work(result)")
-    p.emit(f"{plan.data} = np.asarray({plan.data}, dtype)")
-    p.emit(f"shape = {plan.data}.shape")
-    p.emit(f"axes = _axes({plan.data}.ndim, axis)")
-    p.emit(f"kept = tuple(k for k in range({plan.data}.ndim) if k not in axes)")
-    p.emit("n = int(np.prod([shape[k] for k in axes]))")
-    if backward:
-        p.emit("kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))")
-        p.emit("dy = np.asarray(dy, dtype)")
-        if layer.output_kind == ROW:
-            p.emit("if dy.shape != shape:")
-            p.emit(f"    raise ValueError(f'dy has shape {{dy.shape}}; it must have the shape of {plan.data}, {{shape}}')")
-    shapes = {}
-    for name, i in layer.inputs.items():
-        if i.kind == CONSTANT or name == plan.data:
-            continue
-        if backward:
-            shapes[name] = p.fresh(f"{name}_shape")
-            p.emit(f"{shapes[name]} = np.shape({name})")
-        home, per_slice = ("kept", True) if i.kind != ROW else ("axes", False)
-        p.emit(f"{name} = _place(np.asarray({name}, dtype), shape, {home}, {name!r}, {plan.data!r}, {per_slice})")
-    return shapes
-
-
-def _printer(plan: Plan, fold: bool = False) -> Printer:
-    layer = plan.layer
-    kinds = {**{e.out: e.out.kind for e in layer.graph.eqns}, **layer.graph.kinds, "dy": layer.output_kind}
-    rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
-    return Printer(kinds, plan.data, rows, RESERVED | set(layer.inputs), fold=fold)
-
-
 def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> str:
     """``forward``, or with ``split`` ``_forward_split``: the statistics from one all-reduce."""
     layer, graph = plan.layer, plan.graph
-    p = _printer(plan)
-    _preamble(p, plan, backward=False)
+    p = printer(plan)
+    preamble(p, plan, backward=False)
     wanted = {graph.output} | plan.saved
     eqns = plan.eqns(plan.closure(wanted))
     if split:
@@ -223,7 +189,7 @@ def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> s
         except NotSplittable as error:
             messages["forward"] = None
             tail = "axis=0, return_saved=False, reduce=None"
-            return _refuse("_forward_split", _signature(layer, "", tail), ONE_MESSAGE + str(error))
+            return _refuse("_forward_split", signature(layer, "", tail), ONE_MESSAGE + str(error))
     p.equations(eqns, wanted)
     given = p.centring.given
     saved = ", ".join(f"{s!r}: _exact({s}, {given[s]})" if s in given else f"{s!r}: {s}" for s in plan.saved_order)
@@ -232,14 +198,14 @@ def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> s
     p.emit(f"return _as(result, {graph.output})")
     tail = "axis=0, return_saved=False, reduce=None"
     if split:
-        return "\n".join([f"def _forward_split({_signature(layer, '', tail)}):",
+        return "\n".join([f"def _forward_split({signature(layer, '', tail)}):",
                           '    """forward with reduce= (see forward)."""', *p.lines])
     doc = [f'"""{layer.title or layer.name}, forward: returns {graph.output}, or ({graph.output}, saved) with',
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
            "backward needs (keepdims arrays).  A mean the data are centred by is saved",
            "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages],
            "", *_reduce_doc(messages, "forward"), '"""']
-    head = f"def forward({_signature(layer, '', tail)}):"
+    head = f"def forward({signature(layer, '', tail)}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), _dispatch(layer, "_forward_split", tail), *p.lines])
 
 
@@ -272,7 +238,7 @@ def _split_functions(plan: Plan, messages: dict, time_limit: float | None = 60.0
     if unproved is not None:
         messages["forward"] = messages["backward"] = None
         tails = ("axis=0, return_saved=False, reduce=None", "axis=0, saved=None, out=None, reduce=None")
-        return [_refuse(name, _signature(plan.layer, first, tail), unproved)
+        return [_refuse(name, signature(plan.layer, first, tail), unproved)
                 for name, first, tail in zip(("_forward_split", "_backward_split"), ("", "dy"), tails)]
     try:
         backward, _ = _backward(plan, fold=True, split=True, messages=messages)
@@ -313,20 +279,17 @@ def _backward(plan: Plan, fold: bool, split: bool = False, messages: dict | None
     (raises :class:`Unfoldable` when a read is not covered).  ``split``:
     ``_backward_split``, its sums over the slice added across devices."""
     layer = plan.layer
-    p = _printer(plan, fold)
-    p.centring.split = split
-    shapes = _preamble(p, plan, backward=True)
-    keep = plan.rows | plan.saved | {"dy"}
     tail = "axis=0, saved=None, out=None, reduce=None"
-    if split:
-        _split_saved(p, plan, keep)
+    if not split:
+        p, folded = body(plan, fold)
     else:
-        _both_branches(p, plan, keep)
-    if split:
+        p = printer(plan, fold)
+        p.centring.split = True
+        shapes = preamble(p, plan, backward=True)
+        _split_saved(p, plan, plan.rows | plan.saved | {"dy"})
         messages["backward"] = _reduce_sums(p, plan)
-    gradients(p, plan, shapes)
-    if split:
-        head = [f"def _backward_split({_signature(layer, 'dy', tail)}):", '    """backward with reduce= (see backward)."""']
+        gradients(p, plan, shapes)
+        head = [f"def _backward_split({signature(layer, 'dy', tail)}):", '    """backward with reduce= (see backward)."""']
         return "\n".join([*head, *p.lines]), set(p.centring.offsets)
     doc = [(f'"""{layer.title or layer.name}, backward: returns '
             f"{', '.join('d' + w for w in layer.differentiable)} (the gradients of the"),
@@ -338,35 +301,9 @@ def _backward(plan: Plan, fold: bool, split: bool = False, messages: dict | None
            "(BatchNorm's dgamma, dbeta) are sums over the whole slice, the same on every",
            "device; saved should be the forward's (its mean is float64).", "",
            *_reduce_doc(messages, "backward"), '"""']
-    head = f"def backward({_signature(layer, 'dy', tail)}):"
-    body = [head, *("    " + d if d else "" for d in doc), _dispatch(layer, "_backward_split", tail), *p.lines]
-    return "\n".join(body), set(p.centring.offsets)
-
-
-def _both_branches(p: Printer, plan: Plan, keep: set[str]) -> None:
-    """The statistics: recomputed when saved is None, else read from saved."""
-    p.emit("if saved is None:")
-    p.depth += 1
-    start = len(p.lines)
-    p.equations(plan.eqns(plan.closure(plan.rows | plan.saved)), keep)
-    if len(p.lines) == start:  # nothing to compute: the gradients read the inputs only
-        p.emit("pass")
-    p.depth -= 1
-    p.emit("else:")
-    p.depth += 1
-    first = p.buffers.other_branch()
-    centring = p.centring
-    for s in plan.saved_order:  # a centring mean comes split: the data's dtype and its offset
-        if s in centring.given:
-            p.emit(f"{s}, {centring.given[s]} = _split(_saved(saved, {s!r}, kshape), dtype)")
-            centring.unmeasured.add(s)
-        else:
-            p.emit(f"{s} = np.asarray(_saved(saved, {s!r}, kshape), dtype)")
-    p.equations(plan.eqns(plan.rows), keep)
-    if not plan.saved_order and not plan.rows and not centring.offsets:
-        p.emit("pass")
-    p.depth -= 1
-    p.buffers.join(first)
+    head = f"def backward({signature(layer, 'dy', tail)}):"
+    lines = [head, *("    " + d if d else "" for d in doc), _dispatch(layer, "_backward_split", tail), *p.lines]
+    return "\n".join(lines), folded
 
 
 def _split_saved(p: Printer, plan: Plan, keep: set[str]) -> None:
@@ -403,8 +340,8 @@ def _reduce_sums(p: Printer, plan: Plan) -> list[int]:
     sizes = []
     for level in sorted(levels):
         before = set(p.hoisted.values())
-        for body in levels[level]:
-            p.reduction(body)
+        for summand in levels[level]:
+            p.reduction(summand)
         new = [v for v in p.hoisted.values() if v not in before]
         message = ", ".join(["n" if not sizes else "_", *new])
         p.emit(f"{message} = _allreduce(reduce, {'n' if not sizes else 0}, {', '.join(new)})")

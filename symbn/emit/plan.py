@@ -17,7 +17,7 @@ from symbn.lang.expr import names, parse, to_text
 
 # names the emitted functions use for themselves: a stage or input may not take one
 RESERVED = {"np", "n", "axes", "kept", "kshape", "dtype", "result", "shape", "out", "saved", "axis", "return_saved",
-            "forward", "backward", "reduce", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
+            "forward", "backward", "double_backward", "reduce", "LAYER", "INPUTS", "GRADIENTS", "SAVED", "FORMULAS"}
 
 
 class Plan:
@@ -48,14 +48,16 @@ class Plan:
                 todo.extend(self.deps[s])
         self.saved_order = tuple(s for s in graph.stages if s in self.saved)
 
-    def closure(self, targets: set[str]) -> set[str]:
-        """The stages ``targets`` need, themselves included."""
+    def closure(self, targets: set[str], stop: set[str] = frozenset()) -> set[str]:
+        """The stages ``targets`` need, themselves included; a stage in ``stop`` is
+        known (saved), and what it needs is not."""
         out, todo = set(), list(targets)
         while todo:
             s = todo.pop()
             if s not in out:
                 out.add(s)
-                todo.extend(self.deps[s])
+                if s not in stop:
+                    todo.extend(self.deps[s])
         return out
 
     def eqns(self, stages: set[str]) -> tuple[Eqn, ...]:

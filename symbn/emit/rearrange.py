@@ -93,11 +93,14 @@ class Rows(Moments):
 
 
 class Rearranger:
-    """A layer's stages on :class:`Rows`, and each formula's fast form."""
+    """A layer's stages on :class:`Rows`, and each formula's fast form.  ``kinds``: the
+    free names formulas may read besides the layer's (default dy and the adjoints;
+    :meth:`~symbn.lang.layer.Layer.second_order_kinds` for second-order formulas)."""
 
-    def __init__(self, layer: Layer):
+    def __init__(self, layer: Layer, kinds: Mapping[str, str] | None = None):
         graph = layer.graph
-        self.B = Rows({**graph.kinds, "dy": layer.output_kind, **layer.adjoint_kinds()})
+        free = {"dy": layer.output_kind, **layer.adjoint_kinds()} if kinds is None else kinds
+        self.B = Rows({**graph.kinds, **free})
         self.env = run(graph.eqns, inputs_env(graph, self.B), self.B, then=self.B.stage)
 
     def value(self, formula: Formula) -> sp.Expr:
@@ -213,10 +216,12 @@ def _fold(op: str, parts: list[Expr]) -> Expr:
     return out
 
 
-def fast_forms(layer: Layer, formulas: Mapping[str, Formula] | None = None) -> dict[str, str]:
+def fast_forms(layer: Layer, formulas: Mapping[str, Formula] | None = None,
+               kinds: Mapping[str, str] | None = None) -> dict[str, str]:
     """The fast form of each closed form (or of ``formulas``: lowered formulas of
-    this layer, such as its claims'), as formula text."""
-    r = Rearranger(layer)
+    this layer, such as its claims or its ``[second_order]``, whose free names and
+    their kinds are ``kinds``), as formula text."""
+    r = Rearranger(layer, kinds)
     source = formulas if formulas is not None else layer.closed_form
     return {name: to_text(r.fast(f)) for name, f in source.items()}
 
