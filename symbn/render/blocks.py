@@ -1,8 +1,8 @@
 """The document as data: the blocks :mod:`.content` builds and :mod:`.latex` prints.
 
 A :class:`Document` is a title and a list of blocks: headings, prose with inline math
-(:class:`Text`), aligned equations and tables.  Math is LaTeX text already; nothing here
-computes.
+(:class:`Text`), aligned equations, tables and lists (:class:`Items`).  Math is LaTeX text
+already; nothing here computes.
 """
 
 from __future__ import annotations
@@ -65,7 +65,14 @@ class Table:
     rows: list[list[Text]]
 
 
-Block = Heading | Text | Equations | Table
+@dataclass
+class Items:
+    """A list of short entries (each one paragraph), e.g. what is wrong with a claim, term by term."""
+
+    items: list[Text]
+
+
+Block = Heading | Text | Equations | Table | Items
 
 
 @dataclass

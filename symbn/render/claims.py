@@ -30,7 +30,7 @@ from symbn.lang.expr import Num
 from symbn.proof.claims import check_claims, from_latex
 from symbn.proof.counterexample import NOT_REAL, Counterexample, simplified
 from symbn.proof.report import Report
-from symbn.render.blocks import Heading, Table, text
+from symbn.render.blocks import Heading, Items, Table, text
 from symbn.render.source import Breakable, Faithful, source_latex
 
 PARTS = ("source", "as_written", "reading", "verdict", "truth", "counterexample", "difference", "note")
@@ -175,7 +175,8 @@ class Claims:
         self.say("What is wrong: the claim minus the true value" + (" (proved)" if d.checked else " (not proved)") + ":")
         self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))
         self.flush()
-        self.say("; ".join(f"`{c.reading}`" for c in d.changes) + ".")
+        self.say("Term by term:")
+        self.add(Items([text(f"`{c.reading}`") for c in d.changes]))
 
     def claim_formula(self, claim: Claim) -> Formula:
         """What symbn reads: the source's LaTeX when the claim has it, else the file's formula."""

@@ -26,7 +26,7 @@ import sympy as sp
 
 from symbn.lang.derivation import Layer
 from symbn.proof.prover import Proof
-from symbn.render.blocks import Document, Eq, Equations, Heading, Table, Text
+from symbn.render.blocks import Document, Eq, Equations, Heading, Items, Table, Text
 from symbn.render.content import build
 from symbn.render.printer import width
 from symbn.render.source import Breakable
@@ -37,6 +37,7 @@ MD_LINE = LINE  # notebooks and blogs are about as wide as the page
 TAG_ROOM = 12.0  # room kept for a short \tag* beside a row (a longer one goes below it)
 SHORT_BLOCK = 6  # a block of at most this many lines is never split over two pages
 ROW_LINES = 2.5  # the height of a display row, in lines of text (fractions, sums)
+CODE_RAGGED = 40  # a paragraph with more characters of code than this is set ragged right
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
@@ -157,15 +158,36 @@ def tex_escape(s: str) -> str:
     return out.encode("ascii", "replace").decode("ascii")
 
 
+def _breakable(s: str, after: str) -> str:
+    """``s`` escaped, with a break allowed after each character of ``after`` (after the last of
+    a run: ``**`` stays whole; not after a sign: ``(-x``) and within runs of 16 characters
+    without one."""
+    out, run = "", 0
+    for k, c in enumerate(s):
+        out += tex_escape(c)
+        run = 0 if c in after or c == " " else run + 1
+        after_it = s[k + 1 : k + 2]
+        unary = c == "-" and s[k - 1 : k] in ("", "(", " ", "*", ",")
+        number = c == "." and not after_it.isalpha()  # 0.5, not file.py
+        if (c in after and after_it not in (c, "", " ") and not unary and not number) or run >= 16:
+            out, run = out + r"\allowbreak{}", 0
+    return out
+
+
 def file_name(name: str) -> str:
     """A file name in typewriter type that may break after _ - . / and within long runs."""
-    out, run = "", 0
-    for c in name:
-        out += tex_escape(c)
-        run = 0 if c in "_-./" else run + 1
-        if c in "_-./" or run >= 16:
-            out, run = out + r"\allowbreak{}", 0
-    return rf"\texttt{{{out}}}"
+    return rf"\texttt{{{_breakable(name, '_-./')}}}"
+
+
+def code(s: str) -> str:
+    """Code or a formula in symbn's syntax, in typewriter type (whose spaces do not stretch): it
+    may break at its spaces, after an operator, a comma or a colon, and within long names."""
+    return rf"\texttt{{{_breakable(s, '*+-/=,_:.')}}}"
+
+
+def _long_tokens(s: str) -> str:
+    """Prose whose long tokens (a path, a function_name) may break after / and _ ("\\0" marks where)."""
+    return re.sub(r"\S{16,}", lambda m: re.sub(r"([/_])(?=\w)", "\\1\0", m.group(0)), s)
 
 
 def _mathjax_text(s: str) -> str:
@@ -202,6 +224,8 @@ class _Writer:
                 out.append(self.equations(block))
             elif isinstance(block, Table):
                 out.append(self.table(block))
+            elif isinstance(block, Items):
+                out.append(self.items(block))
         out.append(self.tail())
         return "\n\n".join(x for x in out if x) + "\n"
 
@@ -290,11 +314,13 @@ class _Tex(_Writer):
                     return ""  # a sentence does not pull the next section's heading along
                 lines += 3
             elif isinstance(block, Text):
-                lines += 1 + len(self.inline(block)) // 95
+                lines += 1 + len(self.inline(block).replace(r"\allowbreak{}", "")) // 95
             elif isinstance(block, Equations):
                 return rf"\needspace{{{lines + ROW_LINES * min(len(block.rows), 3):g}\baselineskip}}" + "\n"
             elif isinstance(block, Table):
                 return rf"\needspace{{{lines + 1.2 * min(len(block.rows) + 1, 5):g}\baselineskip}}" + "\n"
+            elif isinstance(block, Items):
+                return rf"\needspace{{{lines + 1.5 * min(len(block.items), 2):g}\baselineskip}}" + "\n"
             else:
                 break
         return ""
@@ -307,22 +333,30 @@ class _Tex(_Writer):
 
     def heading(self, h: Heading) -> str:
         cmd = {1: r"\section", 2: r"\subsection*"}.get(h.level, r"\subsubsection*")
-        return f"{cmd}{{{self.inline(h.text)}}}"
+        return f"{cmd}{{{self.inline(h.text, breaks=False)}}}"
 
     def para(self, t: Text) -> str:
+        """A paragraph; one with much code (whose spaces do not stretch) is set ragged right."""
+        if sum(len(s) for kind, s in t.parts if kind == "c") > CODE_RAGGED:
+            return rf"{{\raggedright {self.inline(t)}\par}}"
         return self.inline(t)
 
-    def inline(self, t: Text) -> str:
+    def inline(self, t: Text, breaks: bool = True) -> str:
+        """Text for LaTeX; ``breaks``: code may break within (not in a heading)."""
         out = []
         for kind, s in t.parts:
             if kind == "m":
                 out.append(f"${s}$")
             elif kind == "c":
-                out.append(rf"\texttt{{{tex_escape(s)}}}")
+                out.append(code(s) if breaks else rf"\texttt{{{tex_escape(s)}}}")
             else:
-                s = tex_escape(s)
+                s = tex_escape(_long_tokens(s)).replace("\0", r"\allowbreak{}")
                 out.append(re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", s))
         return "".join(out)
+
+    def items(self, block: Items) -> str:
+        body = "\n".join(rf"\item {self.inline(t)}" for t in block.items)
+        return r"\begin{itemize}\raggedright" + "\n" + body + "\n" + r"\end{itemize}"
 
     def equations(self, block: Equations) -> str:
         """align*: the lines of one equation always together, a short block never split, a long
@@ -380,10 +414,13 @@ class _Markdown(_Writer):
         rows = [line for group in self.groups(block) for line in group]
         return "$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$"
 
+    def items(self, block: Items) -> str:
+        return "\n".join(f"- {self.inline(t)}" for t in block.items)
+
     def table(self, t: Table) -> str:
         head = "| " + " | ".join(t.header) + " |\n|" + "---|" * len(t.header)
         body = ["| " + " | ".join(self.inline(c) for c in row) + " |" for row in t.rows]
         return "\n".join([head, *body])
 
 
-__all__ = ["FORMATS", "document", "file_name", "layer_summary", "proof_latex", "tex_escape", "write", "written"]
+__all__ = ["FORMATS", "code", "document", "file_name", "layer_summary", "proof_latex", "tex_escape", "write", "written"]

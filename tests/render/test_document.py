@@ -453,3 +453,19 @@ def test_a_report_displays_in_jupyter():
     report = check_one(symbn.load(BATCHNORM), "x", formula="gamma*ivar*(dy - 2*mean(dy) - xhat*mean(dy*xhat))")
     md = report._repr_markdown_()
     assert "| formula | x | **refuted** |  | `-gamma*ivar*mean(dy)`: mean(dy): subtracted twice" in md
+
+
+def test_code_and_long_tokens_may_break(tiny):
+    """Typewriter spaces do not stretch: code breaks after its operators (``**`` whole, a sign kept
+    with its operand), a refuted claim's readings are a list, a long path in prose breaks at /."""
+    from symbn.render.blocks import Items, text
+    from symbn.render.latex import code, written
+
+    assert code("a*b**2 - (-x)") == r"\texttt{a*\allowbreak{}b**\allowbreak{}2 - (-x)}"
+    assert code("f.py:g") == r"\texttt{f.\allowbreak{}py:\allowbreak{}g}" and "0.5}" in code("0.5")
+    doc = build(tiny, sections=("layer",))
+    doc.blocks = [text("Source: aten/src/native/Kernel.cpp here."), Items([text("`a*b`"), text("c")])]
+    tex = written(doc, "tex")
+    assert r"aten/\allowbreak{}src/\allowbreak{}native/\allowbreak{}Kernel.cpp here." in tex
+    assert "\\begin{itemize}\\raggedright\n\\item \\texttt{a*\\allowbreak{}b}\n\\item c\n\\end{itemize}" in tex
+    assert "- `a*b`\n- c" in written(doc, "md")
