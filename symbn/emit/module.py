@@ -20,16 +20,16 @@ LayerNorm gamma), the frameworks' convention.
 
 from __future__ import annotations
 
-import inspect
 import textwrap
 import types
 
 from symbn.emit import runtime as emit_runtime
 from symbn.emit.centring import Unfoldable, centrings
 from symbn.emit.certify import NotCertified, certify
+from symbn.emit.common import constants, helpers, signature
 from symbn.emit.gradients import gradients
 from symbn.emit.plan import RESERVED, Plan
-from symbn.emit.printer import Printer, number
+from symbn.emit.printer import Printer
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Layer
 
@@ -53,8 +53,8 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     parts = [
         _docstring(layer, plan, certified, folded),
         "import numpy as np",
-        _constants(layer, plan),
-        _runtime(),
+        constants(layer, plan),
+        helpers(emit_runtime),
         _forward(plan),
         backward,
     ]
@@ -123,31 +123,6 @@ the axes that input was broadcast along.
 """'''
 
 
-def _constants(layer: Layer, plan: Plan) -> str:
-    grads = tuple("d" + w for w in layer.differentiable)
-    formulas = {"d" + w: t for w, t in plan.texts().items()}
-    return "\n".join([
-        f"LAYER = {layer.name!r}",
-        f"INPUTS = {tuple(layer.inputs)!r}",
-        f"GRADIENTS = {grads!r}",
-        f"SAVED = {plan.saved_order!r}",
-        f"FORMULAS = {formulas!r}",
-    ])
-
-
-def _runtime() -> str:
-    source = inspect.getsource(emit_runtime)
-    body = source.split('"""', 2)[2]  # drop the module docstring
-    return body.replace("import numpy as np\n", "", 1).strip("\n")
-
-
-def _signature(layer: Layer, first: str, tail: str) -> str:
-    args = [first] if first else []
-    args += [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    consts = [f"{n}={number(i.default)}" if i.default is not None else n for n, i in layer.inputs.items() if i.kind == CONSTANT]
-    return ", ".join(args + ["*"] + consts + [tail])
-
-
 def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
     """Common dtype, the data's shape and axes, inputs placed for broadcasting.
     Returns, for the backward pass, each input's original-shape variable."""
@@ -200,7 +175,7 @@ def _forward(plan: Plan) -> str:
            f"saved = {{{', '.join(repr(s) + ': ...' for s in plan.saved_order)}}}, the per-slice stages",
            "backward needs (keepdims arrays).  A mean the data are centred by is saved",
            "exact: in float64 for float16/float32 data.", "", *[f"    {layer.stage_text[s]}" for s in graph.stages], '"""']
-    head = f"def forward({_signature(layer, '', 'axis=0, return_saved=False')}):"
+    head = f"def forward({signature(layer, '', 'axis=0, return_saved=False')}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines])
 
 
@@ -242,7 +217,7 @@ def _backward(plan: Plan, fold: bool) -> tuple[str, set[str]]:
            "saved: the dict forward(..., return_saved=True) returns, or None to recompute",
            "the statistics.  out: an array for the first gradient, or a tuple with an",
            'array or None per gradient."""']
-    head = f"def backward({_signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
+    head = f"def backward({signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
     return "\n".join([head, *("    " + d if d else "" for d in doc), *p.lines]), set(centring.offsets)
 
 
