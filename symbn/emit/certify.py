@@ -37,19 +37,20 @@ def certify(layer: Layer, time_limit: float | None = 60.0) -> dict[str, tuple[st
     for wrt in layer.differentiable:
         closed = layer.closed_form[wrt]
         proof = check_formula(layer, wrt, closed, label="closed_form", time_limit=time_limit, prover=prover)
-        _require(layer, wrt, closed.text, "closed form", proof)
+        require(layer, f"d{wrt}", closed.text, "closed form", proof)
         emitted = layer.formula(forms[wrt], f"emitted.{wrt}")
         result = check_formula(layer, wrt, emitted, label="emitted", time_limit=time_limit, prover=prover)
-        out[wrt] = (forms[wrt], _require(layer, wrt, forms[wrt], "emitted formula", result))
+        out[wrt] = (forms[wrt], require(layer, f"d{wrt}", forms[wrt], "emitted formula", result))
     return out
 
 
-def _require(layer: Layer, wrt: str, text: str, what: str, result: Result) -> Result:
+def require(layer: Layer, of: str, text: str, what: str, result: Result) -> Result:
+    """``result`` if it is proved, else :class:`NotCertified` naming the formula and why."""
     if result.verdict != PROVED:
         why = f"refuted at {result.counterexample}" if result.counterexample else result.detail or result.verdict
-        message = f"{layer.path}: the {what} of d{wrt}, {text!r}, is not proved for every N ({why}); nothing was emitted"
+        message = f"{layer.path}: the {what} of {of}, {text!r}, is not proved for every N ({why}); nothing was emitted"
         raise NotCertified(message, result.verdict)
     return result
 
 
-__all__ = ["NotCertified", "certify"]
+__all__ = ["NotCertified", "certify", "require"]
