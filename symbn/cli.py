@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,10 +237,8 @@ def cmd_check_numeric(args) -> int:
         require(args.target)
     except MissingLibrary as err:
         raise UsageError(str(err)) from None
-    if args.target == "jax":  # this process's own setting: the float64 checks need it
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
+    if args.target == "jax":  # this process's own setting, read when JAX is imported: the float64 checks need it
+        os.environ["JAX_ENABLE_X64"] = "1"
     try:
         report = check_numeric(layer, seed=args.seed, target=args.target, **options)
     except NotCertified as err:
