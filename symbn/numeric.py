@@ -79,7 +79,8 @@ def mp_loss(layer: Layer, values: dict[str, np.ndarray], dy: np.ndarray, axis, c
     placed = {}
     for name, i in layer.inputs.items():
         if i.kind != CONSTANT:
-            placed[name] = slices(_place(np.asarray(values[name], dtype=object), shape, kept if i.kind != ROW else axes))
+            home, per_slice = (kept, True) if i.kind != ROW else (axes, False)
+            placed[name] = slices(_place(np.asarray(values[name], dtype=object), shape, home, name, data, per_slice))
     dys = slices(np.asarray(dy, dtype=object))
     total = mpmath.mpf(0)
     n = dys.shape[1]

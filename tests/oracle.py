@@ -88,3 +88,18 @@ def formula_value(layer: Layer, expr, point: dict, n: int, j: int):
             env[name] = [true_gradient(layer, point, target, n, k) for k in range(n)] if row else true_gradient(layer, point, target, n, 0)
     v = evaluate(expr, env, n)
     return v[j] if isinstance(v, list) else v
+
+
+def second_gradient(layer: Layer, point: dict, wrt: str, n: int, j: int):
+    """∂h/∂wrt (at j for a row) for h = Σ_k <dd_k, ∂f/∂k>, by SymPy's diff twice on the
+    stages composed here: h is d/dt f(θ + t·dd) at t = 0, and wrt is nudged by s."""
+    t, s = sp.symbols("t s")
+    env = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in point.items()}
+    for k in layer.differentiable:
+        d = env["dd" + k]
+        env[k] = [a + t * b for a, b in zip(env[k], d)] if isinstance(env[k], list) else env[k] + t * d
+    if isinstance(env[wrt], list):
+        env[wrt] = [v + s if k == j else v for k, v in enumerate(env[wrt])]
+    else:
+        env[wrt] = env[wrt] + s
+    return sp.diff(_f(layer, env, n), t, s).subs({t: 0, s: 0})

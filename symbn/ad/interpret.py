@@ -51,9 +51,11 @@ def run(eqns: Iterable[Eqn], env: dict[str, Any], B, then: Callable[[Eqn, Any], 
 
 
 def inputs_env(graph: Graph, B) -> dict[str, Any]:
-    """Primal values of the graph's inputs, plus N."""
+    """Primal values of the graph's inputs, plus N (and Nk, a shard's size, where a split reads it)."""
     env = {v: B.input(v) for v in graph.inputs}
     env[graph.N] = B.N
+    for v in graph.extra:  # Nk: each shard's size
+        env[v] = getattr(B, str(v))
     return env
 
 

@@ -24,6 +24,7 @@ from symbn.ir.primitives import (
     MissingRule,
     Primitive,
     add_p,
+    allreduce_p,
     div_p,
     exp_p,
     id_p,
@@ -32,6 +33,8 @@ from symbn.ir.primitives import (
     mul_p,
     neg_p,
     pow_p,
+    shard_mean_p,
+    shard_sum_p,
     sqrt_p,
     sub_p,
     sum_p,
@@ -64,6 +67,9 @@ defjvp(log_p, lambda B, x_dot, ans, x: x_dot / x)
 defjvp(mean_p, lambda B, x_dot, ans, x: B.sum(x_dot) / B.N)
 defjvp(sum_p, lambda B, x_dot, ans, x: B.sum(x_dot))
 defjvp(id_p, lambda B, x_dot, ans, x: x_dot)
+defjvp(shard_sum_p, lambda B, x_dot, ans, x: B.shard_sum(x_dot))
+defjvp(shard_mean_p, lambda B, x_dot, ans, x: B.shard_sum(x_dot) / B.Nk)
+defjvp(allreduce_p, lambda B, x_dot, ans, x: B.allreduce(x_dot))
 
 
 def jvp(eqns: Iterable[Eqn], B, env: dict[str, Any], seeds: dict[str, Any]) -> dict[str, Any]:

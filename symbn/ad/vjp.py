@@ -24,9 +24,11 @@ from symbn.ir.graph import Eqn, Graph, Var
 from symbn.ir.primitives import (
     CONSTANT,
     ROW,
+    SHARD,
     MissingRule,
     Primitive,
     add_p,
+    allreduce_p,
     div_p,
     exp_p,
     id_p,
@@ -35,6 +37,8 @@ from symbn.ir.primitives import (
     mul_p,
     neg_p,
     pow_p,
+    shard_mean_p,
+    shard_sum_p,
     sqrt_p,
     sub_p,
     sum_p,
@@ -67,6 +71,21 @@ defvjp(log_p, lambda B, g, ans, x: g / x)
 defvjp(mean_p, lambda B, g, ans, x: g / B.N)  # a per-slice adjoint, spread evenly over the row
 defvjp(sum_p, lambda B, g, ans, x: g)
 defvjp(id_p, lambda B, g, ans, x: g)
+defvjp(shard_sum_p, lambda B, g, ans, x: g)  # each element receives its shard's adjoint
+defvjp(shard_mean_p, lambda B, g, ans, x: g / B.Nk)
+defvjp(allreduce_p, lambda B, g, ans, x: g)  # every shard's value receives the merged adjoint
+
+
+def unbroadcast(B, part, arg: str, out: str):
+    """The adjoint a value receives from a result that varies more than it: a per-slice value
+    fed every row (summed over the slice), a per-shard one its shard's rows, a merged one every shard."""
+    if out == ROW and arg == SHARD:
+        return B.shard_sum(part)
+    if out == ROW and arg != ROW:
+        return B.sum(part)
+    if out == SHARD and arg not in (ROW, SHARD):
+        return B.allreduce(part)
+    return part
 
 
 def depends_on(eqns: Iterable[Eqn], roots: Iterable[str]) -> set[str]:
@@ -96,9 +115,7 @@ def vjp(graph: Graph, B, env: dict[str, Any], dy, wanted: Iterable[str] | None =
             raise MissingRule("reverse mode", eqn.prim)
         primals = [read(env, B, a) for a in eqn.args]
         for k, a in args:
-            part = rules[k](B, g, env[eqn.out], *primals)
-            if a.kind != ROW and eqn.out.kind == ROW:
-                part = B.sum(part)  # unbroadcast: a per-slice value fed every row
+            part = unbroadcast(B, rules[k](B, g, env[eqn.out], *primals), a.kind, eqn.out.kind)
             adjoints[a] = part if a not in adjoints else adjoints[a] + part
     return adjoints
 

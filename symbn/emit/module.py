@@ -148,8 +148,8 @@ def _preamble(p: Printer, plan: Plan, backward: bool) -> dict[str, str]:
         if backward:
             shapes[name] = p.fresh(f"{name}_shape")
             p.emit(f"{shapes[name]} = np.shape({name})")
-        home = "kept" if i.kind != ROW else "axes"
-        p.emit(f"{name} = _place(np.asarray({name}, dtype), shape, {home})")
+        home, per_slice = ("kept", True) if i.kind != ROW else ("axes", False)
+        p.emit(f"{name} = _place(np.asarray({name}, dtype), shape, {home}, {name!r}, {plan.data!r}, {per_slice})")
     return shapes
 
 

@@ -31,19 +31,38 @@ def _axes(ndim, axis):
     return out
 
 
-def _place(a, shape, axes):
-    """An input as an array that broadcasts against data of ``shape``.
+def _place(a, shape, home, name="the input", data="x", per_slice=True):
+    """An input as an array that broadcasts against data of ``shape``, or a ValueError in words.
 
-    An array whose shape is the data's shape on ``axes`` (the kept axes for a
-    scalar-kind input, the reduced axes for a row-kind one) is put on those axes,
-    e.g. gamma of shape (C,) for (N, C, H, W) with axis=(0, 2, 3); anything
-    else is used as it is, by NumPy's broadcasting rules.
+    An array whose shape is the data's shape on ``home`` (the kept axes for a
+    per-slice input such as BatchNorm's gamma, the reduced axes for a row-kind one
+    such as LayerNorm's) is put on those axes, e.g. gamma of shape (C,) for
+    (N, C, H, W) with axis=(0, 2, 3); anything else is used as it is, by NumPy's
+    broadcasting rules.  It must then broadcast to the data's shape, and a
+    per-slice input must hold one value per slice (size 1 on the reduced axes).
     """
     a = np.asarray(a)
-    home = tuple(shape[k] for k in axes)
-    if a.ndim < len(shape) and a.shape == home and home:
-        return a.reshape([n if k in axes else 1 for k, n in enumerate(shape)])
-    return a
+    given = a.shape
+    wanted = tuple(shape[k] for k in home)
+    if a.ndim < len(shape) and a.shape == wanted and wanted:
+        a = a.reshape([n if k in home else 1 for k, n in enumerate(shape)])
+    full = (1,) * (len(shape) - a.ndim) + a.shape
+    fits = a.ndim <= len(shape) and all(m in (1, n) for m, n in zip(full, shape))
+    if fits and (not per_slice or all(full[k] == 1 for k in range(len(shape)) if k not in home)):
+        return a
+    if per_slice:
+        reduced = tuple(k for k in range(len(shape)) if k not in home)
+        per = tuple(1 if k in reduced else n for k, n in enumerate(shape))
+        raise ValueError(f"{name} has shape {given}, but it is one value per slice: for {data} of shape {shape} "
+                         f"with axis={_axis_text(reduced)} it must have shape {wanted} (the kept axes) or broadcast "
+                         f"to {per}")
+    raise ValueError(f"{name} has shape {given}, which does not fit {data} of shape {shape}: give shape {wanted} "
+                     f"(the reduced axes, axis={_axis_text(home)}) or a shape that broadcasts to {shape}")
+
+
+def _axis_text(axes):
+    """axis as the caller writes it: 0, or (0, 2, 3)."""
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
 
 
 def _sum(axes, *factors, wide=False):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
-from symbn.ir.primitives import CONSTANT, ROW, Primitive, id_p, neg_p
+from symbn.ir.primitives import CONSTANT, ROW, SHARD, Primitive, id_p, neg_p
 
 
 class Var(str):
@@ -73,11 +73,12 @@ class Graph:
     stages: tuple[str, ...]  # stage names in computation order
     output: Var
     N: Var
+    extra: tuple[Var, ...] = ()  # names the realisation provides besides N (a shard's size Nk)
 
     @cached_property
     def vars(self) -> dict[str, Var]:
-        """Every named variable (inputs, N, stages) by name."""
-        out = {v: v for v in (*self.inputs, self.N)}
+        """Every named variable (inputs, N, extra names, stages) by name."""
+        out = {v: v for v in (*self.inputs, self.N, *self.extra)}
         out.update({e.out: e.out for e in self.eqns if not e.out.temp})
         return out
 
@@ -98,7 +99,7 @@ class Graph:
 
     def restrict(self, eqns: Iterable[Eqn], output: Var) -> Graph:
         """A graph of some of these equations (one stage's, say) with the same inputs."""
-        return Graph(self.inputs, tuple(eqns), self.stages, output, self.N)
+        return Graph(self.inputs, tuple(eqns), self.stages, output, self.N, self.extra)
 
     def __str__(self) -> str:
         return format_graph(self)
@@ -119,9 +120,12 @@ class Builder:
     def emit(self, prim: Primitive, args: tuple[Atom, ...], stage: str) -> Var:
         """Append ``%k = prim(args)`` and return the new temporary."""
         kinds = [kind_of(a) for a in args]
-        if prim.reduction and kinds[0] != ROW:
+        if prim.reads == ROW and kinds[0] != ROW:
             raise KindError(f"{prim.name}() of a quantity that is constant over the slice; "
                             f"{prim.name} reduces a row quantity (x, dy, x - mu, ...)")
+        if prim.reads == SHARD and kinds[0] != SHARD:
+            raise KindError(f"{prim.name}() merges a value per device (shard_sum(...), shard_mean(...), Nk), "
+                            f"not a {kinds[0]} value")
         self._count += 1
         out = Var(f"%{self._count}", prim.kind(kinds), temp=True)
         self.eqns.append(Eqn(out, prim, args, stage))
@@ -139,9 +143,9 @@ class Builder:
         self.vars[name] = var
         return var
 
-    def graph(self, inputs: Iterable[str], stages: Iterable[str], output: str) -> Graph:
+    def graph(self, inputs: Iterable[str], stages: Iterable[str], output: str, extra: Iterable[str] = ()) -> Graph:
         return Graph(tuple(self.vars[n] for n in inputs), tuple(self.eqns), tuple(stages), self.vars[output],
-                     self.vars["N"])
+                     self.vars["N"], tuple(self.vars[n] for n in extra))
 
 
 # --- printing --------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Derivation files: read a TOML file, check it, and build the layer it describes.
+"""Derivation files: read a TOML file, check it, and build the layer it describes
+(:mod:`symbn.lang.layer` holds the records it builds).
 
 Every problem is one :class:`SpecError` naming the file, the key and what is wrong,
 with a hint how to fix it.  Nothing in the file is executed: formulas go through
@@ -9,121 +10,25 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from symbn.ir.graph import Atom, Eqn, Graph
-from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR
-from symbn.lang.expr import FUNCTIONS, Expr, ExprError, parse, parse_assignment
-from symbn.lang.lower import build, lower_formula
+from symbn.ir.graph import Graph
+from symbn.ir.primitives import CONSTANT, KINDS, ROW, SCALAR, SHARD
+from symbn.lang import code
+from symbn.lang.expr import Expr, ExprError, parse_assignment
+from symbn.lang.formula import Formula
+from symbn.lang.layer import RENDERERS, RESERVED, Claim, Input, Layer, SpecError, Split, _formula, check_kind, sharded
+from symbn.lang.lower import build
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-RESERVED = set(FUNCTIONS) | {"N", "dy", "f", "j", "i"}
 EXPECT = ("correct", "wrong")
-
-
-class SpecError(ValueError):
-    """A derivation file that cannot be used. ``str()`` is the one-line message."""
-
-    def __init__(self, path: str | Path, key: str, message: str):
-        self.path, self.key, self.message = str(path), key, message
-        super().__init__(f"{self.path}: {key}: {message}" if key else f"{self.path}: {message}")
-
-
-@dataclass(frozen=True)
-class Input:
-    name: str
-    kind: str  # row | scalar | constant
-    latex: str
-    positive: bool = False
-    default: Fraction | None = None
-
-    @property
-    def differentiable(self) -> bool:
-        return self.kind != CONSTANT
-
-
-@dataclass(frozen=True)
-class Formula:
-    """A formula from the file, parsed, with where it came from (for messages)."""
-
-    text: str
-    expr: Expr
-    key: str
-    kind: str  # row | scalar | constant: its value's kind
-    eqns: tuple[Eqn, ...] = ()  # lowered over the layer's graph (dy and d<name> are free variables)
-    result: Atom = Fraction(0)
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    wrt: str
-    formula: Formula
-    expect: str  # correct | wrong
-    source: str = ""
-    note: str = ""
-    latex: str = ""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A loaded, checked derivation file."""
-
-    path: str
-    name: str
-    title: str
-    inputs: Mapping[str, Input]
-    stage_text: Mapping[str, str]  # stage name -> its formula as written
-    graph: Graph
-    closed_form: Mapping[str, Formula]
-    claims: tuple[Claim, ...] = ()
-    latex_names: Mapping[str, str] = field(default_factory=dict)
-    notation: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def differentiable(self) -> tuple[str, ...]:
-        return tuple(n for n, i in self.inputs.items() if i.differentiable)
-
-    @property
-    def constants(self) -> tuple[str, ...]:
-        return tuple(n for n, i in self.inputs.items() if not i.differentiable)
-
-    @property
-    def output_kind(self) -> str:
-        return self.graph.kinds[self.graph.output]
-
-    def formula(self, text: str, key: str = "formula", adjoints: bool = False) -> Formula:
-        """Parse and check a formula over this layer's names (``adjoints``: allow d<stage>)."""
-        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {})
-
-    def check_wrt(self, wrt: str, key: str) -> None:
-        """A gradient is taken with respect to a differentiable input or a stage that
-        depends on one (a stage of constants only is a constant, and is not differentiated)."""
-        targets = self.targets()
-        if wrt in self.graph.stages and wrt not in targets:
-            raise SpecError(self.path, key, f"'{wrt}' is computed from constants only, and symbn does not "
-                                            f"differentiate constants; choose one of {', '.join(targets)}")
-        if wrt not in targets:
-            raise SpecError(self.path, key, f"'{wrt}' is neither a differentiable input nor a stage; choose one of {', '.join(targets)}")
-
-    def formula_from_expr(self, expr: Expr, key: str, text: str, adjoints: bool = False) -> Formula:
-        """Check an already parsed formula (e.g. read from LaTeX) over this layer's names."""
-        return _formula(self.path, key, text, self.graph, self.adjoint_kinds() if adjoints else {}, expr)
-
-    def targets(self) -> tuple[str, ...]:
-        """What a gradient may be taken with respect to: the differentiable inputs and
-        the stages that are not constants."""
-        return (*self.differentiable, *(s for s in self.graph.stages if self.graph.kinds[s] != CONSTANT))
-
-    def adjoint_kinds(self) -> dict[str, str]:
-        return {"d" + n: self.graph.kinds[n] for n in self.targets()}
 
 
 def load(path: str | Path) -> Layer:
@@ -178,7 +83,7 @@ class _Reader:
         return value
 
     def layer(self, data: dict) -> Layer:
-        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation"}
+        top = {"layer", "inputs", "closed_form", "claims", "latex", "notation", "second_order", "shards"}
         unknown = sorted(set(data) - top)
         if unknown:
             raise self.error(unknown[0], f"unknown table; the tables are {', '.join(sorted(top))}")
@@ -209,7 +114,65 @@ class _Reader:
             latex_names=latex_names,
             notation=self.notation(data),
         )
-        return replace(layer, claims=self.claims(data.get("claims", []), layer))
+        layer = replace(layer, second_order=self.second_order(self.table(data, "second_order", set(), required=False), layer))
+        layer = replace(layer, split=self.split(self.table(data, "shards", {"stages", "backward", "source"}, required=False),
+                                                layer, stages))
+        claims = self.claims(data.get("claims", []), layer)
+        return replace(layer, claims=tuple(c for c in claims if isinstance(c, Claim)),
+                       code_claims=tuple(c for c in claims if not isinstance(c, Claim)))
+
+    def split(self, table: dict, layer: Layer, stages: Mapping[str, tuple[str, Expr]]) -> Split | None:
+        """[shards]: stages = the statistics per device and their merge (a stage the layer has is
+        replaced), backward = the gradients from all-reduced sums (d<input> for each input)."""
+        if not table:
+            return None
+        kinds = {**{n: i.kind for n, i in layer.inputs.items()}, "dy": layer.output_kind}
+        order: list[tuple[str, str, Expr]] = []
+        for part in ("stages", "backward"):
+            value = table.get(part, [])
+            if not isinstance(value, list) or (part == "stages" and not value):
+                raise self.error(f"shards.{part}", 'expected a list of stages such as ["mean_k = shard_mean(x)", ...]')
+            for k, text in enumerate(value):
+                key = f"shards.{part}[{k}]"
+                try:
+                    name, expr = parse_assignment(text)
+                except ExprError as err:
+                    raise self.error(key, f"{err} in {text!r}") from None
+                if name in kinds or name in ("N", "Nk") or any(name == n for _, n, _ in order):
+                    raise self.error(key, f"'{name}' is already defined; a split stage may replace a stage of the layer, once")
+                if part == "backward" and name in stages:
+                    raise self.error(key, f"'{name}' is a stage of the layer; the backward's stages need names of their own")
+                order.append((part, name, expr))
+        split_names = {n for p, n, _ in order if p == "stages"}
+        kept = [(n, e) for n, (_, e) in stages.items() if n not in split_names]
+        forward = [(n, e) for p, n, e in order if p == "stages"]
+        backward = [(n, e) for p, n, e in order if p == "backward"]
+        try:
+            graph = build(kinds, [*forward, *kept, *backward], layer.graph.output, {"Nk": SHARD})
+        except ExprError as err:
+            raise self.error("shards", f"{err} (the split's stages come first, then the layer's, then the backward's)") from None
+        missing = [w for w in layer.differentiable if "d" + w not in graph.vars]
+        if backward and missing:
+            raise self.error("shards.backward", f"no stage d{missing[0]}: the backward gives a gradient for each of "
+                                                f"{', '.join(layer.differentiable)}")
+        text = {n: t for t in [*table.get("stages", []), *table.get("backward", [])] for n in [parse_assignment(t)[0]]}
+        return Split(graph, tuple(n for n, _ in forward), tuple(n for n, _ in backward), text,
+                     self.string(table, "shards.source", required=False))
+
+    def second_order(self, table: dict, layer: Layer) -> dict[str, Formula]:
+        out = {}
+        allowed = [*layer.differentiable, "dy"]
+        for name, text in table.items():
+            key = f"second_order.{name}"
+            if name not in allowed:
+                raise self.error(key, f"'{name}' is not a differentiable input or dy; second-order closed forms are "
+                                      f"for {', '.join(allowed)}")
+            if not isinstance(text, str):
+                raise self.error(key, f"expected a formula string, got {type(text).__name__}")
+            formula = _formula(self.path, key, text, layer.graph, layer.second_order_kinds())
+            check_kind(self.path, formula, layer.kinds[name], name)
+            out[name] = formula
+        return out
 
     def inputs(self, table: dict) -> dict[str, Input]:
         if not table:
@@ -278,6 +241,9 @@ class _Reader:
             if name in stages:
                 raise self.error(key, f"stage '{name}' is defined twice (first as {stages[name][0]!r})")
             self.check_name(key, name, {**inputs, **stages})
+            if sharded(expr):
+                raise self.error(key, f"'{min(sharded(expr))}' belongs to a slice split across devices: the layer's "
+                                      f"stages compute on one slice; write the split in [shards]")
             try:  # check order, names and kinds now, to name the stage at fault
                 build(kinds, [*((n, e) for n, (_, e) in stages.items()), (name, expr)], name)
             except ExprError as err:
@@ -319,14 +285,14 @@ class _Reader:
     def claims(self, value: Any, layer: Layer) -> tuple[Claim, ...]:
         if not isinstance(value, list):
             raise self.error("claims", "expected an array of tables [[claims]]")
-        claims: list[Claim] = []
+        claims: list = []
         seen: set[str] = set()
-        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex"}
+        allowed = {"id", "source", "wrt", "formula", "expect", "note", "latex", "order", "shards"}
         for k, spec in enumerate(value):
             key = f"claims[{k}]"
             if not isinstance(spec, dict):
                 raise self.error(key, "expected a table")
-            bad = sorted(set(spec) - allowed)
+            bad = sorted(set(spec) - allowed - (code.KEYS if "code" in spec else set()))
             if bad:
                 raise self.error(f"{key}.{bad[0]}", f"unknown key; the keys of a claim are {', '.join(sorted(allowed))}")
             cid = self.string(spec, f"{key}.id")
@@ -334,13 +300,29 @@ class _Reader:
             if cid in seen:
                 raise self.error(key, f"claim id '{cid}' is used twice")
             seen.add(cid)
+            if "code" in spec:
+                claims.append(self.code_claim(spec, key, layer, cid))
+                continue
             wrt = self.string(spec, f"{key}.wrt")
-            layer.check_wrt(wrt, f"{key}.wrt")
+            order = spec.get("order", 1)
+            if order not in (1, 2) or isinstance(order, bool):
+                raise self.error(f"{key}.order", f"expected 1 or 2, got {order!r}")
+            if order == 2 and wrt not in (*layer.differentiable, "dy"):
+                raise self.error(f"{key}.wrt", f"a second-order claim is for ∂h/∂w with w one of "
+                                               f"{', '.join((*layer.differentiable, 'dy'))}, not '{wrt}'")
+            if order == 1:
+                layer.check_wrt(wrt, f"{key}.wrt")
             expect = self.string(spec, f"{key}.expect", required=False, default="correct")
             if expect not in EXPECT:
                 raise self.error(f"{key}.expect", f"expected \"correct\" or \"wrong\", got {expect!r}")
-            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), layer.graph, layer.adjoint_kinds())
-            check_kind(self.path, formula, layer.graph.kinds[wrt], wrt)
+            split = spec.get("shards", False)
+            if not isinstance(split, bool) or (split and layer.split is None) or (split and order != 1):
+                raise self.error(f"{key}.shards", "shards = true is for a first-order claim of a file with [shards]")
+            names = layer.adjoint_kinds() if order == 1 else layer.second_order_kinds()
+            graph = layer.split.graph if split else layer.graph
+            formula = _formula(self.path, f"{key}.formula", self.string(spec, f"{key}.formula"), graph,
+                               {} if split else names, split=split)
+            check_kind(self.path, formula, layer.kinds[wrt], wrt)
             claims.append(
                 Claim(
                     id=cid,
@@ -350,34 +332,18 @@ class _Reader:
                     source=self.string(spec, f"{key}.source", required=False),
                     note=self.string(spec, f"{key}.note", required=False),
                     latex=self.string(spec, f"{key}.latex", required=False),
+                    order=order,
+                    shards=split,
                 )
             )
         return tuple(claims)
 
-
-def check_kind(path: str, formula: Formula, want: str, wrt: str) -> None:
-    """A formula for ∂f/∂wrt must not vary along the slice when wrt does not."""
-    if formula.kind == ROW and want != ROW:
-        raise SpecError(
-            path,
-            formula.key,
-            f"the formula varies along the slice (row) but {wrt} is {want}: reduce it with sum(...) or mean(...)",
-        )
+    def code_claim(self, spec: dict, key: str, layer: Layer, cid: str):
+        """A claim whose ``code`` is a backward pass (read by :mod:`symbn.lang.code` when checked, never run)."""
+        try:
+            return code.from_spec(layer, spec, key, cid, Path(self.path).parent)
+        except code.ClaimSpecError as err:
+            raise self.error(err.key, err.message) from None
 
 
-def _formula(path: str, key: str, text: str, graph: Graph, adjoints: Mapping[str, str], expr: Expr | None = None) -> Formula:
-    """Parse a formula and check its names and kinds against the graph."""
-    dy_kind = graph.kinds[graph.output]
-    try:
-        expr = parse(text) if expr is None else expr
-        eqns, result, kind = lower_formula(graph, expr, {"dy": dy_kind, **adjoints})
-    except ExprError as err:
-        hint = ""
-        if "unknown name" in err.message:
-            names = [*graph.inputs, *graph.stages, "dy", "N"]
-            hint = f"; the names are {', '.join(names)}"
-        raise SpecError(path, key, f"{err} in {text!r}{hint}") from None
-    return Formula(text=text, expr=expr, key=key, kind=kind, eqns=eqns, result=result)
-
-
-__all__ = ["CONSTANT", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "load", "loads"]
+__all__ = ["CONSTANT", "RENDERERS", "ROW", "SCALAR", "Claim", "Formula", "Input", "Layer", "SpecError", "Split", "load", "loads"]

@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-FUNCTIONS = ("sqrt", "exp", "log", "mean", "sum")
+FUNCTIONS = ("sqrt", "exp", "log", "mean", "sum", "shard_sum", "shard_mean", "allreduce")
 REDUCTIONS = ("mean", "sum")
 BINARY_OPS = ("+", "-", "*", "/", "**")
 

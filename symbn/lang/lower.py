@@ -75,13 +75,14 @@ def fold(e: Expr) -> Fraction | None:
     return None
 
 
-def build(inputs: Mapping[str, str], stages: list[tuple[str, Expr]], output: str) -> Graph:
-    """Lower and check the stages.  Raises ExprError naming the stage at fault
-    (the caller adds the file and key)."""
-    lowering = Lowering({**inputs, "N": CONSTANT})
+def build(inputs: Mapping[str, str], stages: list[tuple[str, Expr]], output: str,
+          extra: Mapping[str, str] = {}) -> Graph:
+    """Lower and check the stages (``extra``: names the realisation provides, like Nk).  Raises
+    ExprError naming the stage at fault (the caller adds the file and key)."""
+    lowering = Lowering({**inputs, **extra, "N": CONSTANT})
     for name, expr in stages:
         lowering.define(name, lowering.lower(expr, name), name)
-    return lowering.graph(inputs, (name for name, _ in stages), output)
+    return lowering.graph(inputs, (name for name, _ in stages), output, extra)
 
 
 def lower_formula(graph: Graph, expr: Expr, extra: Mapping[str, str] = {}) -> tuple[tuple[Eqn, ...], Atom, str]:

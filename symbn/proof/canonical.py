@@ -40,6 +40,10 @@ class Undecided(Exception):
     """The normal form cannot be built soundly (a root whose radicand's sign is unknown ...)."""
 
 
+class NoValue(Undecided):
+    """The expression divides by zero (or is 0/0) at every point: it has no value to compare."""
+
+
 class Root:
     """t = f**(1/q) > 0 for a polynomial f (in the atoms of its time)."""
 
@@ -96,7 +100,7 @@ class Canonical:
         False means only that the normal form is not 0.  Raises :class:`Undecided`."""
         form = self.rewrite(e)
         if form.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise Undecided("the expression divides by zero at every point")
+            raise NoValue("the expression divides by zero at every point")
         needed, todo = {}, list(Ring.atoms_of(form))
         while todo:  # the relations of the roots in the form, and of the roots in their radicands
             root = self.by_symbol.get(todo.pop())
@@ -109,12 +113,12 @@ class Canonical:
         try:
             num, den = ring.frac(form)
         except ZeroDivisionError:
-            raise Undecided("the expression divides by zero at every point") from None
+            raise NoValue("the expression divides by zero at every point") from None
         reduce = self._reducer(ring, relations, radicands)
         if not reduce(num).is_zero():
             return False
         if reduce(den).is_zero():
-            raise Undecided("the expression is 0/0 at every point of the domain")
+            raise NoValue("the expression is 0/0 at every point of the domain")
         return True
 
     def positive(self, e) -> bool:
@@ -136,17 +140,24 @@ class Canonical:
         if e.is_Atom:
             out = self.solved.get(e, e)
         elif e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer:
-            out = self._radical(self._rw(e.base), e.exp)
+            out = self._radical(self._current(self._rw(e.base)), e.exp)
         elif isinstance(e, sp.exp):
-            out = self._exp(self._rw(e.args[0]))
+            out = self._exp(self._current(self._rw(e.args[0])))
         elif isinstance(e, sp.log):
-            out = self._log(self._rw(e.args[0]))
+            out = self._log(self._current(self._rw(e.args[0])))
         else:
             out = e.func(*(self._rw(a) for a in e.args))
             if out.is_Pow and out.exp.is_Rational and not out.exp.is_Integer:  # SymPy made one
                 out = self._rw(out)
         self._memo[key] = out
         return out
+
+    def _current(self, e: sp.Expr) -> sp.Expr:
+        """e with every atom eliminated so far substituted: an elimination made while e's own
+        subtree was rewritten is not in it yet, and a root of a stale radicand would be a second
+        name for a root that exists."""
+        stale = e.free_symbols & self.solved.keys()
+        return e.xreplace({a: self.solved[a] for a in stale}) if stale else e
 
     def _split(self, e: sp.Expr) -> tuple[Fraction, list[tuple[sp.Expr, int]], Ring]:
         """e as c · Π f_i^e_i (c rational, f_i monic irreducible polynomials, e_i may be < 0)."""
@@ -226,11 +237,22 @@ class Canonical:
 
     def _linear_constant(self, base: sp.Expr) -> sp.Symbol | None:
         """An atom base is linear in with a constant coefficient (ε in v + ε), most eliminable first."""
-        atoms = [a for a in base.free_symbols if self._eliminable(a) and a not in self.by_symbol]
-        for a in sorted(atoms, key=lambda a: (self.rank(a), sp.default_sort_key(a))):
-            d = sp.diff(base, a)
+        first = min(((self.rank(a), sp.default_sort_key(a), a) for a in base.free_symbols
+                    if self._eliminable(a) and a not in self.by_symbol), default=None)
+        if first is not None and first[0] <= 1:  # a constant (ε): SymPy's diff does not expand v
+            d = sp.diff(base, first[2])
             if d.is_number and d != 0:
-                return a
+                return first[2]
+        ring = ring_for([base])
+        try:
+            num, den = ring.frac(base)
+        except ZeroDivisionError:
+            return None
+        ranked = sorted((self.rank(a), sp.default_sort_key(a), k) for k, a in enumerate(ring.atoms)
+                        if a.is_Symbol and self._eliminable(a) and a not in self.by_symbol)
+        for _, _, k in ranked:
+            if den.is_constant() and num.degrees()[k] == 1 and num.derivative(k).is_constant():
+                return ring.atoms[k]
         return None
 
     def _root(self, f: sp.Expr, q: int, atom: sp.Symbol | None = None) -> Root:
@@ -240,7 +262,7 @@ class Canonical:
         symbol = sp.Symbol(f"s[{len(self.roots) + 1}]", positive=True)  # brackets: never a file's name
         if atom is not None:  # f = d·atom + rest with a number d: solved without expanding rest
             d = sp.diff(f, atom)
-            self._solve(atom, (symbol**q - f.xreplace({atom: 0})) / d)
+            self._solve(atom, (symbol**q - f.xreplace({atom: 0})) / d)  # d is a number: the diff is cheap
             free = True
         else:
             free = self._eliminate(f, symbol**q)
@@ -393,4 +415,4 @@ def positive_body(body: sp.Expr) -> bool:
     return bool(body.is_positive)
 
 
-__all__ = ["Canonical", "Root", "Undecided", "positive_body"]
+__all__ = ["Canonical", "NoValue", "Root", "Undecided", "positive_body"]

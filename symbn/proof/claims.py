@@ -17,6 +17,8 @@ from symbn.lang.expr import ExprError
 from symbn.lang.latex import read_latex
 from symbn.proof.prover import check_formula, claim_side, run, truth_side
 from symbn.proof.report import Checked, Report
+from symbn.proof.second import second_order
+from symbn.proof.shards import shard_claims
 
 
 def latex_symbols(layer: Layer) -> dict[str, str]:
@@ -37,31 +39,47 @@ def _is_symbol(tex: str) -> bool:
     return not any(ch in tex for ch in " +-()/")
 
 
-def from_latex(layer: Layer, tex: str, key: str) -> Formula:
+def from_latex(layer: Layer, tex: str, key: str, order: int = 1) -> Formula:
+    """A LaTeX formula read over the layer's names (a second-order one also over dy, dd<k>, d<name>)."""
+    extra = layer.second_order_kinds() if order == 2 else {"dy": layer.output_kind, **layer.adjoint_kinds()}
     try:
-        kinds = layer.graph.kinds
+        kinds = {**layer.graph.kinds, **extra}
         rows = {n for n, k in kinds.items() if k == ROW and not n.startswith("%")}
-        rows |= {"d" + n for n in rows} | ({"dy"} if layer.output_kind == ROW else set())
+        rows |= {"d" + n for n in rows}
         expr = read_latex(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
     except ExprError as err:
         raise SpecError(layer.path, key, f"{err} in {tex!r}") from None
+    if order == 2:
+        return layer.second_order_formula(expr, key, tex)
     return layer.formula_from_expr(expr, key, tex, adjoints=True)
 
 
 def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 60.0) -> Report:
-    """Every claim of the file (and its LaTeX, where it has one) against reverse mode."""
-    checks, obligations = [], []
-    for claim in layer.claims:
-        forms = [(claim.id, claim.id, claim.formula)]
-        if claim.latex:
-            latex = from_latex(layer, claim.latex, f"claims.{claim.id}.latex")
-            forms.append((f"{claim.id} (LaTeX)", f"{claim.id}.latex", latex))
-        for shown, label, formula in forms:
-            checks.append((shown, claim))
-            obligations.append((claim.wrt, (truth_side(claim.wrt), claim_side(label, formula, claim.wrt))))
+    """Every claim of the file (and its LaTeX, where it has one): first-order claims against
+    reverse mode, second-order ones against reverse over reverse of the backward pass."""
     report = Report(layer.name, n)
-    results = run(layer, n, obligations, time_limit)
-    report.items = [Checked(shown, result, claim.expect, claim.note) for (shown, claim), result in zip(checks, results)]
+    for order in (1, 2):
+        claims = [c for c in layer.claims if c.order == order and not c.shards]
+        if not claims:
+            continue
+        checks, obligations = [], []
+        for claim in claims:
+            forms = [(claim.id, claim.id, claim.formula)]
+            if claim.latex:
+                latex = from_latex(layer, claim.latex, f"claims.{claim.id}.latex", order)
+                forms.append((f"{claim.id} (LaTeX)", f"{claim.id}.latex", latex))
+            for shown, label, formula in forms:
+                checks.append((shown, claim))
+                obligations.append((claim.wrt, (truth_side(claim.wrt), claim_side(label, formula, claim.wrt))))
+        problem = layer if order == 1 else second_order(layer)
+        results = run(problem, n, obligations, time_limit)
+        report.items += [Checked(shown, result, claim.expect, claim.note, claim.order) for (shown, claim), result in zip(checks, results)]
+    if n is None:  # claims on a split across devices: two devices of any sizes
+        report.items += [Checked(c.id, r, c.expect, c.note) for c, r in shard_claims(layer, 2, time_limit)]
+    if layer.code_claims:
+        from symbn.proof.code import check_code_claims
+
+        report.items += check_code_claims(layer, list(layer.read_code_claims()), n, time_limit)
     return report
 
 

@@ -27,6 +27,7 @@ class Counterexample:
     lhs: sp.Expr  # exact
     rhs: sp.Expr | str  # exact, or NOT_REAL
     note: str = ""  # why the point refutes, when it is not just two different values
+    sizes: tuple[int, ...] = ()  # a slice split across devices: each device's shard size
 
     def to_json(self) -> dict:
         out = {
@@ -38,11 +39,14 @@ class Counterexample:
         }
         if self.note:
             out["note"] = self.note
+        if self.sizes:
+            out["shards"] = list(self.sizes)
         return out
 
     def __str__(self) -> str:
-        vals = ", ".join(f"{k}={_short(v)}" for k, v in self.values.items())
-        head = f"N={self.n}, j={self.j}: {show(self.lhs)} != {show(self.rhs)} at {vals}"
+        vals = ", ".join(f"{k}={_short(v, self.sizes)}" for k, v in self.values.items())
+        size = f"N={self.n}" + (f" ({' + '.join(map(str, self.sizes))} on {len(self.sizes)} devices)" if self.sizes else "")
+        head = f"{size}, j={self.j}: {show(self.lhs)} != {show(self.rhs)} at {vals}"
         return f"{head} ({self.note})" if self.note else head
 
 
@@ -54,22 +58,33 @@ def show(value) -> str:
     if value.is_Rational:
         return str(value)
     decimal = sp.N(value, 6)
-    text = str(_simplified(value))
+    text = str(simplified(value))
     return f"{text} (≈ {decimal})" if len(text) <= 60 else f"≈ {decimal}"
 
 
-def _simplified(value: sp.Expr) -> sp.Expr:
-    """Radicals out of denominators (an identity, not an approximation)."""
+def simplified(value: sp.Expr) -> sp.Expr:
+    """The shortest of a few exact forms: radicals out of denominators, then expanded, so that a
+    number of Q(√362) reads a + b√362 (an identity, not an approximation)."""
     if sp.count_ops(value) > 200:
         return value
+    forms = [value]
     try:
-        return sp.radsimp(sp.together(value))
+        forms.append(sp.radsimp(sp.together(value)))
+        forms.append(sp.expand(forms[-1]))
     except (TypeError, ValueError, NotImplementedError, RecursionError):  # pragma: no cover - SymPy's own limits
-        return value
+        pass
+    return min(forms, key=lambda f: len(str(f)))
 
 
-def _short(v) -> str:
-    return "[" + ", ".join(str(a) for a in v) + "]" if isinstance(v, (list, tuple)) else str(v)
+def _short(v, sizes: tuple[int, ...] = ()) -> str:
+    """A value; a row split across devices shows each device's part: [1, 2 | 3]."""
+    if not isinstance(v, (list, tuple)):
+        return str(v)
+    parts, start = [], 0
+    for size in sizes or (len(v),):
+        parts.append(", ".join(str(a) for a in v[start:start + size]))
+        start += size
+    return "[" + " | ".join(parts) + "]"
 
 
-__all__ = ["NOT_REAL", "Counterexample", "show"]
+__all__ = ["NOT_REAL", "Counterexample", "show", "simplified"]

@@ -25,11 +25,14 @@ from symbn.ir.graph import Eqn
 from symbn.ir.primitives import ROW, div_p, log_p, pow_p, sqrt_p
 from symbn.lang.derivation import Layer
 from symbn.realise.concrete import Row
+from symbn.realise.shards import PerShard
 
 INSIDE, OUTSIDE, UNSURE = "inside", "outside", "unsure"
 
 
 def _items(value) -> list:
+    if isinstance(value, PerShard):
+        return [item for part in value.parts for item in _items(part)]
     return list(value.items) if isinstance(value, Row) else [value]
 
 
@@ -92,7 +95,8 @@ class Sampler:
     def point(self, n: int) -> dict[str, Any]:
         layer = self.layer
         values: dict[str, Any] = {}
-        for name, kind in [*((v, v.kind) for v in layer.graph.inputs), ("dy", layer.output_kind)]:
+        given = [("dy", layer.output_kind)] if not layer.loss else []
+        for name, kind in [*((v, v.kind) for v in layer.graph.inputs), *given]:
             positive = name in layer.inputs and layer.inputs[name].positive
             values[name] = [self._number(positive) for _ in range(n)] if kind == ROW else self._number(positive)
         return values

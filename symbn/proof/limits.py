@@ -7,7 +7,9 @@ it finishes.  A job gets ``limit`` seconds: an alarm in the worker stops it then
 a SymPy or FLINT call that runs on inside C code, where no alarm interrupts it, is
 ended by the parent killing the worker at 1.1 × ``limit``, and a new worker takes
 the remaining jobs.  Building the state gets ``limit`` seconds of its own; if it
-cannot be built in time, every job is reported so.
+cannot be built in time, every job is reported so.  Given ``skipped``, the first job
+that runs out of time ends the run and the jobs after it are reported as not tried (the
+prover does so at one explicit N, where one obligation out of time says the rest would be).
 
 Without a limit (or where ``fork`` is missing) the jobs run in this process.
 """
@@ -18,7 +20,8 @@ import multiprocessing
 import signal
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 S = TypeVar("S")
@@ -39,18 +42,43 @@ def run(
     jobs: Sequence[tuple[Any, Callable[[S], R]]],
     limit: float | None,
     timed_out: Callable[[Any, float, bool], R],
+    skipped: Callable[[Any], R] | None = None,
 ) -> list[tuple[R, float]]:
     """(result, seconds) of each job, in order, each charged its own time.
-    ``timed_out(key, seconds, while_building)`` stands in for a job that ran out of time."""
+    ``timed_out(key, seconds, while_building)`` stands in for a job that ran out of time.
+    ``skipped(key)``: once one job has run out of time, the jobs after it are not run but
+    reported so (with 0 s), for work where the first to time out tells that the rest would."""
     if not limit or "fork" not in multiprocessing.get_all_start_methods():
         return list(_in_process(build, jobs))
     results: list[tuple[R, float]] = []
     remaining = list(jobs)
     while remaining:
-        done = _one_worker(build, remaining, limit, timed_out)
+        done, ran_out = _one_worker(build, remaining, limit, timed_out, stop=skipped is not None)
         results += done
         remaining = remaining[len(done):]
+        if skipped is not None and ran_out and remaining:
+            results += [(skipped(key), 0.0) for key, _ in remaining]
+            break
     return results
+
+
+@contextmanager
+def spare(fraction: float) -> Iterator[None]:
+    """Run the block on part of what is left of the current job's time (in a worker with a
+    limit; elsewhere without one).  If that part runs out, the block is abandoned quietly and
+    the job goes on with the rest of its time: an explanation must not cost a verdict."""
+    remaining, _ = signal.getitimer(signal.ITIMER_REAL) if hasattr(signal, "getitimer") else (0.0, 0.0)
+    if remaining <= 0:
+        yield
+        return
+    started = time.perf_counter()
+    signal.setitimer(signal.ITIMER_REAL, remaining * fraction)
+    try:
+        yield
+    except _Alarm:
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.perf_counter() - started), 1e-3))
 
 
 def _in_process(build, jobs):
@@ -61,8 +89,10 @@ def _in_process(build, jobs):
         yield result, time.perf_counter() - started
 
 
-def _one_worker(build, jobs, limit: float, timed_out) -> list:
-    """Run jobs in one worker until they are done or one overruns beyond what an alarm can stop."""
+def _one_worker(build, jobs, limit: float, timed_out, stop: bool = False) -> tuple[list, bool]:
+    """Run jobs in one worker until they are done or one overruns beyond what an alarm can stop
+    (``stop``: or until one runs out of time at all).  Returns the results and whether the last
+    one ran out of time."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_work, args=(build, jobs, limit, timed_out, send), daemon=True)
@@ -71,18 +101,22 @@ def _one_worker(build, jobs, limit: float, timed_out) -> list:
     results: list = []
     try:
         if not receive.poll(HARD * limit):  # building the state: nothing can be done without it
+            if stop:
+                return [(timed_out(jobs[0][0], limit, True), limit)], True
             return [(timed_out(key, limit if k == 0 else 0.0, True), limit if k == 0 else 0.0)
-                    for k, (key, _) in enumerate(jobs)]
+                    for k, (key, _) in enumerate(jobs)], True
         _expect(receive.recv(), "built")
         for key, _ in jobs:
             started = time.perf_counter()
             if not receive.poll(HARD * limit):
                 elapsed = time.perf_counter() - started
                 results.append((timed_out(key, elapsed, False), elapsed))
-                return results
+                return results, True
             message = _expect(receive.recv(), "done")
             results.append((message[1], message[2]))
-        return results
+            if stop and message[3]:
+                return results, True
+        return results, False
     except EOFError:
         raise WorkerError(f"the worker process ended unexpectedly (exit code {worker.exitcode})") from None
     finally:
@@ -110,17 +144,18 @@ def _work(build, jobs, limit, timed_out, send) -> None:  # pragma: no cover - ru
         for key, job in jobs:
             started = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, limit)
+            ran_out = False
             try:
                 result = job(state)
             except _Alarm:
-                result = timed_out(key, time.perf_counter() - started, False)
+                result, ran_out = timed_out(key, time.perf_counter() - started, False), True
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            send.send(("done", result, time.perf_counter() - started))
+            send.send(("done", result, time.perf_counter() - started, ran_out))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         send.send(("error", traceback.format_exc()))
     finally:
         send.close()
 
 
-__all__ = ["WorkerError", "run"]
+__all__ = ["WorkerError", "run", "spare"]

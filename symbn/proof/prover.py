@@ -28,15 +28,18 @@ import sympy as sp
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer
 from symbn.proof import domain, limits
-from symbn.proof.canonical import Canonical, Undecided, positive_body
+from symbn.proof.canonical import Canonical, NoValue, Undecided, positive_body
 from symbn.proof.refute import QUICK, THOROUGH, Refuter, Side
 from symbn.proof.report import EXIT, PROVED, REFUTED, UNKNOWN, Proof, Result
 from symbn.proof.routes import ROUTES, Routes, realisation
 from symbn.realise.concrete import Row
+from symbn.realise.shards import PerShard
 
 SYMPY_FAILURES = (TypeError, ValueError, ZeroDivisionError, ArithmeticError, NotImplementedError, RecursionError,
                   sp.PolynomialError)
 MAX_N = 1000  # explicit symbols beyond this are refused: the every-N proof covers any N
+SIDE_WORDS = {"direct": "SymPy's diff", "forward": "forward mode", "reverse": "reverse mode",
+              "closed_form": "the closed form", "formula": "the formula"}
 RANKS = {"constant+": 0, "constant": 1, "moment": 2, "scalar": 4, "row": 5, "size": 6}
 
 
@@ -69,6 +72,32 @@ class Prover:
     def canonical(self) -> Canonical:
         return _canonical(self.layer, self.routes)
 
+    @cached_property
+    def terms(self):
+        """The layer's own terms, for writing a difference (:mod:`symbn.proof.terms`)."""
+        from symbn.proof.terms import Terms
+
+        return Terms(self.layer.graph, {n for n, i in self.layer.inputs.items() if i.positive})
+
+    @cached_property
+    def moments(self) -> Prover:
+        """This prover if it proves for every N, else one that does (differences are for every N)."""
+        return self if self.n is None else Prover(self.layer)
+
+    def checked(self, wrt: str, sides: tuple[Side, Side]) -> Result:
+        """An obligation, and for a refuted one what its claim side says is wrong."""
+        result = self.obligation(wrt, sides)
+        if result.verdict == REFUTED and sides[1].explain is not None:
+            with limits.spare(0.8):  # the explanation never costs the verdict its time
+                try:
+                    result = sides[1].explain(self, wrt, sides, result)
+                except (*SYMPY_FAILURES, Undecided):
+                    pass  # the verdict stands without its explanation
+                except Exception as err:  # noqa: BLE001 - a bug in explaining must not cost the verdict; it is shown
+                    why = f"symbn could not explain this refutation ({type(err).__name__}: {str(err)[:120]})"
+                    result = replace(result, notes=(*result.notes, why))
+        return result
+
     def built(self) -> Prover:
         """The prover with its symbolic state built (so that a time limit covers building it)."""
         _ = self.canonical
@@ -98,6 +127,8 @@ class Prover:
                               f"does not say that it is (the formula takes its root or log)")
                 else:
                     reason = "the normal forms of the two sides differ"
+            except NoValue:
+                return result(UNKNOWN, detail=self._no_value(wrt, sides))
             except Undecided as err:
                 reason = str(err)
             found = self.refuter.refute(sides, THOROUGH)
@@ -107,6 +138,26 @@ class Prover:
             return result(UNKNOWN, detail=f"{reason}, and no counterexample was found (N = {sizes} tried)")
         except SYMPY_FAILURES as err:  # odd input SymPy cannot handle (x**x ...)
             return result(UNKNOWN, detail=f"SymPy could not decide it ({type(err).__name__}: {str(err)[:120]})")
+
+    def _no_value(self, wrt: str, sides: tuple[Side, Side]) -> str:
+        """Why an obligation has nothing to compare: a stage of the layer, or a side, divides by zero
+        for every input (at N = 1, a 1/(N - 1) does)."""
+        at = f"at N = {self.n}" if self.n is not None else "for every N"
+        for stage in self.layer.graph.stages:
+            if any(sp.sympify(v).has(sp.zoo, sp.nan) for v in _entries(self.routes.env[stage])):
+                return (f"{at} the stage {self.layer.stage_text[stage]} divides by zero for every input, so the layer "
+                        f"has no value there and nothing can be proved or refuted")
+        empty = []
+        for side in sides:
+            try:
+                self.canonical.zero(self._value(wrt, side))
+            except NoValue:
+                empty.append(SIDE_WORDS.get(side.label, f"the claim {side.label}"))
+            except Undecided:
+                pass
+        who = " and ".join(empty) or "the difference of the two sides"
+        where = f" at N = {self.n}" if self.n is not None else ""
+        return f"{who} divide{'s' if len(empty) < 2 else ''} by zero for every input{where} (0/0): there is no value to compare"
 
     def _unsigned(self, sides: tuple[Side, Side]) -> str:
         """A radicand or log argument of a formula whose sign the domain does not give, or ''.
@@ -139,30 +190,39 @@ def _canonical(layer: Layer, routes: Routes) -> Canonical:
     for name, i in layer.inputs.items():
         kind = ("constant+" if i.positive else "constant") if not i.differentiable else "row" if i.kind == ROW else "scalar"
         ranks.update({a: RANKS[kind] for a in B.atoms(name)})
-    ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
-    if isinstance(B.N, sp.Symbol):
-        ranks[B.N] = RANKS["size"]
+    if not layer.loss:
+        ranks.update({a: RANKS["row"] for a in B.atoms("dy")})
+    sizes = [a for a in (B.Nk.parts if isinstance(B.Nk, PerShard) else [B.N]) if isinstance(a, sp.Symbol)]
+    ranks.update({a: RANKS["size"] for a in sizes})
 
     def rank(atom) -> int | None:
         return RANKS["moment"] if atom in B.moments else ranks.get(atom)
 
     canonical = Canonical(rank, B.moments)
-    if isinstance(B.N, sp.Symbol):
-        canonical.fact(B.N - 1)
+    for size in sizes:
+        canonical.fact(size - 1)
     for eqn in graph.eqns:
         if eqn.prim.reduction and all(positive_body(sp.sympify(v)) for v in _entries(routes.env[eqn.args[0]])):
-            canonical.fact(routes.env[eqn.out])
-    for name in graph.stages:  # the layer's radicands name the roots first, with the domain's signs
-        value = routes.env[name]
-        for v in [*_entries(value), *([B.at_j(value)] if graph.kinds[name] == ROW and not isinstance(value, Row) else [])]:
-            try:
-                canonical.rewrite(v, trusted=True)
-            except (Undecided, *SYMPY_FAILURES):
-                pass  # the obligations that meet it will say why
+            for value in _entries(routes.env[eqn.out]):  # a per-shard sum: one fact per shard
+                canonical.fact(value)
+    # the layer's radicands name the roots first, with the domain's signs (a split problem: the
+    # single-device layer's, then the split's, on the same realisation)
+    envs = ([(layer.whole.graph, Routes(layer.whole, B).env)] if layer.whole is not None else []) + [(graph, routes.env)]
+    for g, env in envs:
+        for name in g.stages:
+            value = env[name]
+            at_j = [B.at_j(value)] if g.kinds[name] == ROW and not isinstance(value, Row) else []
+            for v in [*_entries(value), *at_j]:
+                try:
+                    canonical.rewrite(v, trusted=True)
+                except (Undecided, *SYMPY_FAILURES):
+                    pass  # the obligations that meet it will say why
     return canonical
 
 
 def _entries(value) -> list:
+    if isinstance(value, PerShard):
+        return [e for part in value.parts for e in _entries(part)]
     return list(value.items) if isinstance(value, Row) else [value]
 
 
@@ -171,7 +231,8 @@ def _entries(value) -> list:
 
 def route_side(layer: Layer, route: str, wrt: str) -> Side:
     formula = layer.closed_form.get(wrt) if route == "closed_form" else None
-    return Side(route, lambda routes: routes.gradient(route, wrt), formula, (route, wrt), route == "direct")
+    return Side(route, lambda routes: routes.gradient(route, wrt), formula, (route, wrt), route == "direct",
+                explain_difference if formula is not None else None)
 
 
 def truth_side(wrt: str) -> Side:
@@ -179,14 +240,38 @@ def truth_side(wrt: str) -> Side:
 
 
 def claim_side(label: str, formula: Formula, wrt: str) -> Side:
-    return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt))
+    # the formula itself is in the key: a shared prover checks many formulas under one label
+    return Side(label, lambda routes: routes.formula(formula, wrt), formula, (label, wrt, formula),
+                explain=explain_difference)
 
 
-def timed_out(limit: float | None) -> Callable:
+def explain_difference(prover: Prover, wrt: str, sides: tuple[Side, Side], result: Result) -> Result:
+    """A refuted formula's claim − truth, in the layer's terms (:mod:`symbn.proof.difference`)."""
+    from symbn.proof.difference import explain
+
+    every = prover.moments
+    truth, claim = (every._value(wrt, s) for s in sides)
+    return replace(result, difference=explain(prover, wrt, sides, truth, claim, sides[1].formula))
+
+
+def timed_out(limit: float | None, n: int | None = None) -> Callable:
     def make(key, seconds: float, building: bool) -> Result:
         wrt, route, against = key
         what = "building the problem" if building else "this obligation"
-        return Result(wrt, route, against, UNKNOWN, seconds=seconds, detail=f"time limit of {limit} s reached on {what}")
+        detail = f"time limit of {limit:g} s reached on {what}"
+        if n is not None:
+            detail += (f" at N = {n}: explicit symbols at this N take longer than that; try a smaller --n, a longer "
+                       f"--time-limit, or no --n (the proof for every N at once)")
+        return Result(wrt, route, against, UNKNOWN, seconds=seconds, detail=detail)
+
+    return make
+
+
+def not_tried(limit: float | None, n: int) -> Callable:
+    def make(key) -> Result:
+        wrt, route, against = key
+        detail = f"an obligation before them ran out of the time limit of {limit:g} s at N = {n}"
+        return Result(wrt, route, against, UNKNOWN, detail=detail, tried=False)
 
     return make
 
@@ -195,9 +280,12 @@ def run(layer: Layer, n: int | None, obligations: list[tuple[str, tuple[Side, Si
         prover: Prover | None = None) -> list[Result]:
     """The obligations' results, each charged its own time, under the time limit."""
     check_size(n)
-    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.obligation(wrt, s)) for wrt, s in obligations]
+    jobs = [((wrt, s[0].label, s[1].label), lambda p, wrt=wrt, s=s: p.checked(wrt, s)) for wrt, s in obligations]
+    if prover is not None and any(s[1].explain for _, s in obligations):
+        _ = prover.moments.terms  # built once here, so that each forked worker inherits it
     build = (lambda: prover.built()) if prover is not None else (lambda: Prover(layer, n).built())
-    done = limits.run(build, jobs, time_limit, timed_out(time_limit))
+    skipped = not_tried(time_limit, n) if n is not None else None  # at one N, the first out of time tells the rest
+    done = limits.run(build, jobs, time_limit, timed_out(time_limit, n), skipped)
     return [replace(result, seconds=seconds) for result, seconds in done]
 
 

@@ -28,8 +28,8 @@ from symbn.ir.primitives import ROW, sqrt_p
 from symbn.lang.derivation import Formula, Layer
 from symbn.proof import domain
 from symbn.proof.counterexample import NOT_REAL, Counterexample
-from symbn.proof.routes import Routes, realisation
-from symbn.realise.numbers import BALLS, EXACT, Numbers, ball, precision
+from symbn.proof.routes import Routes, numbers, realisation
+from symbn.realise.numbers import BALLS, EXACT, ball, precision
 from symbn.realise.protocol import NotSymbolic, Point
 
 BITS = 256  # working precision of the balls
@@ -47,6 +47,7 @@ class Side:
     formula: Formula | None = None
     key: tuple = ()  # what the value is, for caching symbolic values (e.g. ("direct", "x"))
     symbolic: bool = False  # needs symbols (SymPy's diff): slow at a point, computed in explicit symbols
+    explain: Callable[..., Any] | None = None  # explain(prover, wrt, sides, result): a refuted result, explained
 
 
 class Refuter:
@@ -54,7 +55,7 @@ class Refuter:
 
     def __init__(self, layer: Layer, n: int | None = None, seed: int = 0):
         self.layer, self.n = layer, n
-        self.kinds = {**layer.graph.kinds, "dy": layer.output_kind}
+        self.kinds = layer.kinds
         self.sampler = domain.Sampler(layer, seed)
         self.rng = random.Random(seed)
         self.points: list[tuple[Point, Routes]] = []
@@ -101,14 +102,23 @@ class Refuter:
             return None  # this size has no domain points we can find (N = 1 with an N - 1 divisor, say)
         for _ in range(tries):
             self._tried[n] = self._tried.get(n, 0) + 1
-            point = Point(n, 0, self._squares(Point(n, 0, self.sampler.point(n))))
+            sizes = self._sizes(n)
+            point = Point(n, 0, self._squares(Point(n, 0, self.sampler.point(n), sizes)), sizes)
             try:
-                routes = Routes(self.layer, Numbers(point, self.kinds, BALLS))
+                routes = Routes(self.layer, numbers(self.layer, point, BALLS))
             except (ZeroDivisionError, ValueError):
                 continue
             if domain.check(self.layer.graph.eqns, routes.env, routes.B)[0] == domain.INSIDE:
                 return point, routes
         return None
+
+    def _sizes(self, n: int) -> tuple[int, ...]:
+        """For a slice split across K devices: K random shard sizes adding up to n (else ())."""
+        k = self.layer.shards
+        if not k:
+            return ()
+        cuts = sorted(self.rng.sample(range(1, n), k - 1)) if n > k else list(range(1, k))
+        return tuple(b - a for a, b in zip([0, *cuts], [*cuts, n]))
 
     def _squares(self, point: Point) -> dict[str, Any]:
         """The point, with each constant that enters a square root of the layer linearly
@@ -118,17 +128,19 @@ class Refuter:
             if eqn.prim is not sqrt_p or not isinstance(eqn.args[0], str) or eqn.args[0].kind == ROW:
                 continue
             for c in self.layer.constants:
-                at = []
+                seen = []
                 for trial in (0, 1, 2):
                     try:
-                        env = primal(self.layer.graph, Numbers(Point(point.n, 0, {**values, c: Fraction(trial)}), self.kinds, EXACT))
+                        at = Point(point.n, 0, {**values, c: Fraction(trial)}, point.sizes)
+                        env = primal(self.layer.graph, numbers(self.layer, at, EXACT))
                     except (ZeroDivisionError, ValueError, TypeError):
                         break
-                    at.append(sp.sympify(env[eqn.args[0]]))
-                if len(at) < 3 or not all(v.is_Rational for v in at):
+                    seen.append(env[eqn.args[0]])
+                seen = [sp.sympify(v) for v in seen if not hasattr(v, "parts")]
+                if len(seen) < 3 or not all(v.is_Rational for v in seen):
                     continue
-                r, a = at[0], at[1] - at[0]
-                if a == 0 or at[2] != r + 2 * a:
+                r, a = seen[0], seen[1] - seen[0]
+                if a == 0 or seen[2] != r + 2 * a:
                     continue  # not linear in c
                 for _ in range(20):
                     s = sp.Rational(self.rng.randint(1, 12), self.rng.choice((1, 2, 3)))
@@ -167,9 +179,9 @@ class Refuter:
             return None if exact is None else ball(exact)
 
     def _exact_symbolic(self, side: Side, point: Point):
-        key = (point.n, point.j)
+        key = (point.sizes or point.n, point.j)
         if key not in self._symbolic:
-            self._symbolic[key] = Routes(self.layer, realisation(self.layer, point.n, point.j))
+            self._symbolic[key] = Routes(self.layer, realisation(self.layer, point.sizes or point.n, point.j))
         routes = self._symbolic[key]
         cached = (key, side.key or id(side))
         if cached not in self._values:
@@ -179,7 +191,7 @@ class Refuter:
         return exact if exact.is_number and not exact.has(sp.zoo, sp.nan, sp.oo, -sp.oo) else None
 
     def _counterexample(self, point: Point, sides: tuple[Side, Side], note: str = "", not_real: Side | None = None):
-        exact = Routes(self.layer, Numbers(point, self.kinds, EXACT))
+        exact = Routes(self.layer, numbers(self.layer, point, EXACT))
         shown = []
         for side in sides:
             if side is not_real:
@@ -191,7 +203,7 @@ class Refuter:
                 shown.append(self._exact_symbolic(side, point))
         values = {k: [sp.Rational(x.numerator, x.denominator) for x in v] if isinstance(v, list)
                   else sp.Rational(v.numerator, v.denominator) for k, v in point.values.items()}
-        return Counterexample(point.n, point.j, values, shown[0], shown[1], note)
+        return Counterexample(point.n, point.j, values, shown[0], shown[1], note, point.sizes)
 
 
 __all__ = ["QUICK", "THOROUGH", "Refuter", "Side"]

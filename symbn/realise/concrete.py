@@ -93,12 +93,13 @@ class Concrete:
         positive: set[str] = frozenset(),
         centred: set[str] = frozenset(),
         j: int = 0,
+        label: str = "",
     ):
         if n < 1:
             raise ValueError(f"the slice size must be at least 1, got {n}")
         if not 0 <= j < n:
             raise ValueError(f"the free index must be in 0..{n - 1}, got {j}")
-        self.n, self.j = n, j
+        self.n, self.j, self.label = n, j, label  # label: a shard's tag in its symbols' names
         self.centred = set(centred)
         self.coordinates: dict[str, tuple[sp.Symbol, ...]] = {}  # centred row -> (m, c_1..c_{n-1})
         self.N = sp.Integer(n)
@@ -113,12 +114,12 @@ class Concrete:
 
     def _make(self, name: str):
         if self.kinds[name] == ROW and name in self.centred:
-            m = sp.Symbol(f"m[{name}]")  # brackets: no file name (an identifier) can equal an atom's
-            c = [sp.Symbol(f"c[{name},{k}]") for k in range(1, self.n)]
+            m = sp.Symbol(f"m[{name}{self.label}]")  # brackets: no file name (an identifier) can equal an atom's
+            c = [sp.Symbol(f"c[{name}{self.label},{k}]") for k in range(1, self.n)]
             self.coordinates[name] = (m, *c)
             return Row([m + ck for ck in c] + [m - sp.Add(*c)])
         if self.kinds[name] == ROW:
-            return Row([sp.Symbol(f"{name}[{k}]") for k in range(1, self.n + 1)])
+            return Row([sp.Symbol(f"{name}[{self.label}{k}]") for k in range(1, self.n + 1)])
         return sp.Symbol(name, positive=True) if name in self.positive else sp.Symbol(name)
 
     @property
@@ -153,6 +154,18 @@ class Concrete:
             return sp.Integer(1)
         return Row([sp.Integer(int(k == self.j)) for k in range(self.n)])
 
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
+
     def at_j(self, value):
         """The entry at the free index j (a per-slice value is its own)."""
         return value.items[self.j] if isinstance(value, Row) else sp.sympify(value)
@@ -172,10 +185,16 @@ class Concrete:
         move.update({ck: ck + t * (int(k == self.j) - sp.Rational(1, self.n)) for k, ck in enumerate(c)})
         return sp.diff(sp.sympify(f).xreplace(move), t).xreplace({t: 0})
 
+    def zero(self, value, name: str) -> sp.Expr:
+        """``value`` with the per-slice input ``name`` set to 0."""
+        return sp.sympify(value).xreplace({self.input(name): 0})
+
     def substitution(self, point: Point) -> dict[sp.Symbol, sp.Expr]:
         """This realisation's symbols -> the exact values of a data point."""
         sub: dict[sp.Symbol, sp.Expr] = {}
         for name, value in self.symbols.items():
+            if name not in point.values:
+                continue  # a symbol the point does not give stays a symbol
             given = point.values[name]
             data = [sp.sympify(v) for v in given] if isinstance(value, Row) else sp.sympify(given)
             if name in self.coordinates:

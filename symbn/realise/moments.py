@@ -36,9 +36,10 @@ DELTA = sp.Symbol("δ[i,j]")  # atom names hold brackets: no file name (an ident
 class Moments:
     """The general-N realisation: values are SymPy expressions as described above."""
 
-    N = N
-
-    def __init__(self, kinds: Mapping[str, str], positive: set[str] = frozenset()):
+    def __init__(self, kinds: Mapping[str, str], positive: set[str] = frozenset(), size: sp.Symbol = N,
+                 label: str = ""):
+        """``size`` and ``label``: a shard's own size symbol and a tag for its moments (S2[x])."""
+        self.N, self.label = size, label
         self.kinds = dict(kinds)
         self.positive = set(positive)
         self.i_atom: dict[str, sp.Symbol] = {}
@@ -72,7 +73,7 @@ class Moments:
         """The atom S[body]; one symbol per distinct body."""
         atom = self._moment.get(body)
         if atom is None:
-            atom = sp.Symbol(f"S[{body}]")
+            atom = sp.Symbol(f"S{self.label}[{body}]")
             self._moment[body] = atom
             self.moment_body[atom] = body
         return atom
@@ -103,11 +104,27 @@ class Moments:
         return sp.log(v)
 
     def sum(self, v: sp.Expr) -> sp.Expr:
-        """Σ_i v(i) over the slice, in moment atoms."""
+        """Σ_i v(i) over the slice, in moment atoms: term by term (the sum is linear), each
+        term's per-slice factors kept as they are and only its row part expanded."""
         v = sp.sympify(v)
         cached = self._sum_cache.get(v)
         if cached is None:
-            cached = self._sum_cache[v] = sp.Add(*(self._sum_term(t) for t in sp.Add.make_args(sp.expand(v))))
+            cached = self._sum_cache[v] = sp.Add(*(self._sum_product(t) for t in sp.Add.make_args(v)))
+        return cached
+
+    def _sum_product(self, term: sp.Expr) -> sp.Expr:
+        cached = self._sum_cache.get(term)
+        if cached is None:
+            i_atoms = self.i_atoms
+            outer, inner = [], []
+            for factor in sp.Mul.make_args(term):
+                (inner if factor.free_symbols & i_atoms else outer).append(factor)
+            c = sp.Mul(*outer)
+            if not inner:
+                cached = self.N * c
+            else:
+                cached = c * sp.Add(*(self._sum_term(t) for t in sp.Add.make_args(sp.expand(sp.Mul(*inner)))))
+            self._sum_cache[term] = cached
         return cached
 
     def _sum_term(self, term: sp.Expr) -> sp.Expr:
@@ -121,6 +138,18 @@ class Moments:
         if m.has(DELTA):  # Σ_i δ_ij h(i) = h(j); tangents are linear in δ
             return c * self.at_j(m)
         return c * self.moment(m)
+
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
 
     def at_j(self, v: sp.Expr) -> sp.Expr:
         """The value at the free index j: i-atoms become j-atoms, δ_jj = 1."""
@@ -153,6 +182,24 @@ class Moments:
         f = sp.sympify(f)
         head = sp.Integer(0) if row else sp.diff(f, theta)
         return head + sp.Add(*(sp.diff(f, M) * d_moment(M) for M in f.free_symbols if M in self.moment_body))
+
+    def zero(self, value: sp.Expr, name: str) -> sp.Expr:
+        """``value`` with the per-slice input ``name`` set to 0: moments whose bodies hold it
+        (or hold such a moment) are summed again."""
+        atom = self.input(name)
+        memo: dict[sp.Symbol, sp.Expr | None] = {}
+
+        def moved(M: sp.Symbol) -> sp.Expr | None:  # the moment with atom = 0, or None if it does not hold it
+            if M not in memo:
+                body = self.moment_body[M]
+                inner = {K: moved(K) for K in body.free_symbols if K in self.moment_body}
+                inner = {K: v for K, v in inner.items() if v is not None}
+                memo[M] = self.sum(body.xreplace({atom: 0, **inner})) if atom in body.free_symbols or inner else None
+            return memo[M]
+
+        value = sp.sympify(value)
+        sub = {M: moved(M) for M in value.free_symbols if M in self.moment_body}
+        return value.xreplace({atom: 0, **{M: v for M, v in sub.items() if v is not None}})
 
     # --- evaluation at data -----------------------------------------------------------
 

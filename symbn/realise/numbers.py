@@ -71,11 +71,26 @@ class Numbers:
             return self.ctx.mpf(1)
         return Row([self.ctx.mpf(int(k == self.j)) for k in range(self.n)])
 
+    # --- one device: a shard is the whole slice ------------------------------------------------
+
+    @property
+    def Nk(self):
+        return self.N
+
+    def shard_sum(self, v):
+        return self.sum(v)
+
+    def allreduce(self, v):
+        return v
+
     def at_j(self, value):
         return value.items[self.j] if isinstance(value, Row) else value
 
     def diff(self, f, name: str):
         raise NotSymbolic("the number realisation has no symbols to differentiate")
+
+    def zero(self, value, name: str):
+        raise NotSymbolic("only a realisation of symbols sets an input to 0 afterwards")
 
     def substitution(self, point: Point) -> dict:
         raise NotSymbolic("the number realisation has no symbols to substitute")

@@ -98,8 +98,12 @@ class Algebra:
     # --- names ---------------------------------------------------------------------------
 
     def tex(self, name: str) -> str:
-        """The file's LaTeX for a name; a multi-letter name without one is set upright."""
+        """The file's LaTeX for a name; a multi-letter name without one is set upright.  A row
+        stage whose LaTeX is a power, such as (x − μ)², is called by its name in the file (sq,
+        as CS231n does): ∂f/∂(x_j − μ)² would read as a second derivative."""
         tex = self.layer.latex_names.get(name, name)
+        if self.graph.kinds.get(name) == ROW and name in self.graph.stages and "^" in tex:
+            tex = name
         if tex == name and len(name) > 1:
             return r"\mathrm{" + name.replace("_", r"\_") + "}"
         return tex
@@ -128,11 +132,12 @@ class Algebra:
     def _name(self, sym: sp.Symbol, tex: str, plain: str, vtex: str | None = None) -> None:
         self.names[sym], self.plain[sym], self.vnames[sym] = tex, plain, vtex or tex
 
-    def name_at(self, name: str, index: str | None = None) -> str:
-        """LaTeX of a variable at index i or j (or of a scalar): x_i, (x_i - μ), σ^{-1}."""
+    def name_at(self, name: str, index: str | None = None, bare: bool = False) -> str:
+        """LaTeX of a variable at index i or j (or of a scalar): x_i, (x_i - μ), σ^{-1};
+        ``bare``: a formula without the brackets around it (x_i - μ)."""
         if name in self.graph.stages and not self.atomic[name] and self.graph.kinds[name] == ROW:
             tex = self.latex().doprint(self.atom(name, index or "i"))
-            return rf"({tex})" if self.expand[self.atom(name, index or "i")].is_Add else tex
+            return rf"({tex})" if self.expand[self.atom(name, index or "i")].is_Add and not bare else tex
         if self.graph.kinds.get(name) == ROW:
             return indexed(self.tex(name), index or "i")
         return self.tex(name)
@@ -281,8 +286,14 @@ class Algebra:
         return e.xreplace(sub)
 
     def check(self, shown, engine, what: str) -> sp.Expr:
-        """``shown`` if it is the engine's value, else RenderError."""
-        if not self._zero(self.to_engine(shown) - sp.sympify(engine)):
+        """``shown`` if it is the engine's value, else RenderError (with the prover's reason when it
+        could not decide: a value that is not proved is not printed)."""
+        try:
+            same = self.prover.canonical.zero(self.to_engine(shown) - sp.sympify(engine))
+        except Undecided as err:
+            raise RenderError(f"{self.layer.path}: {_plain_what(what)} could not be checked equal to the engine's "
+                              f"value, so it is not shown: {err}") from None
+        if not same:
             raise RenderError(f"{self.layer.path}: the displayed {what} is not the engine's value: {shown}")
         self.checked.append((what, shown, engine))
         return shown
@@ -328,6 +339,12 @@ class Algebra:
 
     def plain_printer(self) -> Plain:
         return Plain(self.plain, self.B.moment_body)
+
+
+def _plain_what(what: str) -> str:
+    """A value's name for a message: \\frac{\\partial \\sigma}{\\partial x_{j}} -> d sigma/d x_j."""
+    what = re.sub(r"\\frac\{\\partial ([^{}]*(?:\{[^{}]*\})?)\}\{\\partial ([^{}]*(?:\{[^{}]*\})?)\}", r"d \1/d \2", what)
+    return re.sub(r"[\\{}]", "", what.replace("_{", "_"))
 
 
 __all__ = ["Algebra", "RenderError", "indexed", "is_atomic", "vectorised"]

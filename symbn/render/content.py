@@ -3,23 +3,33 @@ r"""What the document says, produced by the engines: a list of blocks.
 Sections follow seed 000: the layer, forward mode (one building block per stage, then
 the assembled gradient), reverse mode (one step per stage, last to first, as the
 seeds' steps 9 -> 0), the proof (identities and verdicts), the closed forms (per element
-and vectorised) and the file's claims.  Every expression in an :class:`Eq` has passed
-:meth:`~symbn.render.algebra.Algebra.check` against the engine's value; :mod:`.latex`
-only prints.
+and vectorised) and the file's claims (:mod:`.claims`).  Every value in an :class:`Eq`
+has passed :meth:`~symbn.render.algebra.Algebra.check` against the engine's value;
+:mod:`.latex` only prints.  The one display that is not a value is a claim as written,
+which is the source's own text.
+
+A section is a method ``<name>_section`` of the builder, run in the order of
+:data:`SECTIONS`; another section (a second-order one, say) is a method, in a mixin like
+:class:`~symbn.render.modes.Modes`, and its name in that tuple.
+
+The document is the same, byte for byte, from run to run: no time is printed unless
+asked for (``timings=True``), and the file is named by its name, not by the path it
+was given.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import sympy as sp
 
 from symbn.ad.interpret import read
 from symbn.ir.primitives import CONSTANT, ROW
 from symbn.lang.derivation import Formula, Layer
-from symbn.proof.claims import check_claims
 from symbn.proof.prover import Proof, Prover, prove
-from symbn.proof.report import Report
 from symbn.render.algebra import Algebra, RenderError
 from symbn.render.blocks import Block, Document, Eq, Equations, Heading, Table, Text, text
+from symbn.render.claims import Claims
 from symbn.render.modes import Modes
 
 ROUTE_NAMES = {
@@ -30,21 +40,23 @@ ROUTE_NAMES = {
 }
 
 
-SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims")
+SECTIONS = ("layer", "forward", "reverse", "proof", "closed_form", "claims", "code_claims")
 
 
-def build(layer: Layer, n: int | None = None, sections: tuple[str, ...] = SECTIONS) -> Document:
+def build(
+    layer: Layer, n: int | None = None, sections: tuple[str, ...] = SECTIONS, timings: bool = False
+) -> Document:
     """The derivation of a layer (the named sections, in this order).  ``n``: the proof and
-    claims at slice size n instead of every N."""
-    return _Builder(layer, n).document(sections)
+    claims at slice size n instead of every N; ``timings``: each proof's time in the verdicts."""
+    return _Builder(layer, n, timings).document(sections)
 
 
-class _Builder(Modes):
-    def __init__(self, layer: Layer, n: int | None):
-        self.layer, self.n, self.g = layer, n, layer.graph
+class _Builder(Modes, Claims):
+    def __init__(self, layer: Layer, n: int | None, timings: bool = False):
+        self.layer, self.n, self.g, self.timings = layer, n, layer.graph, timings
         self.A = Algebra(layer, Prover(layer))
         self.B = self.A.B
-        self.doc = Document(layer.title or layer.name, layer.path, algebra=self.A)
+        self.doc = Document(layer.title or layer.name, Path(layer.path).name, algebra=self.A)
         self.eqs: list[Eq] = []
 
     # --- helpers -------------------------------------------------------------------------
@@ -128,13 +140,10 @@ class _Builder(Modes):
         )
         for k, s in enumerate(g.stages, 1):
             note = rf"\text{{{k}: }}\texttt{{{_code(layer.stage_text[s])}}}"
-            self.eq(self.stage_lhs(s, "i"), A.defs[s], engine=A.engine.env[s], label=note)
-
-    def stage_lhs(self, s: str, index: str) -> str:
-        """The name a stage is defined under: its LaTeX, or its code name if that is a formula."""
-        if self.A.atomic[s] or self.g.kinds[s] != ROW:
-            return self.at(s, index)
-        return rf"\mathrm{{{_code(s)}}}_{{{index}}}"
+            if self.A.atomic[s] or g.kinds[s] != ROW:
+                self.eq(self.at(s, "i"), A.defs[s], engine=A.engine.env[s], label=note)
+            else:  # a stage that is written as the formula it is (x_i - mu), as the text below writes it
+                self.eq("", A.name_at(s, "i", bare=True), rel="", label=note)
 
     def _partial_f(self, name: str, index: str = "j") -> str:
         return rf"\frac{{\partial f}}{{\partial {self.at(name, index)}}}"
@@ -179,20 +188,24 @@ class _Builder(Modes):
     def verdicts(self, proof: Proof) -> None:
         size = "every $N$" if self.n is None else f"$N = {self.n}$"
         self.say(f"Each pair of routes, for {size}: overall verdict **{proof.verdict}**.")
+        header = ["gradient", "route", "against", "verdict"] + (["time"] if self.timings else [])
         rows = []
         for r in proof.results:
-            rows.append(
-                [
-                    text(f"$\\partial f / \\partial {self.at(r.wrt)}$"),
-                    text(ROUTE_NAMES.get(r.route, r.route)),
-                    text(ROUTE_NAMES.get(r.against, r.against)),
-                    text(r.verdict),
-                    text(f"{r.seconds:.3f} s"),
-                ]
-            )
+            row = [
+                text(f"$\\partial f / \\partial {self.at(r.wrt)}$"),
+                text(ROUTE_NAMES.get(r.route, r.route)),
+                text(ROUTE_NAMES.get(r.against, r.against)),
+                text(r.verdict),
+            ]
+            rows.append(row + ([text(f"{r.seconds:.3f} s")] if self.timings else []))
+        self.add(Table(header, rows))
+        for r in proof.results:
+            if r.detail:
+                self.say(f"{ROUTE_NAMES.get(r.route, r.route)} against {ROUTE_NAMES.get(r.against, r.against)} "
+                         f"for ${self._partial_f(r.wrt)}$: {r.detail}.")
             if r.counterexample is not None:
-                rows.append([text(""), text(f"counterexample: {r.counterexample}"), text(""), text(""), text("")])
-        self.add(Table(["gradient", "route", "against", "verdict", "time"], rows))
+                sides = (ROUTE_NAMES.get(r.route, r.route), ROUTE_NAMES.get(r.against, r.against))
+                self.counterexample(r.counterexample, r.wrt, sides)
 
     # --- closed forms ------------------------------------------------------------------------------
 
@@ -233,41 +246,6 @@ class _Builder(Modes):
         env = {**A.env, "dy": A.atom("dy"), **{n: A.adjoint(n[1:], "i") for n in used}}
         return A.tidy(self.j(wrt, read(A.evaluate(formula.eqns, env), self.B, formula.result)))
 
-    # --- claims --------------------------------------------------------------------------------
-
-    def claims_section(self) -> None:
-        if not self.layer.claims:
-            return
-        A = self.A
-        self.add(Heading(1, text("Claims")))
-        report: Report = check_claims(self.layer, self.n)
-        results = {c.id: c for c in report.items}
-        for claim in self.layer.claims:
-            checked = results[claim.id]
-            expected = {"correct": "expected correct", "wrong": "expected wrong"}[claim.expect]
-            agrees = "as expected" if checked.agrees else "NOT as expected" if checked.agrees is False else ""
-            source = f" (source: {claim.source})" if claim.source else ""
-            self.add(Heading(2, text(f"Claim `{claim.id}`")))
-            self.say(f"{expected}{source}: verdict **{checked.result.verdict}**, {agrees}.")
-            lhs = self._partial_f(claim.wrt, "j")
-            claimed = self.formula(claim.formula, claim.wrt)
-            self.eq(lhs, claimed, engine=A.engine.formula(claim.formula, claim.wrt), label=r"\text{claimed}")
-            if checked.result.verdict != "proved":
-                truth = A.tidy(self.j(claim.wrt, A.adjoints.get(claim.wrt, 0)))
-                self.eq(lhs, truth, engine=_truth(A, claim.wrt), label=r"\text{reverse mode}")
-            if checked.result.counterexample is not None:
-                self.say(f"Counterexample: `{checked.result.counterexample}`.")
-            transcribed = results.get(f"{claim.id} (LaTeX)")
-            if transcribed is not None:
-                self.say(f"The claim's LaTeX, as published, read by symbn: verdict **{transcribed.result.verdict}**.")
-            if claim.note:
-                self.say(claim.note)
-
-
-def _truth(A: Algebra, wrt: str):
-    return A.engine.adjoint(wrt)
-
-
 def _code(s: str) -> str:
     return "".join(
         {"_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "{": r"\{", "}": r"\}", "^": r"\^{}"}.get(c, c) for c in s
@@ -281,9 +259,9 @@ def _names(formula: Formula) -> set[str]:
 
 
 def _same(a, b) -> bool:
-    return isinstance(a, str) == isinstance(b, str) and (
-        a == b if isinstance(a, str) else sp.sympify(a) == sp.sympify(b)
-    )
+    if isinstance(a, str) or isinstance(b, str) or not isinstance(a, sp.Basic) or not isinstance(b, sp.Basic):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    return a == b
 
 
 def _distinct(items) -> list:

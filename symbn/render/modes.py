@@ -52,10 +52,8 @@ class Modes:
             raw = self.substitute(rule, sub, identities=False)[0]
             V, used = self.substitute(rule, sub)
             values[s] = V
-            lhs = self.m(A.tangent(s, w))
-            self.eq(lhs, rule, raw, V, engine=eng[s], note=self.by(used))
-            if V.has(DELTA):
-                self.cases(lhs, V, eng[s])
+            cases = [self.cases(V, eng[s])] if V.has(DELTA) else []
+            self.eq(self.m(A.tangent(s, w)), rule, raw, V, *cases, engine=eng[s], note=self.by(used))
         self.flush()
         self.assemble(w, t.get(g.output, 0))
 
@@ -63,17 +61,16 @@ class Modes:
         sums = (self.m(M).replace(r"\sum_{i=1}^{N}", r"\textstyle\sum_{i}") for M in sorted(used, key=str))
         return ", ".join(rf"\text{{by }} {tex} = 0" for tex in sums)
 
-    def cases(self, lhs: str, V: sp.Expr, engine) -> None:
+    def cases(self, V: sp.Expr, engine) -> str:
+        """A block with δ_ij as its two cases, each checked: the last step of the block's row."""
         A = self.A
         same, other = V.subs(DELTA, 1), V.subs(DELTA, 0)
         A.check(same, engine.subs(DELTA, 1), "case i = j")
         A.check(other, engine.subs(DELTA, 0), "case i != j")
-        a, b = self.m(same), self.m(other)
-        if a.count(r"\frac") + b.count(r"\frac") <= 2 and max(width(a), width(b)) < 30:
-            self.eq(lhs, rf"\begin{{cases}} {a} & i = j \\ {b} & i \neq j \end{{cases}}")
-        else:
-            self.eq(lhs, same, engine=engine.subs(DELTA, 1), note=r"i = j")
-            self.eq(lhs, other, engine=engine.subs(DELTA, 0), note=r"i \neq j")
+        return (
+            rf"\begin{{cases}} \displaystyle {self.m(same)} & i = j \\[1ex] "
+            rf"\displaystyle {self.m(other)} & i \neq j \end{{cases}}"
+        )
 
     def assemble(self, w: str, t_out) -> None:
         A, B, g = self.A, self.B, self.g
@@ -112,7 +109,8 @@ class Modes:
         for k in range(len(g.stages), 0, -1):
             s = g.stages[k - 1]
             self.add(Heading(2, text(f"Step {k}: `{self.layer.stage_text[s]}`")))
-            self.eq(self.stage_lhs(s, "j"), self.j(s, A.defs[s]), engine=self.ej(s, A.engine.env[s]))
+            if A.atomic[s] or g.kinds[s] != ROW:
+                self.eq(self.at(s, "j"), self.j(s, A.defs[s]), engine=self.ej(s, A.engine.env[s]))
             incoming = A.tidy(adj.get(s, 0))
             if s == g.output:
                 self.eq(self.m(A.adjoint(s, "j")), label=r"\text{incoming (given)}")

@@ -56,33 +56,41 @@ class Latex(LatexPrinter):
         return super().doprint(self.expand.get(expr, expr))
 
     def lines(self, expr, budget: float) -> list[str]:
-        """The LaTeX of ``expr`` in lines of estimated width <= budget, broken at the + and −
-        of a top-level sum, or of the one parenthesised sum in a top-level product."""
+        """The LaTeX of ``expr`` in lines of estimated width <= budget, broken only at the + and −
+        of a sum: the top-level sum, or the bracketed sum of a product too wide for a line (then in
+        ``\\biggl(`` … ``\\biggr)``, which TeX can break).  A product is never broken at its ×."""
         expr = sp.sympify(expr)
         expr = self.expand.get(expr, expr)
-        self._budget = budget
         tex = self._print(expr)
         if width(tex) <= budget:
             return [tex]
         if expr.is_Add:
-            return self._pack(self._terms(expr), budget)
-        if expr.is_Mul:
-            adds = [f for f in expr.args if f.is_Add]
-            if len(adds) == 1:
-                others = [f for f in expr.args if f is not adds[0]]
-                sums = [f for f in others if self._is_moment(f)]
-                outer = sp.Mul(*(f for f in others if f not in sums))
-                head = "-" if outer == -1 else "" if outer == 1 else self._print(outer)
-                self._budget = budget - width(head) - 2
-                inner = self._pack(self._terms(adds[0]), self._budget)
-                inner[0] = rf"{head} \biggl({inner[0]}"
-                inner[-1] = (rf"{inner[-1]} \biggr) " + " ".join(self._print(s) for s in sums)).rstrip()
-                return inner
+            return self._pack(self._terms(expr, budget), budget)
+        if self._one_sum(expr) is not None:
+            return self._bracketed(expr, budget)
         return [tex]
 
-    def _terms(self, expr: sp.Expr) -> list[str]:
-        """The terms of a sum with their signs, in the order _print_Add uses; a product too
-        wide for a line comes in pieces, the later ones marked with a leading \\times."""
+    def _one_sum(self, expr: sp.Expr) -> sp.Expr | None:
+        """The one sum among the factors of a product, if there is exactly one."""
+        adds = [f for f in expr.args if f.is_Add] if expr.is_Mul else []
+        return adds[0] if len(adds) == 1 else None
+
+    def _bracketed(self, expr: sp.Mul, budget: float) -> list[str]:
+        """A product with one sum among its factors, the sum broken inside \\biggl( … \\biggr)."""
+        add = self._one_sum(expr)
+        others = [f for f in expr.args if f is not add]
+        sums = [f for f in others if self._is_moment(f)]
+        outer = sp.Mul(*(f for f in others if f not in sums))
+        head = "-" if outer == -1 else "" if outer == 1 else self._print(outer)
+        inner = self._pack(self._terms(add, budget - width(head) - 2), budget - width(head) - 2)
+        inner[0] = rf"{head} \biggl({inner[0]}"
+        inner[-1] = (rf"{inner[-1]} \biggr) " + " ".join(self._print(s) for s in sums)).rstrip()
+        return inner
+
+    def _terms(self, expr: sp.Expr, budget: float) -> list[tuple[str, bool]]:
+        """The terms of a sum with their signs, in the order _print_Add uses, each with whether it
+        must start a line: a term too wide for a line that is a product with one bracketed sum
+        comes as the lines of that sum (:meth:`_bracketed`)."""
         out = []
         for k, term in enumerate(self._as_ordered_terms(expr, order=None)):
             sign = "" if k == 0 else "+ "
@@ -91,29 +99,23 @@ class Latex(LatexPrinter):
             tex = self._print(term)
             if self._needs_add_brackets(term):
                 tex = rf"\left({tex}\right)"
-            pieces = self._pieces(term) if width(tex) > self._budget and term.is_Mul else [tex]
-            out.append(sign + pieces[0])
-            out.extend(r"\times " + p for p in pieces[1:])
+            if width(tex) > budget and self._one_sum(term) is not None:
+                lines = self._bracketed(term, budget - width(sign))
+                out.append((sign + lines[0], True))
+                out.extend((line, True) for line in lines[1:])
+            else:
+                out.append((sign + tex, False))
         return out
 
-    def _pieces(self, term: sp.Expr) -> list[str]:
-        """A product as its coefficient and its long factors (sums, Σ), printed one by one."""
-        factors = sp.Mul.make_args(term)
-        long = [f for f in factors if self._is_moment(f) or f.is_Add or self._is_partial(f)]
-        head = sp.Mul(*(f for f in factors if f not in long))
-        pieces = [] if head == 1 else [self._print(head)]
-        for f in long:
-            tex = self._print(f)
-            pieces.append(rf"\left({tex}\right)" if f.is_Add or (self._is_moment(f) and len(long) > 1) else tex)
-        return pieces
-
-    def _pack(self, terms: list[str], budget: float) -> list[str]:
-        lines = [terms[0]]
-        for term in terms[1:]:
-            if width(lines[-1]) + width(term) > budget:
-                lines.append("{}" + term)  # {} keeps a leading sign binary
+    def _pack(self, terms: list[tuple[str, bool]], budget: float) -> list[str]:
+        lines = [terms[0][0]]
+        forced = terms[0][1]
+        for term, alone in terms[1:]:
+            if alone or forced or width(lines[-1]) + width(term) > budget:
+                lines.append(term if term.startswith("{}") else "{}" + term)  # {} keeps a leading sign binary
             else:
-                lines[-1] += " " + term.removeprefix("\\times ")  # × only where a product is broken
+                lines[-1] += " " + term
+            forced = alone
         return lines
 
     # --- atoms ---------------------------------------------------------------------------

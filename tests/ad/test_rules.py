@@ -17,10 +17,11 @@ from symbn.ad.interpret import primal
 from symbn.ad.jvp import jvp, jvp_rules
 from symbn.ad.vjp import vjp, vjp_rules
 from symbn.ir.graph import Builder
-from symbn.ir.primitives import CONSTANT, PRIMITIVES, ROW, SCALAR, MissingRule
+from symbn.ir.primitives import CONSTANT, PRIMITIVES, ROW, SCALAR, SHARD, MissingRule
 from symbn.realise.concrete import Concrete, Row
+from symbn.realise.shards import PerShard, Sharded
 
-ELEMENTWISE = [p for p in PRIMITIVES.values() if not p.reduction]
+ELEMENTWISE = [p for p in PRIMITIVES.values() if not p.reduction and not p.reads]
 REDUCTIONS = [p for p in PRIMITIVES.values() if p.reduction]
 N = 3
 
@@ -73,8 +74,8 @@ KINDS = [(ROW, ROW), (ROW, SCALAR), (SCALAR, ROW), (SCALAR, SCALAR)]
 def test_transposition_through_the_interpreters(prim):
     """⟨J·t, c⟩ = ⟨t, Jᵀ·c⟩ for a one-equation graph, every argument, every mix of kinds."""
     mixes = [k[: prim.arity] for k in (KINDS if prim.arity == 2 else [(ROW,), (SCALAR,)])]
-    if prim.reduction:
-        mixes = [(ROW,)]
+    if prim.reads:
+        mixes = [(prim.reads,)]
     for kinds in dict.fromkeys(mixes):
         names = [f"a{k}" for k in range(prim.arity)]
         b = Builder({**dict(zip(names, kinds)), "N": CONSTANT})
@@ -120,3 +121,32 @@ def test_constant_arguments_get_no_rule_call():
     env = primal(graph, B)
     assert not sp.sympify(B.sum(vjp(graph, B, env, B.input("dy"))["x"])).has(sp.log)
     assert not sp.sympify(B.sum(jvp(graph.eqns, B, env, {"x": B.seed(ROW)})["s"])).has(sp.log)
+
+
+SPLIT = [PRIMITIVES[n] for n in ("sum", "mean", "shard_sum", "shard_mean", "allreduce")]
+
+
+@pytest.mark.parametrize("prim", SPLIT, ids=lambda p: p.name)
+def test_transposition_on_a_slice_split_across_two_devices(prim):
+    """Shards of 2 and 3: the sums within a shard, over the devices and over the slice, and
+    the interpreter's unbroadcasting (a per-shard value fed its shard's rows), exactly."""
+    kind = prim.reads
+    b = Builder({"a": kind, "N": CONSTANT})
+    b.define("s", b.emit(prim, (b.vars["a"],), "s"), "s")
+    graph = b.graph(["a"], ["s"], "s")
+    out = graph.output.kind
+    kinds = {"a": kind, "s": out, "dy": out}
+    B = Sharded([Concrete(2, kinds, label="1:"), Concrete(3, kinds, label="2:")], kinds)
+    env = primal(graph, B)
+    c = B.input("dy") if out != SHARD else PerShard([sp.Symbol("c1"), sp.Symbol("c2")])
+    adjoint = vjp(graph, B, env, c)["a"]
+    t = B.input("a") if kind == ROW else PerShard([sp.Symbol("t1"), sp.Symbol("t2")])
+    t = t.map(lambda r: r.map(lambda x: sp.Symbol("t" + str(x))) if isinstance(r, Row) else r) if kind == ROW else t
+    tangent = jvp(graph.eqns, B, env, {"a": t})[graph.output]
+
+    def inner(u, v, k):
+        if k == ROW:
+            return B.sum(u * v)
+        return B.allreduce(u * v) if k == SHARD else u * v
+
+    assert sp.simplify(sp.expand(inner(tangent, c, out) - inner(t, adjoint, kind))) == 0

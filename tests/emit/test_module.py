@@ -252,3 +252,18 @@ def test_lists_integers_and_bad_arguments():
     with pytest.raises(ValueError, match=r"dy has shape \(2,\); it must have the shape of x, \(3, 2\)"):
         module.backward(np.ones(2), np.ones((3, 2)), np.ones(2), np.zeros(2))
 
+
+def test_a_wrong_gamma_shape_is_refused_in_words(case):
+    """A gamma that does not fit x: a sentence naming gamma and the shape it needs, not NumPy's
+    reshape or broadcast error."""
+    layer, module = case
+    if "gamma" not in layer.inputs:
+        pytest.skip("no gamma in this layer")
+    x = np.linspace(-1.0, 1.0, 32).reshape(8, 4)
+    args = {n: (x if n == "x" else np.ones(3)) for n, i in layer.inputs.items() if i.kind != CONSTANT}
+    with pytest.raises(ValueError, match=r"^gamma has shape \(3,\)") as err:
+        module.backward(np.ones_like(x), *args.values())
+    assert "x of shape (8, 4)" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"^gamma has shape \(3,\)"):
+        module.forward(*args.values())
+

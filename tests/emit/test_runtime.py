@@ -31,6 +31,21 @@ def test_place_puts_a_per_channel_array_on_the_kept_axes():
     assert rt._place(np.float64(2.0), shape, (1,)).shape == ()  # broadcasts as it is
 
 
+def test_place_says_in_words_what_shape_an_input_needs():
+    shape = (8, 4)
+    with pytest.raises(ValueError) as err:
+        rt._place(np.ones(8), shape, (1,), "gamma", "x", True)
+    assert str(err.value) == ("gamma has shape (8,), but it is one value per slice: for x of shape (8, 4) with "
+                              "axis=0 it must have shape (4,) (the kept axes) or broadcast to (1, 4)")
+    with pytest.raises(ValueError, match=r"gamma has shape \(8, 4\), but it is one value per slice"):
+        rt._place(np.ones((8, 4)), shape, (1,), "gamma", "x", True)  # a value per element, not per slice
+    with pytest.raises(ValueError) as err:
+        rt._place(np.ones(3), shape, (1,), "gamma", "x", False)
+    assert str(err.value) == ("gamma has shape (3,), which does not fit x of shape (8, 4): give shape (4,) "
+                              "(the reduced axes, axis=1) or a shape that broadcasts to (8, 4)")
+    assert rt._place(np.ones((8, 4)), shape, (1,), "gamma", "x", False).shape == (8, 4)  # a row input may vary
+
+
 # --- sums over the slice ----------------------------------------------------------------------
 
 

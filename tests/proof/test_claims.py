@@ -18,7 +18,7 @@ from symbn.proof.prover import PROVED, REFUTED, Prover, check_formula
 from symbn.proof.report import AGREES
 
 from ..files import BATCHNORM, FILES, SEEDS
-from ..oracle import formula_value, true_gradient
+from ..oracle import formula_value, second_gradient, true_gradient
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -29,10 +29,13 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
     for item in report.items:
         assert item.result.verdict == AGREES[item.expect], item.id
         ce = item.result.counterexample
-        if ce is None:
-            continue
-        claim = next(c for c in layer.claims if item.id.startswith(c.id))
-        truth = true_gradient(layer, ce.values, claim.wrt, ce.n, ce.j)
+        claim = next((c for c in layer.claims if item.id in (c.id, f"{c.id} (LaTeX)")), None)
+        if ce is None or claim is None:
+            continue  # code claims' counterexamples are re-checked by running the code (tests/proof/test_code.py)
+        if claim.shards:
+            continue  # on a split slice: tests/proof/test_shards.py re-checks it
+        oracle = true_gradient if claim.order == 1 else second_gradient
+        truth = oracle(layer, ce.values, claim.wrt, ce.n, ce.j)
         claimed = formula_value(layer, claim.formula.expr, ce.values, ce.n, ce.j)
         assert sp.simplify(truth - ce.lhs) == 0 and sp.simplify(claimed - ce.rhs) == 0
         assert sp.simplify(truth - claimed) != 0, item.id
@@ -41,7 +44,7 @@ def test_every_claim_gets_its_expected_verdict_and_refutations_hold(path):
 def test_the_seeds_are_all_there(bn):
     ids = {c.id for c in bn.claims}
     assert {"seed-000-dX", "seed-000-dX-vectorised", "seed-001-dvar", "seed-001-dmu", "seed-001-dx", "seed-003-staged-dx"} <= ids
-    wrong = {c.id for c in bn.claims if c.expect == "wrong"}
+    wrong = {c.id for c in bn.claims if c.expect == "wrong" and c.order == 1 and not c.shards}
     assert wrong == {"seed-001-dmu", "seed-001-dx", "seed-001-dx-dy"}
     assert all(c.note for c in bn.claims if c.expect == "wrong")
 

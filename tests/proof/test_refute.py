@@ -11,7 +11,7 @@ from symbn.proof.refute import Refuter
 from symbn.proof.report import REFUTED
 
 from ..files import FILES
-from ..oracle import evaluate, formula_value, true_gradient
+from ..oracle import evaluate, formula_value, second_gradient, true_gradient
 
 ZSCORE = """
 [layer]
@@ -55,10 +55,10 @@ def _defined(e, env, n) -> bool:
     return True
 
 
-def assert_holds(layer, wrt, formula_text, ce):
+def assert_holds(layer, wrt, formula_text, ce, order=1):
     """The counterexample is inside the domain, lhs is the true gradient, rhs differs (or is not real)."""
     assert inside(layer, ce.values, ce.n)
-    truth = true_gradient(layer, ce.values, wrt, ce.n, ce.j)
+    truth = (true_gradient if order == 1 else second_gradient)(layer, ce.values, wrt, ce.n, ce.j)
     assert abs(sp.N(truth - ce.lhs, 50)) < 1e-40
     claimed = sp.N(formula_value(layer, parse(formula_text), ce.values, ce.n, ce.j), 50)
     if ce.rhs == NOT_REAL:  # the claim takes the root or log of a negative number there
@@ -109,7 +109,7 @@ def test_no_point_at_a_size_outside_the_domain():
     assert Refuter(layer).point(1) is None and Refuter(layer).point(2) is not None
 
 
-CLAIMS = [(path, claim.id) for path in FILES for claim in symbn.load(path).claims if claim.expect == "wrong"]
+CLAIMS = [(path, claim.id) for path in FILES for claim in symbn.load(path).claims if claim.expect == "wrong" and not claim.shards]
 
 
 @pytest.mark.parametrize("path, claim_id", CLAIMS, ids=[f"{p.stem}:{c}" for p, c in CLAIMS])
@@ -120,4 +120,4 @@ def test_every_wrong_claim_in_the_files_is_refuted_inside_the_domain(path, claim
     for item in report.items:
         if item.id == claim_id:
             assert item.result.verdict == REFUTED
-            assert_holds(layer, claim.wrt, claim.formula.text, item.result.counterexample)
+            assert_holds(layer, claim.wrt, claim.formula.text, item.result.counterexample, claim.order)

@@ -22,8 +22,9 @@ from symbn.realise.protocol import Point
 from symbn.render.algebra import RenderError
 from symbn.render.blocks import Equations
 from symbn.render.content import build
-from symbn.render.latex import document, layer_markdown
+from symbn.render.latex import document
 from symbn.render.printer import width
+from symbn.render.source import Breakable
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.toml"))
@@ -69,28 +70,34 @@ def test_tiny_document_golden_fragments(tiny):
     assert tex.startswith(r"\documentclass[11pt]{article}")
     assert tex.rstrip().endswith(r"\end{document}")
     for fragment in [
-        r"\mu &= \frac{1}{N} \sum_{i=1}^{N} x_{i} && \text{1: }\texttt{mu = mean(x)} \\",
-        r"y_{i} &= x_{i} - \mu && \text{2: }\texttt{y = x - mu}",
-        r"\frac{\partial \mu}{\partial x_{j}} &= \frac{1}{N} \\",
-        r"\frac{\partial y_{i}}{\partial x_{j}} &= \delta_{ij} - \frac{\partial \mu}{\partial x_{j}} = \delta_{ij} - \frac{1}{N} \\",
-        r"\frac{\partial y_{i}}{\partial x_{j}} &= \begin{cases} 1 - \frac{1}{N} & i = j \\ - \frac{1}{N} & i \neq j \end{cases}",
+        r"\mu &= \frac{1}{N} \sum_{i=1}^{N} x_{i} \tag*{$\text{1: }\texttt{mu = mean(x)}$} \\*",
+        r"y_{i} &= x_{i} - \mu \tag*{$\text{2: }\texttt{y = x - mu}$}",
+        r"\frac{\partial \mu}{\partial x_{j}} &= \frac{1}{N} \\*",
+        # one block per stage: the rule, its value, then its two cases, the left side written once
+        (
+            r"\frac{\partial y_{i}}{\partial x_{j}} &= \delta_{ij} - \frac{\partial \mu}{\partial x_{j}} = \delta_{ij}"
+            r" - \frac{1}{N} \\*" "\n"
+            r" &= \begin{cases} \displaystyle 1 - \frac{1}{N} & i = j \\[1ex] \displaystyle - \frac{1}{N} & i \neq j "
+            r"\end{cases}"
+        ),
         (
             r"\frac{\partial f}{\partial x_{j}} &= \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}} \frac{\partial y_{i}}{\partial x_{j}}"
             r" = \frac{\partial f}{\partial y_{j}} - \frac{1}{N} \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}}"
         ),
         r"\subsection*{Step 2: \texttt{y = x - mu}}",
-        r"\frac{\partial y_{j}}{\partial x_{j}} &= 1, \qquad \frac{\partial y_{j}}{\partial \mu} = -1 && \text{local} \\",
-        r"\frac{\partial f}{\partial x_{j}} &{}\mathrel{+}= \frac{\partial f}{\partial y_{j}} && \text{sent} \\",
+        r"\frac{\partial y_{j}}{\partial x_{j}} &= 1, \qquad \frac{\partial y_{j}}{\partial \mu} = -1 \tag*{$\text{local}$} \\*",
+        r"\frac{\partial f}{\partial x_{j}} &{}\mathrel{+}= \frac{\partial f}{\partial y_{j}} \tag*{$\text{sent}$} \\*",
         r"\frac{\partial f}{\partial \mu} &= - \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}}",
         (
             r"\frac{\partial f}{\partial x_{j}} &{}\mathrel{+}= \frac{1}{N} \frac{\partial f}{\partial \mu}"
-            r" = - \frac{1}{N} \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}} && \text{sent}"
+            r" = - \frac{1}{N} \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}} \tag*{$\text{sent}$}"
         ),
         r"\subsection*{Step 0: arriving at the inputs}",
-        r"\sum_{i=1}^{N} x_{i} &= N \mu && \text{definition} \\",
-        r"\sum_{i=1}^{N} y_{i} &= 0 && \text{centring}",
-        r"$\partial f / \partial x_{j}$ & forward mode & reverse mode & proved &",
+        r"\sum_{i=1}^{N} x_{i} &= N \mu \tag*{$\text{definition}$} \\*",
+        r"\sum_{i=1}^{N} y_{i} &= 0 \tag*{$\text{centring}$}",
+        r"$\partial f / \partial x_{j}$ & forward mode & reverse mode & proved \\",
         r"\frac{\partial f}{\partial X} &= \frac{\partial f}{\partial Y} - \operatorname{mean}\left(\frac{\partial f}{\partial Y}\right)",
+        r"\author{\parbox{0.9\textwidth}{\centering derived and proved by symbn from \texttt{tiny.\allowbreak{}toml}}}",
     ]:
         assert fragment in tex, fragment
 
@@ -104,23 +111,27 @@ def test_tiny_markdown_golden_fragments(tiny):
         in md
     )
     assert "| $\\partial f / \\partial x_{j}$ | direct (SymPy diff) | forward mode | proved |" in md
-    assert r"\documentclass" not in md and r"\begin{align*}" not in md
+    assert r"\documentclass" not in md and r"\begin{align*}" not in md and r"\tag*" not in md
     assert md.count("$$") % 2 == 0
+
+
+def test_a_heading_or_a_sentence_keeps_its_display_with_it(tiny):
+    """Issue 15: 'Step 6' split over a page break, 'Per element (...):' alone at a page's foot.
+    A heading, and a sentence that introduces a display, ask for the room the display starts
+    with; a short block is never split (\\\\* between its rows)."""
+    tex = document(tiny)
+    assert "\\needspace{10.5\\baselineskip}\n\\subsection*{Step 2: \\texttt{y = x - mu}}" in tex
+    assert "\\needspace{6.5\\baselineskip}\n\\section{Closed forms}" in tex
+    step2 = tex[tex.index(r"\subsection*{Step 2"):tex.index(r"\subsection*{Step 1")]
+    assert step2.count("\\\\*") == 4 and "\\\\\n" not in step2
+    heading = re.compile(r"\\(sub)?section\*?\{[^\n]*\}\n\n\\needspace")
+    assert not heading.search(tex)  # nothing between a heading and its first paragraph
 
 
 def test_formats_and_n(tiny):
     with pytest.raises(ValueError, match="unknown format 'html'"):
         document(tiny, fmt="html")
     assert "for $N = 3$: overall verdict \\textbf{proved}" in document(tiny, n=3)
-
-
-def test_jupyter_reprs(tiny):
-    md = tiny._repr_markdown_()
-    assert md == layer_markdown(tiny)
-    assert "## The layer" in md and "## Closed forms" in md and "Reverse mode" not in md
-    latex = symbn.prove(tiny)._repr_latex_()
-    assert latex.startswith("$$") and latex.endswith("$$")
-    assert r"\begin{array}{llll}" in latex and r"\textbf{proved}" in latex and "_" not in latex
 
 
 # --- every shown value is the engine's value ----------------------------------------------------------
@@ -165,12 +176,16 @@ def test_a_wrong_value_is_refused(batchnorm):
 
 
 def test_every_displayed_expression_was_checked(batchnorm):
+    """Every value is checked; the one display that is not a value is a claim as written."""
     doc = build(batchnorm)
     checked = {id(shown) for _, shown, _ in doc.algebra.checked}
     rows = [eq for block in doc.blocks if isinstance(block, Equations) for eq in block.rows]
     assert len(rows) > 60
     for eq in rows:
         for item in eq.rhs:
+            if isinstance(item, Breakable):
+                assert eq.label == r"\text{as written}", eq.lhs
+                continue
             assert isinstance(item, str) or id(item) in checked, (eq.lhs, item)
 
 
@@ -193,7 +208,7 @@ def test_batchnorm_has_both_modes_and_all_eight_stages(batchnorm, bn_tex):
     for name, lhs in [
         ("mu", r"\mu"),
         ("xmu", r"(x_{i} - \mu)"),
-        ("sq", r"\left(x_{i} - \mu\right)^{2}"),
+        ("sq", r"\mathrm{sq}_{i}"),  # named as the file does: ∂f/∂(x_j - mu)^2 reads as a second derivative
         ("var", "v"),
         ("sqrtvar", r"\sigma"),
         ("ivar", r"\sigma^{-1}"),
@@ -211,15 +226,14 @@ def test_batchnorm_has_both_modes_and_all_eight_stages(batchnorm, bn_tex):
 def test_batchnorm_follows_seed_000(bn_tex):
     # ∂v/∂x_j: the sum of (x_i - mu) appears, then vanishes by the centring identity
     assert (
-        r"\frac{\partial v}{\partial x_{j}} &= \frac{1}{N} \sum_{i=1}^{N} \frac{\partial \left(x_{i} - \mu\right)^{2}}"
-        r"{\partial x_{j}}"
+        r"\frac{\partial v}{\partial x_{j}} &= \frac{1}{N} \sum_{i=1}^{N} \frac{\partial \mathrm{sq}_{i}}{\partial x_{j}}"
     ) in bn_tex
     assert (
         r"\frac{2}{N} \left(\left(x_{j} - \mu\right) - \frac{1}{N} \sum_{i=1}^{N} \left(x_{i} - \mu\right)\right)"
         in bn_tex
     )
     assert (
-        r"= \frac{2}{N} \left(x_{j} - \mu\right) && \text{by } \textstyle\sum_{i} \left(x_{i} - \mu\right) = 0"
+        r"= \frac{2}{N} \left(x_{j} - \mu\right) \tag*{$\text{by } \textstyle\sum_{i} \left(x_{i} - \mu\right) = 0$}"
         in bn_tex
     )
     # ∂x̂_i/∂x_j by the chain rule, with its i = j and i ≠ j cases
@@ -227,13 +241,13 @@ def test_batchnorm_follows_seed_000(bn_tex):
         r"\frac{\partial \hat{x}_{i}}{\partial x_{j}} &= \left(x_{i} - \mu\right) \frac{\partial \sigma^{-1}}{\partial x_{j}}"
         in bn_tex
     )
-    assert r"&& i = j" in bn_tex and r"&& i \neq j" in bn_tex
+    assert r"& i = j \\[1ex]" in bn_tex and r"& i \neq j \end{cases}" in bn_tex
     # the assembled gradient, seed 000's last line
     final = (
         r"\frac{\gamma}{\sigma} \left(\frac{\partial f}{\partial y_{j}} - \frac{x_{j} - \mu}{N \sigma^{2}} \sum_{i=1}^{N} "
         r"\left(x_{i} - \mu\right) \frac{\partial f}{\partial y_{i}} - \frac{1}{N} \sum_{i=1}^{N} \frac{\partial f}{\partial y_{i}}\right)"
     )
-    assert bn_tex.count(final) >= 3  # forward, reverse (step 0), and the seed-000 claim
+    assert bn_tex.count(final) >= 3  # forward, reverse (step 0), and the truth beside a refuted claim
     # the vectorised form of seed 000's ∂f/∂X
     assert (
         r"\frac{\partial f}{\partial X} &= \frac{\gamma}{\sigma} \left(\frac{\partial f}{\partial Y} - \hat{X}"
@@ -244,8 +258,15 @@ def test_batchnorm_follows_seed_000(bn_tex):
 
 def test_batchnorm_claims_have_verdicts(batchnorm, bn_tex):
     for claim in batchnorm.claims:
-        assert rf"\subsection*{{Claim \texttt{{{claim.id}}}}}" in bn_tex
-    assert "verdict \\textbf{refuted}, as expected" in bn_tex and "Counterexample:" in bn_tex
+        if claim.order == 1 and not claim.shards:  # the others have sections of their own
+            assert rf"\subsection*{{Claim \texttt{{{claim.id}}}}}" in bn_tex
+    assert "Verdict: \\textbf{refuted}. The file expects the claim to be wrong: as expected." in bn_tex
+    assert "Counterexample: at these values the two differ." in bn_tex
+    assert r"the claim & $\frac{141}{4}$ \\" in bn_tex  # a table of exact values
+    assert "\\textbf{Note.} The first term divides by $\\mu$" in bn_tex
+    assert "Gradient Calculation For Batch Normalization" in bn_tex and "9997cf11" not in bn_tex  # by title
+    assert "``Here comes the holy backpropagation''" in bn_tex  # opening and closing quotes
+    assert r"\^{}" not in bn_tex  # no stray accent
 
 
 # --- line breaking -----------------------------------------------------------------------------------
@@ -264,7 +285,8 @@ def test_width_bounds_what_tex_draws(bn_tex, tmp_path):
     """The line budget assumes at most 7pt per unit of width(): measure every row of the document."""
     rows = []
     for block in re.findall(r"\\begin\{align\*\}(.*?)\\end\{align\*\}", bn_tex, re.DOTALL):
-        rows += [r.split("&&")[0].replace("&", "").strip() for r in block.split("\\\\\n")]
+        rows += [re.sub(r"\\tag\*\{.*\}$", "", r.rstrip("*").rstrip()).replace("&", "").strip()
+                 for r in re.split(r"\\\\\*?\n", block)]
     rows = [r for r in dict.fromkeys(rows) if width(r) > 10 and "cases" not in r]
     boxes = [rf"\setbox0\hbox{{$\displaystyle {r}$}}\typeout{{W{k}:\the\wd0}}" for k, r in enumerate(rows)]
     (tmp_path / "w.tex").write_text(
@@ -343,8 +365,14 @@ def _png_gray(path: Path) -> tuple[int, int, bytes]:
 )
 @pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.stem)
 def test_document_compiles_and_first_page_is_not_blank(path, tmp_path):
+    """Loaded from a deep folder and a long file name, as a clone under a temporary folder is (issue 15:
+    the path in the title ran 27-39 pt off the page there), no line runs off the page."""
+    deep = tmp_path / ("a-clone-under-a-long-temporary-folder-name-" * 3) / "derivations"
+    deep.mkdir(parents=True)
+    copy = deep / f"{path.stem}_with_a_long_file_name_that_must_break_somewhere.toml"
+    copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     tex = tmp_path / f"{path.stem}.tex"
-    tex.write_text(document(symbn.load(path)), encoding="utf-8")
+    tex.write_text(document(symbn.load(copy)), encoding="utf-8")
     run = subprocess.run(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
         cwd=tmp_path,
@@ -355,7 +383,7 @@ def test_document_compiles_and_first_page_is_not_blank(path, tmp_path):
     log = (tmp_path / f"{path.stem}.log").read_text(encoding="latin-1")
     assert run.returncode == 0, log[-3000:]
     overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
-    assert all(w <= 20 for w in overfull), f"lines run off the page by {overfull} pt"
+    assert all(w <= 1 for w in overfull), f"lines run off the page by {overfull} pt"
     subprocess.run(
         ["pdftoppm", "-gray", "-r", "50", "-png", "-f", "1", "-l", "1", f"{path.stem}.pdf", "page"],
         cwd=tmp_path,
@@ -376,3 +404,50 @@ def test_write_chooses_the_format_by_suffix(tiny, tmp_path):
     assert write(tiny, tmp_path / "d.md").read_text(encoding="utf-8").startswith("# Centring")
     assert write(tiny, tmp_path / "d.tex").read_text(encoding="utf-8").startswith(r"\documentclass")
     assert write(tiny, tmp_path / "d.txt", fmt="md").read_text(encoding="utf-8").startswith("# Centring")
+
+
+def test_a_counterexample_is_a_table_of_exact_values_with_decimals(tiny):
+    """Irrational values read a + b·√d with a decimal beside them, in a table, not a list that wraps."""
+    from symbn.proof.counterexample import Counterexample
+    from symbn.render.blocks import Table
+    from symbn.render.content import _Builder
+    from symbn.render.latex import written
+
+    r = sp.sqrt(362)
+    found = Counterexample(3, 1, {"x": [sp.Rational(3, 2), -4, sp.Rational(7, 2)], "dy": [9, 7, 0]},
+                           3 * (6 - r) ** 2 * (1448 - 1245 * r) / 76943824, sp.Rational(1, 2))
+    builder = _Builder(tiny, None)
+    builder.counterexample(found, "x", ("the true value (reverse mode)", "the claim"))
+    table = builder.doc.blocks[-1]
+    assert isinstance(table, Table)
+    tex = written(builder.doc, "tex")
+    for row in [
+        r"slice size $N$ & $3$ \\",
+        r"element $j$ & $2$ \\",
+        r"$x_{1}, \dots, x_{3}$ & $\frac{3}{2}, -4, \frac{7}{2}$ \\",
+        r"$\frac{\partial f}{\partial y_{1}}, \dots, \frac{\partial f}{\partial y_{3}}$ & $9, 7, 0$ \\",
+        (r"the true value (reverse mode) & $\frac{12399}{53138} - \frac{769329 \sqrt{362}}{38471912} \approx "
+        r"-0.147136$ \\"),
+        r"the claim & $\frac{1}{2}$ \\",
+    ]:
+        assert row in tex, row
+
+
+BATCHNORM = ROOT / "derivations" / "batchnorm.toml"
+
+
+def test_the_claims_section_says_what_is_wrong_and_where():
+    md = document(symbn.load(BATCHNORM), fmt="md")
+    claims = md[md.index("# Claims"):]
+    assert r"\text{claim} - \text{truth} &= - \frac{\gamma}{N} \frac{\partial f}{\partial y_{j}}" in claims  # seed-001-dx
+    assert "`coefficient of dy: claim gamma/N, truth gamma*ivar`" in claims
+    assert "### Code claim `unbiased-step-4-code`" in claims
+    assert "First wrong line: `line 21 (dsq): expected -gamma*ivar**2/2*mean(dy*xhat)" in claims
+
+
+def test_a_report_displays_in_jupyter():
+    from symbn.proof.claims import check_one
+
+    report = check_one(symbn.load(BATCHNORM), "x", formula="gamma*ivar*(dy - 2*mean(dy) - xhat*mean(dy*xhat))")
+    md = report._repr_markdown_()
+    assert "| formula | x | **refuted** |  | `-gamma*ivar*mean(dy)`: mean(dy): subtracted twice" in md

@@ -11,7 +11,7 @@ import pytest
 import symbn
 
 graph = importlib.import_module("symbn.render.dot")
-from symbn.render.dot import GraphvizMissing, backward, dot, render
+from symbn.render.dot import GraphvizMissing, backward, dot, operation, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.toml"))
@@ -28,21 +28,21 @@ x = { kind = "row" }
 
 TINY_DOT = """\
 digraph "tiny" {
-  rankdir=LR; nodesep=0.4; ranksep=0.7;
-  node [shape=box, style=rounded, fontname="Helvetica", fontsize=11];
-  edge [fontname="Helvetica", fontsize=9];
-  "x" [label="x", shape=ellipse];
-  "mu" [label="1: mu = mean(x)"];
-  "y" [label="2: y = x - mu"];
-  "f" [label="f", shape=doublecircle];
-  "x" -> "mu" [label="mean"];
-  "x" -> "y" [label="-"];
-  "mu" -> "y" [label="-"];
+  rankdir=TB; nodesep=0.35; ranksep=0.3; newrank=true;
+  node [shape=box, style=rounded, fontname="Helvetica", fontsize=12, margin="0.12,0.04"];
+  edge [arrowsize=0.7];
+  "x" [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1"><TR><TD ALIGN="LEFT">x</TD></TR><TR><TD ALIGN="LEFT"><FONT COLOR="#555555"><FONT POINT-SIZE="9">row</FONT></FONT></TD></TR></TABLE>>, shape=ellipse];
+  "mu" [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1"><TR><TD ALIGN="LEFT"><B>1 · mean over the slice</B></TD></TR><TR><TD ALIGN="LEFT">mu = mean(x)</TD></TR><TR><TD ALIGN="LEFT"><FONT COLOR="#c0392b"><I>← dx += dmu/N</I></FONT></TD></TR></TABLE>>];
+  "y" [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1"><TR><TD ALIGN="LEFT"><B>2 · −</B></TD></TR><TR><TD ALIGN="LEFT">y = x - mu</TD></TR><TR><TD ALIGN="LEFT"><FONT COLOR="#c0392b"><I>← dx += dy</I></FONT></TD></TR><TR><TD ALIGN="LEFT"><FONT COLOR="#c0392b"><I>← dmu = -sum(dy)</I></FONT></TD></TR></TABLE>>];
+  "f" [label=<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1"><TR><TD ALIGN="LEFT"><B>f</B></TD></TR><TR><TD ALIGN="LEFT"><FONT COLOR="#c0392b"><I>← dy = ∂f/∂y, given</I></FONT></TD></TR></TABLE>>];
+  "x" -> "mu";
+  "x" -> "y";
+  "mu" -> "y";
   "y" -> "f";
-  "f" -> "y" [label="dy", color="#c0392b", fontcolor="#c0392b", constraint=false];
-  "y" -> "x" [label="dx += dy", color="#c0392b", fontcolor="#c0392b", constraint=false];
-  "y" -> "mu" [label="dmu = -sum(dy)", color="#c0392b", fontcolor="#c0392b", constraint=false];
-  "mu" -> "x" [label="dx += dmu/N", color="#c0392b", fontcolor="#c0392b", constraint=false];
+  "f" -> "y" [style=dashed, color="#c0392b", constraint=false];
+  "y" -> "x" [style=dashed, color="#c0392b", constraint=false];
+  "y" -> "mu" [style=dashed, color="#c0392b", constraint=false];
+  "mu" -> "x" [style=dashed, color="#c0392b", constraint=false];
 }
 """
 
@@ -76,9 +76,29 @@ def test_batchnorm_backward_edges_are_the_seeds_staged_backward():
     assert edges["xmu", "mu"] == "dmu = -sum(dxmu)"
     assert edges["mu", "x"] == "dx += dmu/N"
     text = dot(layer)
-    assert '"eps" -> "sqrtvar" [label="+ sqrt", style=dashed];' in text
-    assert '"gamma" -> "y" [label="* +"];' in text
+    assert '"eps" -> "sqrtvar" [style=dashed];' in text  # a constant's edge is dashed
+    assert "<B>3 · square</B>" in text and "<B>5 · +, then √</B>" in text and "<B>6 · 1/·</B>" in text
+    assert "<I>← dxmu += dxhat*ivar</I>" in text  # what flows back is written in the box it leaves
+    assert '{rank=same; "var"; "eps";}' in text and '{rank=same; "xhat"; "gamma"; "beta";}' in text
     assert text.count("constraint=false") == 13
+
+
+def test_operation_names_come_from_the_primitive_records():
+    layer = symbn.load(ROOT / "derivations" / "batchnorm.toml")
+    names = [operation(layer, s) for s in layer.graph.stages]
+    assert names == ["mean over the slice", "−", "square", "mean over the slice", "+, then √", "1/·", "×",
+                     "×, then +"]
+
+
+@pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.stem)
+def test_no_edge_carries_a_label_and_backward_edges_are_dashed(path):
+    """Labels on edges end up on other edges; what an edge carries is in the box it leaves.
+    Backward edges are dashed, so forward and backward differ in greyscale too."""
+    text = dot(symbn.load(path))
+    edges = [line for line in text.splitlines() if " -> " in line]
+    assert edges and not any("label" in line for line in edges)
+    backward_edges = [line for line in edges if "constraint=false" in line]
+    assert backward_edges and all("style=dashed" in line for line in backward_edges)
 
 
 @pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.stem)
@@ -110,3 +130,19 @@ def test_without_graphviz_a_clear_error(tiny, tmp_path, monkeypatch):
 def test_unknown_format(tiny, tmp_path):
     with pytest.raises(ValueError, match="unknown graph format '.jpeg'"):
         render(tiny, tmp_path / "graph.jpeg")
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@needs_dot
+@pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.stem)
+def test_the_picture_reads_at_screen_width(path, tmp_path):
+    """Drawn at Graphviz's 96 dpi, the picture fits 1600 px and is no more than 3:1 either way
+    (the left-to-right graph of issue 15 was 3153 x 369, 8.5:1, unreadable at screen width)."""
+    width, height = _png_size(render(symbn.load(path), tmp_path / "g.png").read_bytes())
+    assert width <= 1600 and height <= 1600, (width, height)
+    assert max(width, height) / min(width, height) <= 3, (width, height)
+

@@ -1,0 +1,23 @@
+"""A counterexample as printed: exact values, simplified, with a decimal beside any that is not rational."""
+
+import sympy as sp
+
+from symbn.proof.counterexample import Counterexample, show, simplified
+
+R = sp.sqrt(362)
+NEST = 3 * (6 - R) ** 2 * (1448 - 1245 * R) / 76943824  # as the routes give it (issue 15: unreadable)
+
+
+def test_an_irrational_value_reads_a_plus_b_root_with_its_decimal():
+    assert simplified(NEST) == sp.Rational(12399, 53138) - sp.Rational(769329, 38471912) * R
+    assert show(NEST) == "12399/53138 - 769329*sqrt(362)/38471912 (≈ -0.147136)"
+
+
+def test_a_rational_value_is_itself():
+    assert show(sp.Rational(-73, 378)) == "-73/378"
+
+
+def test_the_line_shows_both_sides_and_the_data():
+    ce = Counterexample(3, 0, {"x": [sp.Rational(3, 2), -4, sp.Rational(7, 2)], "eps": 1}, NEST, sp.Rational(1, 2))
+    assert str(ce) == ("N=3, j=0: 12399/53138 - 769329*sqrt(362)/38471912 (≈ -0.147136) != 1/2 at "
+                       "x=[3/2, -4, 7/2], eps=1")
