@@ -76,9 +76,10 @@ class Kernels:
         self.rows_in, self.slices_in, self.constants = rows_in, slices_in, constants
         self.full, self.grads = full, grads
         self.cols = layout == "cols"
-        self.index = "[_a, _k]" if self.cols else "[_a, _k, _b]"
+        self.inner = "_j" if self.cols else "_b"  # the innermost index, counted from 0 over a row's view
         self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
         self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
+        self._merged: set[str] = set()  # per-slice ops the merge has run
 
     # --- shared pieces ----------------------------------------------------------------------
 
@@ -89,9 +90,19 @@ class Kernels:
                 "    _n = float(_A)" if self.cols else "    _n = float(_A * _B)",
                 "    _nab = (_A + _ablock - 1) // _ablock", "    _nkc = (_K + _kchunk - 1) // _kchunk"]
 
-    def bind_rows(self, ops: list[Op], extra: list[str] = ()) -> list[str]:
+    def read_rows(self, ops: list[Op], extra: list[str] = ()) -> list[str]:
         reads = {a for op in ops for a in op.reads} | set(extra)
-        return [f"{r} = np.float64(_in_{r}{self.index})" for r in self.rows_in if r in reads]
+        return [r for r in self.rows_in if r in reads]
+
+    def views(self, rows: list[str], prefix: str = "_in_", name: str = "_r_") -> list[str]:
+        """One row of each array as a view: the innermost loop then counts from 0, so
+        LLVM knows its index is not negative and vectorises it (an index from k0 is
+        wrapped like a negative one, element by element)."""
+        part = "[_a, _k0:_k0 + _w]" if self.cols else "[_a, _k]"
+        return [f"{name}{r} = {prefix}{r}{part}" for r in rows]
+
+    def bind_rows(self, rows: list[str]) -> list[str]:
+        return [f"{r} = np.float64(_r_{r}[{self.inner}])" for r in rows]
 
     def slice_values(self, n: str) -> list[str]:
         """Per-slice inputs and the ops of level 0 (from inputs and constants only)."""
@@ -101,17 +112,10 @@ class Kernels:
     # --- the reduce kernel ------------------------------------------------------------------
 
     def reduce(self) -> str:
-        s = self.s
-        for p in s.passes:
-            for body in p.bodies:
-                self.stored[body] = len(self.stored)
-                for k, _ in enumerate(p.terms[body]):
-                    self.stored[f"{body}#{k}"] = len(self.stored)
-        for x in self.shifted:
-            self.stored[f"{x}#b"] = len(self.stored)
+        self._plan_sums()
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk"])
-        lines.append(f"    _P = np.zeros((_nab, {len(self.stored)}, _K))")
+        lines.append(f"    _P = np.zeros((_nab, {max(len(self.stored), 1)}, _K))")
         lines.append("    for _t in numba.prange(_nab * _nkc):")
         task = ["_ab = _t // _nkc", "_a0 = _ab * _ablock", "_a1 = min(_A, _a0 + _ablock)", "_k0 = (_t % _nkc) * _kchunk"]
         body = self._blocks_cols() if self.cols else self._blocks_runs()
@@ -119,13 +123,34 @@ class Kernels:
         lines += self._merge()
         return "\n".join(lines)
 
+    def _plan_sums(self) -> None:
+        """What each block stores in ``_P``: the sum of each body, and of each shift
+        term's coefficient without its number (Σ -2·xmu is -2·Σ xmu; Σ -dy is -1
+        times the body Σ dy, already there); a term that is a number is n_b times
+        it, in the merge; and the block's own estimate of each statistic a later pass
+        reads.  ``source``: term -> (stored key or "" for a number, the number)."""
+        self.source: dict[str, tuple[str, str]] = {}
+        self.extra: dict[int, list[tuple[str, str, bool]]] = {}  # pass -> (key, text, varies along the slice)
+        for p in self.s.passes:
+            for b in p.bodies:
+                self.stored.setdefault(b, len(self.stored))
+            for body in p.bodies:
+                for k, t in enumerate(p.terms[body]):
+                    factor, rest = t.coefficient.subs({_N: _n_symbol}).as_coeff_Mul()
+                    if not rest.free_symbols:
+                        self.source[f"{body}#{k}"] = ("", shift.python(factor * rest))
+                        continue
+                    key = shift.python(rest)
+                    if key not in self.stored:
+                        self.stored[key] = len(self.stored)
+                        self.extra.setdefault(p.level, []).append((key, key, t.rows))
+                    self.source[f"{body}#{k}"] = (key, shift.python(factor))
+        for x in self.shifted:
+            self.stored[f"{x}#b"] = len(self.stored)
+
     def _pass_sums(self, p) -> list[tuple[str, str]]:
         """(stored key, per-element text) for each partial sum pass p accumulates."""
-        out = []
-        for body in p.bodies:
-            out.append((body, body))
-            out += [(f"{body}#{k}", _coefficient(t)) for k, t in enumerate(p.terms[body]) if t.rows]
-        return out
+        return [(body, body) for body in p.bodies] + [(k, text) for k, text, rows in self.extra.get(p.level, []) if rows]
 
     def _after_pass(self, p, value) -> list[str]:
         """Per slice, after pass p: the block's reductions, its own estimates, and
@@ -135,12 +160,9 @@ class Kernels:
             total = value(r.args[0])
             lines.append(f"{r.out} = {total} / _nb" if r.prim is mean_p else f"{r.out} = {total}")
         lines += [statement(op, "_nb") for op in self.s.block_ops(p.level)]
-        for body in p.bodies:
-            lines.append(f"_P[_ab, {self.stored[body]}, _k] = {value(body)}")
-            for k, t in enumerate(p.terms[body]):
-                key = f"{body}#{k}"
-                text = value(key) if t.rows else f"_nb * {_coefficient(t)}"
-                lines.append(f"_P[_ab, {self.stored[key]}, _k] = {text}")
+        lines += [f"_P[_ab, {self.stored[b]}, _k] = {value(b)}" for b in p.bodies]
+        for key, text, rows in self.extra.get(p.level, []):
+            lines.append(f"_P[_ab, {self.stored[key]}, _k] = {value(key) if rows else f'_nb * {text}'}")
         done = {r.out for r in p.reductions} | {op.out for op in self.s.block_ops(p.level)}
         lines += [f"_P[_ab, {self.stored[x + '#b']}, _k] = {x}" for x in self.shifted if x in done]
         return lines
@@ -152,9 +174,11 @@ class Kernels:
             sums = self._pass_sums(p)
             names = {key: f"_s{i}" for i, (key, _) in enumerate(sums)}
             body += [f"{names[key]} = 0.0" for key, _ in sums]
-            inner = self.bind_rows(p.rows, p.bodies) + [statement(op, "_n") for op in p.rows]
+            rows = self.read_rows(p.rows, p.bodies)
+            inner = self.bind_rows(rows) + [statement(op, "_n") for op in p.rows]
             inner += [f"{names[key]} = _add({names[key]}, {text})" for key, text in sums]
-            body += ["for _a in range(_a0, _a1):", "    for _b in range(_B):", *_indent(inner, 2)]
+            body += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _b in range(_B):",
+                     *_indent(inner, 2)]
             body += self._after_pass(p, lambda key, names=names: names[key])
         return lines + _indent(body, 1)
 
@@ -179,10 +203,12 @@ class Kernels:
         lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(first + keep(self.slices_in + [op.out for op in s.level0()]), 1)]
         for p, group in zip(s.passes, sums):
             reads = {a for op in p.rows for a in op.reads} | {x for _, text in group for x in _words(text)}
-            inner = ["_k = _k0 + _j", *self.bind_rows(p.rows, p.bodies), *bind(reads)]
+            rows = self.read_rows(p.rows, p.bodies)
+            inner = [*self.bind_rows(rows), *bind(reads)]
             inner += [statement(op, "_n") for op in p.rows]
             inner += [f"_acc[{acc[key]}, _j] += {text}" for key, text in group]
-            lines += ["for _a in range(_a0, _a1):", "    for _j in range(_w):", *_indent(inner, 2)]
+            lines += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
+                      *_indent(inner, 2)]
             after = self._after_pass(p, lambda key: f"_acc[{acc[key]}, _j]")
             made = [r.out for r in p.reductions] + [op.out for op in s.block_ops(p.level)]
             needed = {x for line in after for x in _words(line)}
@@ -196,18 +222,34 @@ class Kernels:
         body = self.slice_values("_n")
         for p in s.passes:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
-            inner = [f"{shift.delta(x)} = {x} - _P[_ab, {self.stored[x + '#b']}, _k]" for x in p.shifted]
+            rows = "(min(_A, _ab * _ablock + _ablock) - _ab * _ablock)"
+            inner = [f"_nb = float({rows}{'' if self.cols else ' * _B'})"]
+            inner += [f"{shift.delta(x)} = {x} - _P[_ab, {self.stored[x + '#b']}, _k]" for x in p.shifted]
             for i, b in enumerate(p.bodies):
                 parts = [f"_P[_ab, {self.stored[b]}, _k]"]
                 for k, t in enumerate(p.terms[b]):
-                    parts.append(f"{_monomial(p.shifted, t.powers)} * _P[_ab, {self.stored[f'{b}#{k}']}, _k]")
+                    key, factor = self.source[f"{b}#{k}"]
+                    value = f"_nb * {factor}" if not key else f"{_times(factor)}_P[_ab, {self.stored[key]}, _k]"
+                    parts.append(f"{_monomial(p.shifted, t.powers)} * {value}")
                 inner.append(f"_r{i} += {' + '.join(parts)}")
             body += ["for _ab in range(_nab):", *_indent(inner, 1)]
             total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
             body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
-            body += [statement(op, "_n") for op in s.merge if s.level[op.out] == p.level and not op.prim.reduction]
+            body += [statement(op, "_n") for op in self._merge_ops(p)]
         body += [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
         return lines + _indent(body, 2) + ["    return _C"]
+
+    def _merge_ops(self, p) -> list[Op]:
+        """The per-slice ops the merge runs after pass p: those of its level that later
+        passes need (their δs), or, after the last pass, every op not yet run."""
+        s = self.s
+        ops = [op for op in s.merge if not op.prim.reduction and s.level[op.out] >= 1]
+        if p is s.passes[-1]:
+            return [op for op in ops if op.out not in self._merged]
+        needed = {op.out for q in s.passes[p.level:] for op in s._closure(q.shifted, through_scalars=True)}
+        out = [op for op in ops if s.level[op.out] == p.level and op.out in needed]
+        self._merged |= {op.out for op in out}
+        return out
 
     # --- the element-wise kernel ---------------------------------------------------------------
 
@@ -218,24 +260,33 @@ class Kernels:
         lines = self.head("rows", params)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
-        per_slice = [f"{v} = _C[{i}, _k]" for i, v in enumerate(s.per_slice) if v in reads]
-        element = self.bind_rows(s.rows, [*self.full, *self.grads]) + [statement(op, "_n") for op in s.rows]
-        b = "" if self.cols else ", _b"
-        element += [f"_out_{o}{self.index} = {o}" for o in self.full]
-        element += [f"_grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}{', 0' if self.cols else b}] += {g}" for g in self.grads]
+        slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
+        rows = self.read_rows(s.rows, [*self.full, *self.grads])
+        element = self.bind_rows(rows) + [statement(op, "_n") for op in s.rows]
+        element += [f"_w_{o}[{self.inner}] = {o}" for o in self.full]
+        if self.cols:
+            element += [f"_grad_{g}[_kc * (1 - _s_{g}), _a, (_k0 + _j) * _s_{g}, 0] += {g}" for g in self.grads]
+        else:  # a view per row, as for the data
+            element += [f"_g_{g}[_b] += {g}" for g in self.grads]
+            outputs_grads = [f"_g_{g} = _grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}]" for g in self.grads]
         task = ["_kc = _t % _nkc", "_a0 = (_t // _nkc) * _ablock", "_a1 = min(_A, _a0 + _ablock)",
-                "_k0 = _kc * _kchunk", "_k1 = min(_K, _k0 + _kchunk)"]
-        if self.cols:  # rows in order, slices innermost
-            loop = ["for _a in range(_a0, _a1):", "    for _k in range(_k0, _k1):", *_indent(per_slice + element, 2)]
+                "_k0 = _kc * _kchunk", "_w = min(_K, _k0 + _kchunk) - _k0"]
+        outputs = self.views(self.full, "_out_", "_w_")
+        if self.cols:  # rows in order, slices innermost: the per-slice values as views of _C
+            task += [f"_c_{v} = _C[{i}, _k0:_k0 + _w]" for i, v in slices]
+            element = [f"{v} = _c_{v}[_j]" for _, v in slices] + element
+            loop = ["for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs, 1),
+                    "    for _j in range(_w):", *_indent(element, 2)]
         else:
-            loop = ["for _k in range(_k0, _k1):", *_indent(per_slice, 1), "    for _a in range(_a0, _a1):",
+            loop = ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
+                    "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + outputs_grads, 2),
                     "        for _b in range(_B):", *_indent(element, 3)]
         lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(task + loop, 2)]
         return "\n".join(lines)
 
 
-def _coefficient(t: shift.Term) -> str:
-    return shift.python(t.coefficient.subs({_N: _n_symbol}))
+def _times(factor: str) -> str:
+    return "" if factor == "1.0" else f"{factor} * "
 
 
 def _monomial(shifted: list[str], powers: tuple[int, ...]) -> str:

@@ -136,14 +136,11 @@ def _reduce_blocks(lay, itemsize, arrays, whole):
     run = max(1, B * itemsize * arrays)  # one row of one slice, every array
     if whole:
         ablock = max(A, 1)
-    elif B == 1:  # cols: blocks of rows across a chunk of slices
-        ablock = max(1, min(A, _BLOCK_ROWS))
+    elif B == 1:  # cols: blocks of whole rows (a part of each row, strided, reads slowly)
+        return max(1, min(A, _BLOCK_ROWS)), max(K, 1)
     else:
         ablock = max(1, min(A, _TASK_BYTES // run))
-    kchunk = max(1, min(K, _TASK_BYTES // max(1, ablock * run)))
-    if B == 1 and kchunk < K:  # whole cache lines of each row
-        kchunk = min(K, max(16, kchunk - kchunk % 16))
-    return ablock, kchunk
+    return ablock, max(1, min(K, _TASK_BYTES // max(1, ablock * run)))
 
 
 def _row_blocks(lay, itemsize, arrays, slabs):

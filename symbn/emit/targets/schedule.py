@@ -123,6 +123,7 @@ class Schedule:
         self.merge = [op for op in needed if op.kind != ROW]
         top = max((self.level[op.out] for op in self.merge if op.prim.reduction), default=0)
         self.passes = [self._pass(p, needed) for p in range(1, top + 1)]
+        self._defer()
         self.whole = False
         try:
             for p in self.passes:
@@ -174,6 +175,20 @@ class Schedule:
         reads = {a for op in rows for a in op.reads} | {r.args[0] for r in reductions}
         shifted = [op.out for op in needed if op.kind != ROW and op.out in reads and self.level[op.out] >= 1]
         return Pass(p, rows, reductions, shifted)
+
+    def _defer(self) -> None:
+        """A sum of the first pass that no block estimate needs (Σ dy) is summed in the
+        last pass instead: the first pass then reads less, the last reads it anyway."""
+        if len(self.passes) < 2:
+            return
+        first, last = self.passes[0], self.passes[-1]
+        needed = {op.out for q in self.passes[1:] for op in self._closure(q.shifted, through_scalars=True)}
+        later = [r for r in first.reductions if r.out not in needed and r.args[0] not in
+                 {b.args[0] for b in first.reductions if b.out in needed}]
+        first.reductions = [r for r in first.reductions if r not in later]
+        last.reductions = last.reductions + later
+        first.rows = self._closure([r.args[0] for r in first.reductions if isinstance(r.args[0], str)], False)
+        last.rows = self._closure([r.args[0] for r in last.reductions if isinstance(r.args[0], str)], False)
 
     def block_ops(self, p: int) -> list[Op]:
         """The per-slice ops a block evaluates after its pass p (its own estimates),
