@@ -90,9 +90,11 @@ def _per_slice(v, shape, axes, name):
 
 
 def _saved_slice(saved, name, shape, axes):
-    """saved[name] (keepdims, or flat with one value per slice) as (K,) float64."""
+    """saved[name] (keepdims, or flat with one value per slice, or one number for every slice: the NumPy
+    module saves a stage of constants only, BatchNorm eval's ivar, as one) as (K,) float64."""
     kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))
-    return _per_slice(_saved(saved, name, kshape), shape, axes, f"saved[{name!r}]")
+    value = saved[name] if np.ndim(saved[name]) == 0 else _saved(saved, name, kshape)
+    return _per_slice(value, shape, axes, f"saved[{name!r}]")
 
 
 def _restore(a, shape, lay):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .cases import CASES, Case, agree, inputs, reference
+from .cases import CASES, Case, agree, inputs, keywords, reference
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install 'symbn[jax]')")
 jax.config.update("jax_enable_x64", True)  # float64, as the NumPy module computes it
@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from jax.test_util import check_grads
 
 
-def gradients(module, args, dy, axis):
-    y, vjp = jax.vjp(lambda *a: module.forward(*a, axis=axis), *(jnp.asarray(a) for a in args))
+def gradients(module, args, dy, kw):
+    y, vjp = jax.vjp(lambda *a: module.forward(*a, **kw), *(jnp.asarray(a) for a in args))
     return [np.asarray(y), *(np.asarray(g) for g in vjp(jnp.asarray(dy)))]
 
 
@@ -24,10 +24,11 @@ def gradients(module, args, dy, axis):
 def test_agrees_with_the_numpy_module(jax_case, case):
     layer, module, numpy_module = jax_case
     args, dy = inputs(layer, case)
-    same, exact = reference(numpy_module, case, args, dy)
-    got = gradients(module, args, dy, case.axis)
+    kw = keywords(layer, case)
+    same, exact = reference(numpy_module, case, args, dy, kw)
+    got = gradients(module, args, dy, kw)
     names = ["y", *module.GRADIENTS]
-    agree(got, same, case.tolerance, names)
+    agree(got, same, case.tolerance, names, exact)
     if case.kind == "offset":
         agree(got, exact, 2e-6, names)
 

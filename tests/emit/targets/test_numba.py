@@ -7,7 +7,9 @@ import ast
 import numpy as np
 import pytest
 
-from .cases import CASES, Case, agree, error, inputs, reference
+from symbn.emit.targets import load
+
+from .cases import CASES, Case, agree, error, inputs, keywords, reference
 
 numba = pytest.importorskip("numba", reason="numba is not installed (pip install 'symbn[numba]')")
 
@@ -24,11 +26,11 @@ def test_imports_numba_and_numpy_only(numba_case):
 def test_agrees_with_the_numpy_module(numba_case, case):
     layer, module, numpy_module = numba_case
     args, dy = inputs(layer, case)
-    same, exact = reference(numpy_module, case, args, dy)
-    kw = {"axis": case.axis}
+    kw = keywords(layer, case)
+    same, exact = reference(numpy_module, case, args, dy, kw)
     got = [module.forward(*args, **kw), *module.backward(dy, *args, **kw)]
     names = ["y", *module.GRADIENTS]
-    agree(got, same, case.tolerance, names)
+    agree(got, same, case.tolerance, names, exact)
     if case.kind == "offset":  # and accurate: against float64 arithmetic on the same float32 data
         agree(got, exact, 2e-6, names)
     assert all(np.asarray(g).dtype == case.dtype for g in got)
@@ -84,3 +86,22 @@ def test_complex_data_is_refused_with_a_reason(numba_case):
     args, _ = inputs(layer, CASES[0])
     with pytest.raises(TypeError, match="real data"):
         module.forward(*(a.astype(complex) for a in args))
+
+
+def test_kernels_compile_lazily_only_the_signatures_used(numba_case):
+    """A fresh copy of the module (its own file, so its own dispatchers): one float64 backward on
+    BatchNorm-shaped columns compiles the backward's reduce and element-wise kernels of the cols
+    layout, once, and nothing else (no forward, no runs layout, no float32)."""
+    layer, module, _ = numba_case
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT is set: nothing compiles")
+    if layer.name != "batchnorm":
+        pytest.skip("checked once, on batchnorm: each fresh copy compiles its kernels")
+    fresh = load(layer, "numba", source=module.SOURCE + "\n# a fresh copy: its own dispatchers\n")
+    kernels = {name: k for name, k in vars(fresh).items() if isinstance(k, numba.core.registry.CPUDispatcher)}
+    assert not any(k.signatures for k in kernels.values())
+    args, dy = inputs(layer, CASES[0])
+    fresh.backward(dy, *args)
+    compiled = {name for name, k in kernels.items() if k.signatures}
+    assert compiled == {"_backward_reduce_cols", "_backward_rows_cols"}
+    assert all(len(kernels[name].signatures) == 1 for name in compiled)
