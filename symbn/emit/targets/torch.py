@@ -7,8 +7,8 @@ per-slice values the backward reads (and the offsets of the means, see
 gradient to its input's shape.  ``register_autograd`` joins them, and
 ``register_fake`` gives their shapes, so ``torch.compile`` and ``opcheck`` see
 through them without running them.  Differentiating the backward again needs the
-layer's second-order formulas; until symbn proves and emits those, it raises an
-error that says so.  ``forward(...)`` returns y as a tensor with autograd.
+layer's second-order formulas; symbn proves them but does not emit them yet, so
+it raises an error that says so.  ``forward(...)`` returns y as a tensor with autograd.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from symbn.lang.derivation import Layer
 from symbn.lang.expr import parse
 
 SECOND_ORDER = ("symbn: double backward of {op} is not available: it needs the layer's second-order formulas, "
-                "which symbn does not prove yet, and this module computes only the proved first-order backward")
+                "which symbn proves (symbn prove --order 2) but does not emit yet; this module computes only the "
+                "proved first-order backward")
 
 
 def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
