@@ -292,7 +292,8 @@ def cmd_emit(args) -> int:
     from symbn.emit.targets import emit
 
     layer = load(args.file)
-    path = output_path(args.output, f"{layer.name}_np.py") if args.output else None
+    suffix = "np" if args.target == "numpy" else args.target
+    path = output_path(args.output, f"{layer.name}_{suffix}.py") if args.output else None
     try:
         source = emit(layer, args.target, time_limit=args.time_limit)
     except NotCertified as err:
