@@ -20,7 +20,16 @@ after a call, hit all alike), median milliseconds per call:
                   buffer: two reductions (Σdy, Σdy·x) and four element-wise passes (dx = P·dy + Q·x + K
                   takes three per-column constants and one array sum, one ufunc call each).  What
                   any NumPy backward costs at least, on this machine;
-- copy:           ``np.copyto`` of one array of the input's size: the memory-bandwidth unit.
+- copy:           ``np.copyto`` of one array of the input's size: the memory-bandwidth unit;
+- numba:          ``symbn emit --target numba``'s backward, saved=None: one reduce kernel that
+                  reads x and dy once (statistics summed in float64 in blocks centred on their own
+                  mean, merged exactly) and one element-wise kernel (only when numba is installed);
+- numba+saved:    the same given its forward's saved statistics.
+
+The memory floor is 2.5 × copy: a backward reads x and dy for its sums and x and dy again and
+writes dx, 5 passes over the data, where a copy is 2 (one read, one write).  Compiling the
+numba kernels is measured apart (``--compile``): the first call in a new cache directory, and
+the first call of a new process that finds numba's cache.
 
 Each size and dtype is measured in a new process, in which glibc's malloc keeps freed memory
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``; ``--glibc-default`` leaves them unset).
@@ -58,11 +67,16 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 import symbn
 from symbn.emit.module import load_module
+from symbn.emit.targets import load as load_target
 
 try:
     import torch
 except ImportError:  # optional: the benchmark runs without it
     torch = None
+try:
+    import numba
+except ImportError:  # optional too
+    numba = None
 
 SIZES = [(256, 256), (4096, 1024), (65536, 64)]
 KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(1 << 27), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
@@ -139,7 +153,7 @@ def numpy_floor(dy, x, gamma, mean, invstd, out):
 # --- measuring ----------------------------------------------------------------------------
 
 
-def variants(module, dy, x, gamma, beta):
+def variants(module, dy, x, gamma, beta, kernels=None):
     _, saved = module.forward(x, gamma, beta, eps=EPS, return_saved=True)
     _, cache = seeds_forward(x, gamma, beta, EPS)
     dst, floor_out = np.empty_like(x), np.empty_like(x)
@@ -152,6 +166,10 @@ def variants(module, dy, x, gamma, beta):
         "numpy floor": lambda: numpy_floor(dy, x, gamma, mean, invstd, floor_out),
         "copy": lambda: np.copyto(dst, x),
     }
+    if kernels is not None:
+        _, fused = kernels.forward(x, gamma, beta, eps=EPS, return_saved=True)
+        out["numba"] = lambda: kernels.backward(dy, x, gamma, beta, eps=EPS)
+        out["numba+saved"] = lambda: kernels.backward(dy, x, gamma, beta, eps=EPS, saved=fused)
     if torch is not None:
         t = {k: torch.from_numpy(v) for k, v in {"dy": dy, "x": x, "gamma": gamma}.items()}
         t_mean, t_invstd = torch.from_numpy(mean), torch.from_numpy(invstd)
@@ -185,12 +203,12 @@ def peak_arrays(fn, nbytes: int) -> float:
     return peak / nbytes
 
 
-def measure(module, n: int, d: int, dtype, reps: int) -> dict:
+def measure(module, n: int, d: int, dtype, reps: int, kernels=None) -> dict:
     rng = np.random.default_rng(0)
     x = (3 + 2 * rng.standard_normal((n, d))).astype(dtype)
     dy = rng.standard_normal((n, d)).astype(dtype)
     gamma, beta = rng.standard_normal(d).astype(dtype), rng.standard_normal(d).astype(dtype)
-    fns = variants(module, dy, x, gamma, beta)
+    fns = variants(module, dy, x, gamma, beta, kernels)
     check(fns, dtype)
     times = {k: [] for k in fns}
     for _ in range(2):  # warm up: page in, first-call costs
@@ -203,7 +221,7 @@ def measure(module, n: int, d: int, dtype, reps: int) -> dict:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    memory = {k: peak_arrays(fn, x.nbytes) for k, fn in fns.items() if not k.startswith("torch")}
+    memory = {k: peak_arrays(fn, x.nbytes) for k, fn in fns.items() if not k.startswith(("torch", "numba"))}
     return {"n": n, "d": d, "dtype": np.dtype(dtype).name, "reps": reps,
             "ms": {k: 1e3 * float(np.median(v)) for k, v in times.items()}, "peak_arrays": memory}
 
@@ -247,6 +265,46 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def fused_table(results: list[dict]) -> str:
+    """The numba kernels against torch's and the memory floor (5 passes: 2.5 × copy)."""
+    head = ("| N × D | dtype | numba | numba+saved | faster torch | floor (2.5 × copy) | numba / torch | "
+            "numba+saved / torch | numba / floor | numba+saved / floor |")
+    rows = [head, "|" + "---|" * 10]
+    for r in results:
+        ms = r["ms"]
+        if "numba" not in ms or "torch" not in ms:
+            continue
+        t, floor = fastest_torch(ms), 2.5 * ms["copy"]
+        rows.append(f"| {r['n']} × {r['d']} | {r['dtype']} | {ms['numba']:.3f} | {ms['numba+saved']:.3f} | {t:.3f} | "
+                    f"{floor:.3f} | {ms['numba'] / t:.2f} | {ms['numba+saved'] / t:.2f} | {ms['numba'] / floor:.2f} | "
+                    f"{ms['numba+saved'] / floor:.2f} |")
+    return "\n".join(rows)
+
+
+FUSED_TARGETS = {  # (size, variant): (at most × torch, at most × floor or None)
+    ((4096, 1024), "numba+saved"): (1.0, 1.3),
+    ((4096, 1024), "numba"): (1.2, 1.4),
+    ((256, 256), "numba+saved"): (1.0, None),
+    ((256, 256), "numba"): (1.0, None),
+}
+
+
+def fused_targets(results: list[dict]) -> list[str]:
+    lines = []
+    for r in results:
+        ms = r["ms"]
+        for ((n, d), name), (vs_torch, vs_floor) in FUSED_TARGETS.items():
+            if (r["n"], r["d"]) != (n, d) or name not in ms or "torch" not in ms:
+                continue
+            ratio = ms[name] / fastest_torch(ms)
+            line = f"{n} × {d} {r['dtype']}: {name} / torch = {ratio:.2f} (<= {vs_torch}: {'met' if ratio <= vs_torch else 'NOT met'})"
+            if vs_floor is not None:
+                floor = ms[name] / (2.5 * ms["copy"])
+                line += f", / floor = {floor:.2f} (<= {vs_floor}: {'met' if floor <= vs_floor else 'NOT met'})"
+            lines.append(line)
+    return lines
+
+
 def targets(results: list[dict]) -> list[str]:
     lines = []
     for r in results:
@@ -275,8 +333,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.one:
         n, d, dtype, reps = args.one.split(",")
-        module = load_module(symbn.load(ROOT / "derivations/batchnorm.toml"))
-        print(json.dumps(measure(module, int(n), int(d), np.dtype(dtype), int(reps))))
+        layer = symbn.load(ROOT / "derivations/batchnorm.toml")
+        kernels = load_target(layer, "numba") if numba is not None else None
+        print(json.dumps(measure(load_module(layer), int(n), int(d), np.dtype(dtype), int(reps), kernels)))
         return 0
     results = []
     for n, d in SIZES:
@@ -296,6 +355,11 @@ def main(argv=None) -> int:
     print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print("\nTargets at 4096 × 1024:")
     print("\n".join("  " + t for t in targets(results)))
+    if numba is not None:
+        print(f"\nThe numba kernels (numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads), median ms:\n")
+        print(fused_table(results))
+        print("\nTargets of the numba kernels:")
+        print("\n".join("  " + t for t in fused_targets(results)))
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2))
     return 0

@@ -34,6 +34,7 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
@@ -120,34 +121,18 @@ def capped(f, cap: float, *args) -> str:
     return f"{queue.get():.2f}"
 
 
-def tensorgrad_second_derivative() -> str:
-    """tensorgrad (symbolic tensors, symbolic sizes) on BatchNorm's Hessian-vector product, if installed."""
-    try:
-        import tensorgrad  # noqa: F401
-    except ImportError:
-        return "not installed (pip install tensorgrad)"
-    from tensorgrad import Variable
-    from tensorgrad import functions as F
-
-    t = time.perf_counter()
-    n = sp.Symbol("N")
-    del n
-    x = Variable("x", "b")
-    dy = Variable("dy", "b")
-    v = Variable("v", "b")
-    mu = F.sum(x, ["b"]) / F.sum(F.ones_like(x), ["b"]) if hasattr(F, "ones_like") else None
-    if mu is None:
-        return "this tensorgrad has no ones_like: not measured"
-    xc = x - mu
-    var = F.sum(xc * xc, ["b"]) / F.sum(F.ones_like(x), ["b"])
-    y = xc * F.pow(var + 1, -0.5) if hasattr(F, "pow") else None
-    if y is None:
-        return "this tensorgrad has no pow: not measured"
-    f = F.sum(y * dy, ["b"])
-    g = f.grad(x)
-    hv = F.sum(g * v, ["b"]).grad(x)
-    hv.full_simplify() if hasattr(hv, "full_simplify") else hv.simplify()
-    return f"{time.perf_counter() - t:.2f}"
+def tensorgrad_second_derivative(python: str | None) -> str:
+    """tensorgrad (symbolic tensors, symbolic sizes) on BatchNorm's second derivative d<ddx, dx>/dx, run by
+    benchmarks/tensorgrad_bn.py in ``python`` (an interpreter that has tensorgrad; by default this one)."""
+    python = python or sys.executable
+    probe = subprocess.run([python, "-c", "import tensorgrad"], capture_output=True, check=False)
+    if probe.returncode:
+        return "not installed (pip install tensorgrad, or --tensorgrad-python PATH)"
+    run = subprocess.run([python, str(HERE / "tensorgrad_bn.py")], capture_output=True, text=True, check=False, timeout=900)
+    if run.returncode:
+        last = (run.stderr.strip().splitlines() or ["?"])[-1]
+        return f"not measured: tensorgrad failed ({last[:160]})"
+    return run.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -155,6 +140,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[8, 16, 32, 64])
     parser.add_argument("--second-sizes", type=int, nargs="*", default=[8, 16])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tensorgrad-python", help="a Python that has tensorgrad installed (optional)")
     parser.add_argument("--baseline-cap", type=float, default=300.0, help="seconds before plain SymPy is stopped")
     args = parser.parse_args()
     print(f"machine: {machine()}\n")
@@ -195,7 +181,7 @@ def main() -> None:
         concrete = [best_of(lambda layer=layer, n=n: prove_second(layer, n=n, time_limit=None), 1) for n in args.second_sizes]
         print(f"| {path.stem} | {seconds:.3f} | {len(proof.results)} ({proof.verdict}) | "
               + " | ".join(f"{c:.2f}" for c in concrete) + " |", flush=True)
-    print(f"\ntensorgrad, BatchNorm's Hessian-vector product (s): {tensorgrad_second_derivative()}")
+    print(f"\ntensorgrad, BatchNorm's Hessian-vector product (s): {tensorgrad_second_derivative(args.tensorgrad_python)}")
 
 
 if __name__ == "__main__":

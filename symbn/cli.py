@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from symbn.lang.derivation import SpecError, load
 from symbn.lang.python import BindError, CodeError
 from symbn.proof.prover import TooLarge
 from symbn.version import __version__
+
+TARGETS = ("numpy", "numba", "torch", "jax")  # symbn.emit.targets.TARGETS, without importing emit here
 
 BAD_INPUT = 2
 UNDECIDED = 3  # as for a verdict 'unknown': a value the document would show could not be checked
@@ -180,8 +183,10 @@ def _extra_commands(sub) -> None:
                    help="add each proof's time (the document is then no longer the same from run to run)")
     p.set_defaults(run=cmd_latex)
 
-    p = sub.add_parser("emit", help="a NumPy module computing exactly the proved gradient")
+    p = sub.add_parser("emit", help="a module computing exactly the proved gradient (NumPy, numba, PyTorch or JAX)")
     p.add_argument("file")
+    p.add_argument("--target", choices=TARGETS, default="numpy",
+                   help="numpy (default), numba (compiled kernels), torch (a torch.library operator), jax (a custom_jvp)")
     p.add_argument("-o", "--output", metavar="PATH", help="write the module here instead of printing it")
     p.add_argument("--time-limit", type=seconds, default=60.0, metavar="S",
                    help="seconds per certification (default 60; 0: no limit)")
@@ -189,6 +194,7 @@ def _extra_commands(sub) -> None:
 
     p = sub.add_parser("check-numeric", help="the emitted module against finite differences, complex step and mpmath")
     p.add_argument("file")
+    p.add_argument("--target", choices=TARGETS, default="numpy", help="the target whose module is checked (default numpy)")
     p.add_argument("--shape", type=_shape, default=None, metavar="N,D", help="input shape (default 6,4)")
     p.add_argument("--axis", type=_axis, default=None, metavar="A", help="reduced axis or axes, e.g. 0 or -1 or 0,2,3 (default 0)")
     p.add_argument("--seed", type=int, default=0)
@@ -282,12 +288,14 @@ EMIT_EXIT = {"refuted": 1, "unknown": 3, "missing": 2}
 
 
 def cmd_emit(args) -> int:
-    from symbn.emit.module import NotCertified, emit_module
+    from symbn.emit.certify import NotCertified
+    from symbn.emit.targets import emit
 
     layer = load(args.file)
-    path = output_path(args.output, f"{layer.name}_np.py") if args.output else None
+    suffix = "np" if args.target == "numpy" else args.target
+    path = output_path(args.output, f"{layer.name}_{suffix}.py") if args.output else None
     try:
-        source = emit_module(layer, time_limit=args.time_limit)
+        source = emit(layer, args.target, time_limit=args.time_limit)
     except NotCertified as err:
         print(f"symbn: not emitted: {err}", file=sys.stderr)
         return EMIT_EXIT.get(err.verdict, 1)
@@ -299,13 +307,20 @@ def cmd_emit(args) -> int:
 
 
 def cmd_check_numeric(args) -> int:
-    from symbn.emit.module import NotCertified
+    from symbn.emit.certify import NotCertified
+    from symbn.emit.targets import MissingLibrary, require
     from symbn.numeric import check_numeric
 
     layer = load(args.file)
     options = {k: v for k, v in (("shape", args.shape), ("axis", args.axis)) if v is not None}
     try:
-        report = check_numeric(layer, seed=args.seed, **options)
+        require(args.target)
+    except MissingLibrary as err:
+        raise UsageError(str(err)) from None
+    if args.target == "jax":  # this process's own setting, read when JAX is imported: the float64 checks need it
+        os.environ["JAX_ENABLE_X64"] = "1"
+    try:
+        report = check_numeric(layer, seed=args.seed, target=args.target, **options)
     except NotCertified as err:
         print(f"symbn: not emitted: {err}", file=sys.stderr)
         return EMIT_EXIT.get(err.verdict, 1)

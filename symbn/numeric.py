@@ -130,13 +130,18 @@ class NumericReport:
     second: list[tuple[str, str, float, float]] = field(default_factory=list)  # double_backward's rows, as rows
     h: str = ""  # what double_backward differentiates, h = <ddx, dx> + ..., when the module has one
     notes: list[str] = field(default_factory=list)  # an oracle that does not apply, and why
+    target: str = "numpy"
+    complex_source: str = "its own forward"  # what the complex step evaluates
 
     @property
     def ok(self) -> bool:
         return all(err <= tol for _, _, err, tol in self.rows + self.second)
 
     def text(self) -> str:
-        lines = [f"{self.layer}: emitted backward at random inputs, shape {self.shape}, axis={self.axis!r}"]
+        what = "emitted backward" if self.target == "numpy" else f"{self.target} target's gradients"
+        lines = [f"{self.layer}: {what} at random inputs, shape {self.shape}, axis={self.axis!r}"]
+        if self.complex_source != "its own forward":
+            lines.append(f"complex step: {self.complex_source}")
         lines += [f"{name} = {value} (the file gives no default)" for name, value in self.chosen.items()]
         lines += _table(self.rows)
         if self.h:
@@ -175,23 +180,34 @@ def random_inputs(layer: Layer, shape: tuple[int, ...], axis, seed: int = 0) -> 
     return values, rng.standard_normal(shape)
 
 
-def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: int = 0, dps: int = 50, module=None) -> NumericReport:
-    """The emitted module's backward (float64 and float32) at random inputs against
-    central differences and the complex step of its forward, and the mpmath reference."""
-    from symbn.emit.module import load_module
+def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: int = 0, dps: int = 50, module=None,
+                  target: str = "numpy") -> NumericReport:
+    """A target's gradients (float64 and float32) at random inputs against central
+    differences of its forward, the complex step, and the mpmath reference.  The
+    complex step evaluates the target's forward at complex inputs, or the NumPy
+    module's where the target computes real data only (numba)."""
+    if module is not None:  # a NumPy module given as it is
+        forward = complex_forward = module.forward
+        source = "its own forward"
 
-    module = module or load_module(layer)
+        def gradients(dy, *args, **kw):
+            return list(module.backward(dy, *args, **kw))
+    else:
+        from symbn.emit.targets.adapters import adapter
+
+        found = adapter(layer, target)
+        forward, gradients, complex_forward, source = found.forward, found.gradients, found.complex_forward, found.complex_source
     values, dy = random_inputs(layer, tuple(shape), axis, seed)
     args = list(values.values())
     chosen = {n: 0.5 for n, i in layer.inputs.items() if i.kind == CONSTANT and i.default is None}
     kw = {"axis": axis, **chosen}
-    got = dict(zip(values, module.backward(dy, *args, **kw)))
-    got32 = dict(zip(values, module.backward(dy.astype(np.float32), *(a.astype(np.float32) for a in args), **kw)))
+    got = dict(zip(values, gradients(dy, *args, **kw)))
+    got32 = dict(zip(values, gradients(dy.astype(np.float32), *(a.astype(np.float32) for a in args), **kw)))
     reference = mp_gradient(layer, values, dy, axis, constants=chosen, dps=dps)
-    report = NumericReport(layer.name, tuple(shape), axis, chosen=chosen)
+    report = NumericReport(layer.name, tuple(shape), axis, chosen=chosen, target=target, complex_source=source)
     for k, name in enumerate(values):
-        fd = central_difference(module.forward, args, k, dy, **kw)
-        cs = complex_step(module.forward, args, k, dy, **kw)
+        fd = central_difference(forward, args, k, dy, **kw)
+        cs = complex_step(complex_forward, args, k, dy, **kw)
         report.rows += [
             ("central differences (float64)", name, relative_error(got[name], fd), 1e-6),
             ("complex step (float64)", name, relative_error(got[name], cs), 1e-12),

@@ -11,18 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from symbn.emit.common import signature
 from symbn.emit.gradients import gradients
 from symbn.emit.plan import RESERVED, Plan
-from symbn.emit.printer import Printer, number
+from symbn.emit.printer import Printer
 from symbn.ir.primitives import CONSTANT, ROW
-from symbn.lang.derivation import Layer
-
-
-def signature(layer: Layer, first: str, tail: str) -> str:
-    args = [first] if first else []
-    args += [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
-    consts = [f"{n}={number(i.default)}" if i.default is not None else n for n, i in layer.inputs.items() if i.kind == CONSTANT]
-    return ", ".join(args + ["*"] + consts + [tail])
 
 
 def preamble(p: Printer, plan: Plan, backward: bool, directions: Mapping[str, str] | None = None) -> dict[str, str]:

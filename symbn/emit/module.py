@@ -20,7 +20,6 @@ LayerNorm gamma), the frameworks' convention.
 
 from __future__ import annotations
 
-import inspect
 import textwrap
 import types
 
@@ -29,6 +28,7 @@ from symbn.emit import second
 from symbn.emit.body import body, preamble, printer, signature
 from symbn.emit.centring import Unfoldable, centrings
 from symbn.emit.certify import NotCertified, certify
+from symbn.emit.common import constants, helpers
 from symbn.emit.gradients import gradients
 from symbn.emit.plan import Plan
 from symbn.emit.printer import Printer
@@ -60,8 +60,8 @@ def _emit(layer: Layer, time_limit: float | None) -> tuple[str, types.CodeType]:
     parts = [
         _docstring(layer, plan, certified, folded, messages, second.docstring(layer, twice)),
         "import numpy as np",
-        _constants(layer, plan, twice),
-        _runtime(),
+        constants(layer, plan, twice),
+        helpers(emit_runtime),
         *split,
         _forward(plan, messages=messages),
         backward,
@@ -151,27 +151,6 @@ def _many_devices(messages: dict) -> str:
             f"{count + ' of ' + send(backward) + ' float64 values' if backward else 'no all-reduce'} "
             f"(C slices). The split was proved equal to the layer for 2 and 3 devices of any sizes.")
     return textwrap.fill(text, 84, break_on_hyphens=False)
-
-
-def _constants(layer: Layer, plan: Plan, twice) -> str:
-    grads = tuple("d" + w for w in layer.differentiable)
-    formulas = {"d" + w: t for w, t in plan.texts().items()}
-    lines = [
-        f"LAYER = {layer.name!r}",
-        f"INPUTS = {tuple(layer.inputs)!r}",
-        f"GRADIENTS = {grads!r}",
-        f"SAVED = {plan.saved_order!r}",
-        f"FORMULAS = {formulas!r}",
-    ]
-    if twice:  # the double backward's formulas, as printed
-        lines.append(f"SECOND_ORDER = {({'d' + w: t for w, (t, _) in twice.items()})!r}")
-    return "\n".join(lines)
-
-
-def _runtime() -> str:
-    source = inspect.getsource(emit_runtime)
-    body = source.split('"""', 2)[2]  # drop the module docstring
-    return body.replace("import numpy as np\n", "", 1).strip("\n")
 
 
 def _forward(plan: Plan, split: bool = False, messages: dict | None = None) -> str:

@@ -114,8 +114,12 @@ class Rearranger:
 
     def fast(self, formula: Formula) -> Expr:
         """The formula as Σ coefficient·monomial (row) or one factored scalar."""
+        return self.fast_value(self.value(formula))
+
+    def fast_value(self, value: sp.Expr) -> Expr:
+        """A value on :class:`Rows` as Σ coefficient·monomial (row) or one factored scalar."""
         groups: dict[sp.Expr, sp.Expr] = {}
-        for term in sp.Add.make_args(sp.expand(self.value(formula))):
+        for term in sp.Add.make_args(sp.expand(value)):
             c, m = self.B.split(term)
             groups[m] = groups.get(m, 0) + c
         terms = [(sp.factor(c), m) for m, c in groups.items() if sp.factor(c) != 0] or [(sp.Integer(0), sp.Integer(1))]

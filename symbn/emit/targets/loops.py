@@ -1,0 +1,305 @@
+"""numba text of a :class:`~.schedule.Schedule`: a reduce kernel and an element-wise kernel.
+
+The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed,
+each compiled only when a call needs it:
+
+- ``cols`` (B = 1, the slice is a column, BatchNorm's (N, C)): rows are read in
+  order and the innermost loop runs along k, over contiguous memory, with one
+  accumulator per slice (an array, so it vectorises as written);
+- ``runs`` (B > 1: LayerNorm's rows, the H×W of (N, C, H, W)): the innermost loop
+  runs along b; its sums go through ``_add``, whose reassociating add lets LLVM
+  vectorise them (the order is then fixed by the compiled code, not by threads).
+
+The reduce kernel splits the data into tasks of a block of rows times a chunk of
+slices, fixed by the shape: every block is read from memory once and summed in
+the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``;
+then, per slice, the blocks are merged in order (the shift terms of :mod:`.shift`)
+and the per-slice ops run.  The result ``_C`` holds one row per value of
+``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes the
+outputs.  Names: a file's names as they are; everything of the kernel's own
+starts with an underscore, which no file name can.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import sympy as sp
+
+from symbn.emit.printer import number
+from symbn.emit.targets import shift
+from symbn.emit.targets.schedule import Op, Schedule
+from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
+
+DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy")'
+_N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
+
+
+def atom(a: str | Fraction, n: str) -> str:
+    if isinstance(a, Fraction):
+        text = number(a) if a.denominator != 1 else f"{a.numerator}.0"
+        return f"({text})" if a < 0 else text
+    return n if a == "N" else a
+
+
+def statement(op: Op, n: str) -> str:
+    """One element-wise or per-slice op as an assignment (N read as ``n``)."""
+    args = [atom(a, n) for a in op.args]
+    if op.prim is pow_p and isinstance(op.args[1], Fraction):
+        e = op.args[1]
+        if e == Fraction(1, 2):
+            return f"{op.out} = np.sqrt({args[0]})"
+        if e.denominator == 1:
+            return f"{op.out} = {args[0]} ** {e.numerator}"
+    if op.prim.infix:
+        return f"{op.out} = {args[0]} {op.prim.infix} {args[1]}"
+    if op.prim is neg_p:
+        return f"{op.out} = -{args[0]}"
+    if op.prim is id_p:
+        return f"{op.out} = {args[0]}"
+    return f"{op.out} = np.{op.prim.name}({args[0]})"
+
+
+class Kernels:
+    """The two kernels of one pipeline (``name``: forward or backward) in one layout.
+
+    ``rows_in``: the row inputs, the data first, as the kernels take them (3-D for
+    runs, 2-D for cols); ``slices_in``: per-slice inputs ((K,) float64 arrays);
+    ``constants``: numbers; ``full``: outputs of the data's shape; ``grads``:
+    gradients of row inputs other than the data, summed into ``_grad_<name>``
+    (slabs, A, K or 1, B) float64 arrays (see the module)."""
+
+    def __init__(self, name: str, s: Schedule, layout: str, rows_in: list[str], slices_in: list[str],
+                 constants: list[str], full: list[str], grads: list[str]):
+        self.name, self.s, self.layout = name, s, layout
+        self.rows_in, self.slices_in, self.constants = rows_in, slices_in, constants
+        self.full, self.grads = full, grads
+        self.cols = layout == "cols"
+        self.inner = "_j" if self.cols else "_b"  # the innermost index, counted from 0 over a row's view
+        self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
+        self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
+        self._merged: set[str] = set()  # per-slice ops the merge has run
+
+    # --- shared pieces ----------------------------------------------------------------------
+
+    def head(self, kind: str, params: list[str]) -> list[str]:
+        shape = "_A, _K = _in_{0}.shape" if self.cols else "_A, _K, _B = _in_{0}.shape"
+        return [DECORATOR, f"def _{self.name}_{kind}_{self.layout}({', '.join(params)}):",
+                "    " + shape.format(self.rows_in[0]),
+                "    _n = float(_A)" if self.cols else "    _n = float(_A * _B)",
+                "    _nab = (_A + _ablock - 1) // _ablock", "    _nkc = (_K + _kchunk - 1) // _kchunk"]
+
+    def read_rows(self, ops: list[Op], extra: list[str] = ()) -> list[str]:
+        reads = {a for op in ops for a in op.reads} | set(extra)
+        return [r for r in self.rows_in if r in reads]
+
+    def views(self, rows: list[str], prefix: str = "_in_", name: str = "_r_") -> list[str]:
+        """One row of each array as a view: the innermost loop then counts from 0, so
+        LLVM knows its index is not negative and vectorises it (an index from k0 is
+        wrapped like a negative one, element by element)."""
+        part = "[_a, _k0:_k0 + _w]" if self.cols else "[_a, _k]"
+        return [f"{name}{r} = {prefix}{r}{part}" for r in rows]
+
+    def bind_rows(self, rows: list[str]) -> list[str]:
+        return [f"{r} = np.float64(_r_{r}[{self.inner}])" for r in rows]
+
+    def slice_values(self, n: str) -> list[str]:
+        """Per-slice inputs and the ops of level 0 (from inputs and constants only)."""
+        lines = [f"{v} = _in_{v}[_k]" for v in self.slices_in]
+        return lines + [statement(op, n) for op in self.s.level0()]
+
+    # --- the reduce kernel ------------------------------------------------------------------
+
+    def reduce(self) -> str:
+        self._plan_sums()
+        params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
+        lines = self.head("reduce", [*params, "_ablock", "_kchunk"])
+        lines.append(f"    _P = np.zeros((_nab, {max(len(self.stored), 1)}, _K))")
+        lines.append("    for _t in numba.prange(_nab * _nkc):")
+        task = ["_ab = _t // _nkc", "_a0 = _ab * _ablock", "_a1 = min(_A, _a0 + _ablock)", "_k0 = (_t % _nkc) * _kchunk"]
+        body = self._blocks_cols() if self.cols else self._blocks_runs()
+        lines += _indent(task + body, 2)
+        lines += self._merge()
+        return "\n".join(lines)
+
+    def _plan_sums(self) -> None:
+        """What each block stores in ``_P``: the sum of each body, and of each shift
+        term's coefficient without its number (Σ -2·xmu is -2·Σ xmu; Σ -dy is -1
+        times the body Σ dy, already there); a term that is a number is n_b times
+        it, in the merge; and the block's own estimate of each statistic a later pass
+        reads.  ``source``: term -> (stored key or "" for a number, the number)."""
+        self.source: dict[str, tuple[str, str]] = {}
+        self.extra: dict[int, list[tuple[str, str, bool]]] = {}  # pass -> (key, text, varies along the slice)
+        for p in self.s.passes:
+            for b in p.bodies:
+                self.stored.setdefault(b, len(self.stored))
+            for body in p.bodies:
+                for k, t in enumerate(p.terms[body]):
+                    factor, rest = t.coefficient.subs({_N: _n_symbol}).as_coeff_Mul()
+                    if not rest.free_symbols:
+                        self.source[f"{body}#{k}"] = ("", shift.python(factor * rest))
+                        continue
+                    key = shift.python(rest)
+                    if key not in self.stored:
+                        self.stored[key] = len(self.stored)
+                        self.extra.setdefault(p.level, []).append((key, key, t.rows))
+                    self.source[f"{body}#{k}"] = (key, shift.python(factor))
+        for x in self.shifted:
+            self.stored[f"{x}#b"] = len(self.stored)
+
+    def _pass_sums(self, p) -> list[tuple[str, str]]:
+        """(stored key, per-element text) for each partial sum pass p accumulates."""
+        return [(body, body) for body in p.bodies] + [(k, text) for k, text, rows in self.extra.get(p.level, []) if rows]
+
+    def _after_pass(self, p, value) -> list[str]:
+        """Per slice, after pass p: the block's reductions, its own estimates, and
+        what goes to ``_P``.  ``value(key)``: the text of an accumulated sum."""
+        lines = []
+        for r in p.reductions:
+            total = value(r.args[0])
+            lines.append(f"{r.out} = {total} / _nb" if r.prim is mean_p else f"{r.out} = {total}")
+        lines += [statement(op, "_nb") for op in self.s.block_ops(p.level)]
+        lines += [f"_P[_ab, {self.stored[b]}, _k] = {value(b)}" for b in p.bodies]
+        for key, text, rows in self.extra.get(p.level, []):
+            lines.append(f"_P[_ab, {self.stored[key]}, _k] = {value(key) if rows else f'_nb * {text}'}")
+        done = {r.out for r in p.reductions} | {op.out for op in self.s.block_ops(p.level)}
+        lines += [f"_P[_ab, {self.stored[x + '#b']}, _k] = {x}" for x in self.shifted if x in done]
+        return lines
+
+    def _blocks_runs(self) -> list[str]:
+        lines = ["_k1 = min(_K, _k0 + _kchunk)", "_nb = float((_a1 - _a0) * _B)", "for _k in range(_k0, _k1):"]
+        body = self.slice_values("_n")
+        for p in self.s.passes:
+            sums = self._pass_sums(p)
+            names = {key: f"_s{i}" for i, (key, _) in enumerate(sums)}
+            body += [f"{names[key]} = 0.0" for key, _ in sums]
+            rows = self.read_rows(p.rows, p.bodies)
+            inner = self.bind_rows(rows) + [statement(op, "_n") for op in p.rows]
+            inner += [f"{names[key]} = _add({names[key]}, {text})" for key, text in sums]
+            body += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _b in range(_B):",
+                     *_indent(inner, 2)]
+            body += self._after_pass(p, lambda key, names=names: names[key])
+        return lines + _indent(body, 1)
+
+    def _blocks_cols(self) -> list[str]:
+        s = self.s
+        per_slice = [v for v in self.slices_in] + [op.out for op in s.level0()]
+        for p in s.passes:
+            per_slice += [r.out for r in p.reductions] + [op.out for op in s.block_ops(p.level)]
+        slot = {v: i for i, v in enumerate(dict.fromkeys(per_slice))}
+        sums = [self._pass_sums(p) for p in s.passes]
+        acc = {key: i for i, (key, _) in enumerate(x for group in sums for x in group)}
+        lines = ["_w = min(_K, _k0 + _kchunk) - _k0", "_nb = float(_a1 - _a0)",
+                 f"_bk = np.empty(({max(len(slot), 1)}, _w))", f"_acc = np.zeros(({max(len(acc), 1)}, _w))"]
+
+        def bind(names) -> list[str]:
+            return [f"{v} = _bk[{slot[v]}, _j]" for v in slot if v in names]
+
+        def keep(names) -> list[str]:
+            return [f"_bk[{slot[v]}, _j] = {v}" for v in names if v in slot]
+
+        first = self.slice_values("_n")
+        lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(first + keep(self.slices_in + [op.out for op in s.level0()]), 1)]
+        for p, group in zip(s.passes, sums):
+            reads = {a for op in p.rows for a in op.reads} | {x for _, text in group for x in _words(text)}
+            rows = self.read_rows(p.rows, p.bodies)
+            inner = [*self.bind_rows(rows), *bind(reads)]
+            inner += [statement(op, "_n") for op in p.rows]
+            inner += [f"_acc[{acc[key]}, _j] += {text}" for key, text in group]
+            lines += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
+                      *_indent(inner, 2)]
+            after = self._after_pass(p, lambda key: f"_acc[{acc[key]}, _j]")
+            made = [r.out for r in p.reductions] + [op.out for op in s.block_ops(p.level)]
+            needed = {x for line in after for x in _words(line)}
+            lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(bind(needed - set(made)) + after + keep(made), 1)]
+        return lines
+
+    def _merge(self) -> list[str]:
+        """Per slice: the blocks merged in order, then the per-slice ops; ``_C``."""
+        s = self.s
+        lines = [f"    _C = np.empty(({max(len(s.per_slice), 1)}, _K))", "    for _k in numba.prange(_K):"]
+        body = self.slice_values("_n")
+        for p in s.passes:
+            body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
+            rows = "(min(_A, _ab * _ablock + _ablock) - _ab * _ablock)"
+            inner = [f"_nb = float({rows}{'' if self.cols else ' * _B'})"]
+            inner += [f"{shift.delta(x)} = {x} - _P[_ab, {self.stored[x + '#b']}, _k]" for x in p.shifted]
+            for i, b in enumerate(p.bodies):
+                parts = [f"_P[_ab, {self.stored[b]}, _k]"]
+                for k, t in enumerate(p.terms[b]):
+                    key, factor = self.source[f"{b}#{k}"]
+                    value = f"_nb * {factor}" if not key else f"{_times(factor)}_P[_ab, {self.stored[key]}, _k]"
+                    parts.append(f"{_monomial(p.shifted, t.powers)} * {value}")
+                inner.append(f"_r{i} += {' + '.join(parts)}")
+            body += ["for _ab in range(_nab):", *_indent(inner, 1)]
+            total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
+            body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
+            body += [statement(op, "_n") for op in self._merge_ops(p)]
+        body += [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
+        return lines + _indent(body, 2) + ["    return _C"]
+
+    def _merge_ops(self, p) -> list[Op]:
+        """The per-slice ops the merge runs after pass p: those of its level that later
+        passes need (their δs), or, after the last pass, every op not yet run."""
+        s = self.s
+        ops = [op for op in s.merge if not op.prim.reduction and s.level[op.out] >= 1]
+        if p is s.passes[-1]:
+            return [op for op in ops if op.out not in self._merged]
+        needed = {op.out for q in s.passes[p.level:] for op in s._closure(q.shifted, through_scalars=True)}
+        out = [op for op in ops if s.level[op.out] == p.level and op.out in needed]
+        self._merged |= {op.out for op in out}
+        return out
+
+    # --- the element-wise kernel ---------------------------------------------------------------
+
+    def rows(self) -> str:
+        s = self.s
+        params = [f"_in_{r}" for r in self.rows_in] + self.constants + ["_C"]
+        params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk"]
+        lines = self.head("rows", params)
+        lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
+        reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
+        slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
+        rows = self.read_rows(s.rows, [*self.full, *self.grads])
+        element = self.bind_rows(rows) + [statement(op, "_n") for op in s.rows]
+        element += [f"_w_{o}[{self.inner}] = {o}" for o in self.full]
+        if self.cols:
+            element += [f"_grad_{g}[_kc * (1 - _s_{g}), _a, (_k0 + _j) * _s_{g}, 0] += {g}" for g in self.grads]
+        else:  # a view per row, as for the data
+            element += [f"_g_{g}[_b] += {g}" for g in self.grads]
+            outputs_grads = [f"_g_{g} = _grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}]" for g in self.grads]
+        task = ["_kc = _t % _nkc", "_a0 = (_t // _nkc) * _ablock", "_a1 = min(_A, _a0 + _ablock)",
+                "_k0 = _kc * _kchunk", "_w = min(_K, _k0 + _kchunk) - _k0"]
+        outputs = self.views(self.full, "_out_", "_w_")
+        if self.cols:  # rows in order, slices innermost: the per-slice values as views of _C
+            task += [f"_c_{v} = _C[{i}, _k0:_k0 + _w]" for i, v in slices]
+            element = [f"{v} = _c_{v}[_j]" for _, v in slices] + element
+            loop = ["for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs, 1),
+                    "    for _j in range(_w):", *_indent(element, 2)]
+        else:
+            loop = ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
+                    "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + outputs_grads, 2),
+                    "        for _b in range(_B):", *_indent(element, 3)]
+        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(task + loop, 2)]
+        return "\n".join(lines)
+
+
+def _times(factor: str) -> str:
+    return "" if factor == "1.0" else f"{factor} * "
+
+
+def _monomial(shifted: list[str], powers: tuple[int, ...]) -> str:
+    parts = [f"{shift.delta(x)}" + (f"**{e}" if e > 1 else "") for x, e in zip(shifted, powers) if e]
+    return "*".join(parts) or "1.0"
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _indent(lines: list[str], depth: int) -> list[str]:
+    return ["    " * depth + line for line in lines]
+
+
+__all__ = ["DECORATOR", "Kernels", "atom", "statement"]

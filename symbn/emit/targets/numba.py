@@ -1,0 +1,215 @@
+"""The numba target: ``forward``/``backward`` as fused compiled kernels of the proved formulas.
+
+Certification is the NumPy module's (:func:`~symbn.emit.certify.certify`): the
+kernels evaluate the fast forms it proved, equation by equation.  Each call is
+two kernels (:mod:`.loops`): a reduce kernel that reads the data once and
+returns the per-slice values (statistics, the sums of the formulas, per-slice
+gradients), and an element-wise kernel that writes the outputs.  The statistics
+are summed in float64 whatever the data, in blocks centred on their own mean and
+merged exactly (:mod:`.shift`), so they are as stable as two passes.
+
+The Python functions around the kernels have the NumPy module's signatures and
+shape rules; the view of the data the kernels read is :mod:`.numba_runtime`'s.
+"""
+
+from __future__ import annotations
+
+from symbn.emit import runtime as emit_runtime
+from symbn.emit.certify import NotCertified, certify
+from symbn.emit.common import constants, helpers, signature
+from symbn.emit.plan import RESERVED, Plan
+from symbn.emit.targets import numba_runtime
+from symbn.emit.targets.loops import Kernels
+from symbn.emit.targets.schedule import Schedule, ops
+from symbn.ir.primitives import CONSTANT, ROW, SCALAR
+from symbn.lang.derivation import Layer
+
+ADD = '''@numba.njit(fastmath={"reassoc"}, cache=True)
+def _add(total, value):
+    """A sum's step that LLVM may reorder: the runs layout's sums vectorise."""
+    return total + value'''
+
+
+NUMBA_RUNTIME_IMPORTS = ("import functools\n", "import numpy as np\n",
+                         "from symbn.emit.runtime import _fits, _place, _saved, _sum_to  # beside these in the emitted module\n")
+
+
+class Names:
+    """The layer's inputs as the kernels take them."""
+
+    def __init__(self, layer: Layer, plan: Plan):
+        if layer.output_kind != ROW:
+            raise NotCertified(f"{layer.path}: the numba target computes a layer whose output is a row; "
+                               f"'{layer.graph.output}' is per slice (use the numpy target)")
+        self.data = plan.data
+        self.rows = [n for n, i in layer.inputs.items() if i.kind == ROW]
+        self.others = [n for n in self.rows if n != self.data]
+        self.slices = [n for n, i in layer.inputs.items() if i.kind == SCALAR]
+        self.constants = [n for n, i in layer.inputs.items() if i.kind == CONSTANT]
+        self.inputs = [n for n, i in layer.inputs.items() if i.kind != CONSTANT]
+
+    def given(self, backward: bool, saved: tuple[str, ...] = ()) -> dict[str, str]:
+        out = {n: ROW for n in self.rows} | {n: SCALAR for n in self.slices}
+        out |= {n: CONSTANT for n in self.constants} | {"N": CONSTANT}
+        return out | ({"dy": ROW} if backward else {}) | {s: SCALAR for s in saved}
+
+
+def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
+    """The numba module's source; raises :class:`NotCertified` before printing anything."""
+    certified = certify(layer, time_limit)
+    plan = Plan(layer, {w: t for w, (t, _) in certified.items()})
+    names = Names(layer, plan)
+    formulas = {w: layer.formula(t, f"emitted.{w}") for w, t in plan.texts().items()}
+    every = ops(layer, formulas)
+    out = layer.graph.output
+    grads_rows = ["d" + w for w in names.others]
+    per_slice_grads = ["d" + w for w in names.slices]
+    forward = Schedule(every, names.given(False), list(plan.saved_order), [out])
+    backward = Schedule(every, names.given(True), per_slice_grads, ["d" + names.data, *grads_rows])
+    saved = Schedule(every, names.given(True, plan.saved_order), per_slice_grads, ["d" + names.data, *grads_rows])
+    assert saved.per_slice == backward.per_slice  # one element-wise kernel serves both
+    kernels = []
+    for layout in ("cols", "runs"):
+        rows_f = [names.data, *names.others]
+        rows_b = [names.data, "dy", *names.others]
+        f = Kernels("forward", forward, layout, rows_f, names.slices, names.constants, [out], [])
+        b = Kernels("backward", backward, layout, rows_b, names.slices, names.constants, ["d" + names.data], grads_rows)
+        s = Kernels("backward_saved", saved, layout, rows_b, [*names.slices, *plan.saved_order], names.constants, [], [])
+        kernels += [f.reduce(), f.rows(), b.reduce(), b.rows(), s.reduce()]
+    parts = [
+        _docstring(layer, plan, certified),
+        "import functools\n\nimport numba\nimport numpy as np",
+        constants(layer, plan),
+        helpers(emit_runtime),
+        helpers(numba_runtime, NUMBA_RUNTIME_IMPORTS),
+        ADD,
+        *kernels,
+        _tables(forward, backward, saved),
+        _forward(layer, plan, names, forward),
+        _backward(layer, plan, names, backward),
+    ]
+    clash = RESERVED & set(layer.inputs)
+    if clash:  # pragma: no cover - Plan refuses these first
+        raise NotCertified(f"{layer.path}: the name {min(clash)!r} is used by the emitted code")
+    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
+    """The kernels of each pipeline by layout, and whether its blocks must be whole slices."""
+    return "\n".join([
+        "_FORWARD = (_forward_reduce_cols, _forward_reduce_runs), (_forward_rows_cols, _forward_rows_runs)",
+        "_BACKWARD = (_backward_reduce_cols, _backward_reduce_runs), (_backward_rows_cols, _backward_rows_runs)",
+        "_BACKWARD_SAVED = (_backward_saved_reduce_cols, _backward_saved_reduce_runs), _BACKWARD[1]",
+        f"_WHOLE = {{'forward': {forward.whole}, 'backward': {backward.whole}, 'backward_saved': {saved.whole}}}",
+        "",
+        "",
+        "def _reduce(kernels, lay, rows, slices, constants, whole):",
+        '    """The reduce kernel of the layout: per-slice values, (values, K) float64."""',
+        "    ablock, kchunk = _reduce_blocks(lay, rows[0].dtype.itemsize, len(rows), whole)",
+        "    return kernels[0 if _cols(lay) else 1](*rows, *slices, *constants, ablock, kchunk)",
+    ])
+
+
+def _prologue(names: Names, backward: bool) -> list[str]:
+    data = names.data
+    lines = [f"result = _result({', '.join((['dy'] if backward else []) + names.inputs)})",
+             "dtype = _real(_work(result))", f"{data} = np.asarray({data}, dtype)", f"shape = {data}.shape",
+             f"axes = _axes({data}.ndim, axis)", "lay = _layout(shape, axes)"]
+    if backward:
+        lines.append("dy = _data(dy, dtype, shape, 'dy')")
+    rows = [f"_canon({data}, lay)", *(["_canon(dy, lay)"] if backward else [])]
+    for g in names.others:
+        lines.append(f"{g}_view, {g}_varies = _rows_in({g}, dtype, shape, axes, lay, {g!r})")
+        rows.append(f"{g}_view")
+    slices = [f"_per_slice({v}, shape, axes, {v!r})" for v in names.slices]
+    lines += [f"rows = ({', '.join(rows)},)", f"slices = ({', '.join(slices)}{',' if slices else ''})",
+              f"constants = ({', '.join(f'float({c})' for c in names.constants)}{',' if names.constants else ''})"]
+    return lines
+
+
+def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
+    out = layer.graph.output
+    lines = _prologue(names, False)
+    lines += ["C = _reduce(_FORWARD[0], lay, rows, slices, constants, _WHOLE['forward'])",
+              "ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, False)",
+              f"{out} = np.empty(rows[0].shape, dtype)",
+              f"_FORWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, {out}, ablock, kchunk)",
+              f"{out} = _restore({out}, shape, lay)"]
+    saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
+    lines += ["if return_saved:", f"    return _as(result, {out}), {{{saved}}}", f"return _as(result, {out})"]
+    doc = [f'"""{layer.title or layer.name}, forward: returns {out}, or ({out}, saved) with saved =',
+           f"{{{', '.join(repr(v) + ': ...' for v in plan.saved_order)}}}, the per-slice stages backward needs",
+           '(keepdims float64 arrays)."""']
+    head = f"def forward({signature(layer, '', 'axis=0, return_saved=False')}):"
+    return "\n".join([head, *("    " + d for d in doc), *("    " + line for line in lines)])
+
+
+def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
+    count, data = len(layer.differentiable), names.data
+    lines = _prologue(names, True)
+    lines.append("kept = tuple(k for k in range(len(shape)) if k not in axes)")
+    lines += ["if saved is None:", "    C = _reduce(_BACKWARD[0], lay, rows, slices, constants, _WHOLE['backward'])",
+              "else:", f"    given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
+              "    C = _reduce(_BACKWARD_SAVED[0], lay, rows, slices + given, constants, _WHOLE['backward_saved'])",
+              f"ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
+    k_data = layer.differentiable.index(data)
+    arrays = ", ".join(["dy", *names.inputs])
+    lines += [f"d{data}_out = _out(out, {k_data}, {count})",
+              f"d{data}_buffer = _usable_out(d{data}_out, dtype, shape, lay, ({arrays},))",
+              f"d{data} = np.empty(rows[0].shape, dtype) if d{data}_buffer is None else d{data}_buffer.reshape(rows[0].shape)"]
+    lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, kchunk)" for g in names.others]
+    grads = "".join(f", d{g}_sums" for g in names.others)
+    lines.append(f"_BACKWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, d{data}{grads}, ablock, kchunk)")
+    results = {data: f"(d{data}_out if d{data}_buffer is not None else "
+                     f"_store(_restore(d{data}, shape, lay), d{data}_out, result))"}
+    for g in names.others:
+        results[g] = f"_store(_gradient(d{g}_sums, shape, axes, lay, {g}), _out(out, {layer.differentiable.index(g)}, {count}), result)"
+    for v in names.slices:
+        row = s.per_slice.index("d" + v)
+        results[v] = (f"_store(_to_input(_unslice(C[{row}], shape, axes), {v}, shape, kept), "
+                      f"_out(out, {layer.differentiable.index(v)}, {count}), result)")
+    lines.append(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")
+    grads = ", ".join("d" + w for w in layer.differentiable)
+    doc = [f'"""{layer.title or layer.name}, backward: returns {grads}, computed as', "",
+           *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
+           "saved: the dict forward(..., return_saved=True) returns (or the NumPy module's), or None",
+           "to recompute the statistics.  out: an array for the first gradient, or a tuple with",
+           'an array or None per gradient."""']
+    head = f"def backward({signature(layer, 'dy', 'axis=0, saved=None, out=None')}):"
+    return "\n".join([head, *("    " + d if d else "" for d in doc), *("    " + line for line in lines)])
+
+
+def _docstring(layer: Layer, plan: Plan, certified) -> str:
+    from symbn.version import __version__
+
+    stages = "\n".join(f"    {layer.stage_text[s]}" for s in layer.graph.stages)
+    grads = "\n".join(f"    d{w} = {t}" for w, (t, _) in certified.items())
+    closed = "\n".join(f"    d{w} = {f.text}" for w, f in layer.closed_form.items())
+    return f'''"""{layer.title or layer.name}: forward and backward as numba kernels.
+
+Emitted by symbn {__version__} from {layer.path}.  Do not edit: re-emit.
+
+Forward (the stages of the file):
+
+{stages}
+
+Backward: these formulas are what the kernels compute, equation by equation;
+each was proved equal to reverse mode for every slice size N before this module
+was written, as was the closed form of the file it was rearranged from.
+
+{grads}
+
+Closed forms of the file:
+
+{closed}
+
+Each call runs two kernels, compiled on first use for the dtype and layout it
+needs (numba caches them beside this file): one reads the data once for the
+per-slice values, summed in float64 in blocks centred on their own statistics and
+merged exactly; one writes the outputs.  Tasks are fixed by the shape, so results
+do not depend on the number of threads.  Shapes and broadcasting follow the
+NumPy module's rules; data are float16 (computed in float32), float32 or float64.
+"""'''
+
+
+__all__ = ["emit"]

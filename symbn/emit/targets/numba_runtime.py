@@ -1,0 +1,190 @@
+"""Helpers every numba module carries (copied below its docstring): the kernels' view of the data.
+
+The kernels read the data as a C-contiguous (A, K, B) array: slice k is x[:, k, :].
+When the kept axes of the data are consecutive (ignoring axes of size 1) this is
+a reshape, a view of C-contiguous data: BatchNorm's (N, C) over axis 0 is
+(N, C, 1), its (N, C, H, W) over (0, 2, 3) is (N, C, H·W), LayerNorm's (B, D)
+over -1 is (1, B, D).  Otherwise the kept axes are moved to the front and the
+data copied, once.  B = 1 is the ``cols`` layout, B > 1 ``runs``.
+
+The work is split into tasks fixed by the shape and the dtype, never by the
+number of threads, so results do not depend on it.  NumPy only; tested as a
+module (tests/emit/targets/test_numba_runtime.py).
+"""
+
+import functools
+
+import numpy as np
+
+from symbn.emit.runtime import _fits, _place, _saved, _sum_to  # beside these in the emitted module
+
+_TASK_BYTES = 1 << 18  # data a reduce task reads: its passes after the first come from cache
+_BLOCK_ROWS = 256  # rows of a cols block: its partial sums are a few % of what it reads
+_ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
+_MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(shape, axes):
+    """(perm, A, K, B) for data of ``shape`` reduced over ``axes``: perm is None when
+    the kept axes are consecutive, else the axes to transpose to (kept, reduced)."""
+    ndim = len(shape)
+    kept = [k for k in range(ndim) if k not in axes]
+    live = [k for k in kept if shape[k] != 1]
+    between = [k for k in axes if live and live[0] < k < live[-1] and shape[k] != 1]
+    if not between:
+        first, last = (live[0], live[-1]) if live else (ndim, ndim - 1)
+        a = int(np.prod(shape[:first], dtype=np.int64))
+        k = int(np.prod(shape[first:last + 1], dtype=np.int64))
+        b = int(np.prod(shape[last + 1:], dtype=np.int64))
+        if not live:  # one slice: read it as rows of the last axis
+            a, k, b = (a // shape[-1], 1, shape[-1]) if ndim and shape[-1] > 1 else (a, 1, 1)
+        return None, a, k, b
+    perm = tuple(kept) + tuple(axes)
+    k = int(np.prod([shape[i] for i in kept], dtype=np.int64))
+    return perm, 1, k, int(np.prod([shape[i] for i in axes], dtype=np.int64))
+
+
+def _cols(lay):
+    return lay[3] == 1
+
+
+def _canon(a, lay):
+    """Data-shaped ``a`` as the kernels read it: C-contiguous (A, K, B), or (A, K) in
+    the cols layout; a view when that is possible, else a copy."""
+    perm, A, K, B = lay
+    a = a if perm is None else a.transpose(perm)
+    a = np.ascontiguousarray(a.reshape(A, K, B))
+    return a[:, :, 0] if B == 1 else a
+
+
+def _rows_in(g, dtype, shape, axes, lay, name):
+    """A row input other than the data, broadcast against it (a read-only view):
+    the kernels read it like the data."""
+    kept = tuple(k for k in range(len(shape)) if k not in axes)
+    placed = _place(np.asarray(g, dtype), shape, axes)
+    try:
+        full = np.broadcast_to(placed, shape)
+    except ValueError:
+        raise ValueError(f"{name} has shape {np.shape(g)}, which does not broadcast against the data's {shape}") from None
+    offset = len(shape) - placed.ndim
+    varies = any(placed.shape[k - offset] != 1 for k in kept if k >= offset and shape[k] != 1)
+    perm, A, K, B = lay
+    view = (full if perm is None else full.transpose(perm)).reshape(A, K, B)
+    return (view[:, :, 0] if B == 1 else view), varies
+
+
+def _per_slice(v, shape, axes, name):
+    """A per-slice (scalar-kind) input or saved value as the kernels read it: (K,) float64."""
+    kept = tuple(k for k in range(len(shape)) if k not in axes)
+    kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))
+    a = np.asarray(v)
+    if a.dtype.kind == "c":
+        raise TypeError(f"{name}: the numba target computes real data; use the numpy target for complex values")
+    placed = _place(a, shape, kept)
+    try:
+        return np.ascontiguousarray(np.broadcast_to(placed, kshape), dtype=np.float64).reshape(-1)
+    except ValueError:
+        raise ValueError(f"{name} has shape {a.shape}: a per-slice value must broadcast to {kshape} (one value per "
+                         f"slice, constant along the reduced axes {axes})") from None
+
+
+def _saved_slice(saved, name, shape, axes):
+    """saved[name] (keepdims, or flat with one value per slice, or one number for every slice: the NumPy
+    module saves a stage of constants only, BatchNorm eval's ivar, as one) as (K,) float64."""
+    kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))
+    value = saved[name] if np.ndim(saved[name]) == 0 else _saved(saved, name, kshape)
+    return _per_slice(value, shape, axes, f"saved[{name!r}]")
+
+
+def _restore(a, shape, lay):
+    """The kernels' (A, K, B) or (A, K) array as data of ``shape`` (a view)."""
+    perm = lay[0]
+    if perm is None:
+        return a.reshape(shape)
+    moved = a.reshape([shape[k] for k in perm])
+    return moved.transpose(np.argsort(perm))
+
+
+def _unslice(values, shape, axes):
+    """A (K,) per-slice row of the reduce kernel as a keepdims array."""
+    return values.reshape(tuple(1 if k in axes else s for k, s in enumerate(shape)))
+
+
+def _to_input(value, like, shape, home):
+    """A gradient of data shape (or broadcasting against it) summed to the input's shape,
+    the input placed on its ``home`` axes as ``_place`` places it."""
+    placed = _place(np.empty(np.shape(like), dtype=np.bool_), shape, home)
+    return _sum_to(placed.shape, value).reshape(np.shape(like))
+
+
+def _real(dtype):
+    if dtype.kind == "c":
+        raise TypeError("the numba target computes real data (float16/32/64); use the numpy target for complex values")
+    return dtype
+
+
+def _data(a, dtype, shape, name):
+    a = np.asarray(a, dtype)
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}; it must have the shape of the data, {shape}")
+    return a
+
+
+def _reduce_blocks(lay, itemsize, arrays, whole):
+    """(rows per block, slices per chunk) of the reduce kernel: a task reads about
+    _TASK_BYTES; ``whole``: a block is a whole slice (its statistics need it)."""
+    _, A, K, B = lay
+    run = max(1, B * itemsize * arrays)  # one row of one slice, every array
+    if whole:
+        ablock = max(A, 1)
+    elif B == 1:  # cols: blocks of whole rows (a part of each row, strided, reads slowly)
+        return max(1, min(A, _BLOCK_ROWS)), max(K, 1)
+    else:
+        ablock = max(1, min(A, _TASK_BYTES // run))
+    return ablock, max(1, min(K, _TASK_BYTES // max(1, ablock * run)))
+
+
+def _row_blocks(lay, itemsize, arrays, slabs):
+    """(rows per task, slices per chunk) of the element-wise kernel; ``slabs``: a
+    gradient is summed over slices, with one partial sum per chunk (at most _MAX_SLABS)."""
+    _, A, K, B = lay
+    run = max(1, B * itemsize * arrays)
+    if B == 1:
+        return max(1, min(A, _ROW_TASK_BYTES // max(1, K * run))), K
+    ablock = max(1, min(A, _ROW_TASK_BYTES // run))
+    kchunk = max(1, min(K, _ROW_TASK_BYTES // max(1, ablock * run)))
+    if slabs:
+        kchunk = max(kchunk, -(-K // _MAX_SLABS))
+    return ablock, kchunk
+
+
+def _gradient_buffer(lay, varies, kchunk):
+    """Where the element-wise kernel sums a row input's gradient: (slabs, A, K or 1, B)."""
+    _, A, K, B = lay
+    return np.zeros((1, A, K, B) if varies else (-(-K // kchunk), A, 1, B))
+
+
+def _gradient(buffer, shape, axes, lay, like):
+    """The gradient summed in ``buffer`` (slabs in order) with the shape of ``like``."""
+    perm, _, K, _ = lay
+    total = buffer.sum(axis=0)
+    if total.shape[1] == K and K != 1:
+        full = _restore(total, shape, lay)
+    else:
+        inner = [1 if k not in axes else s for k, s in enumerate(shape)]
+        full = total.reshape(inner if perm is None else [inner[k] for k in perm])
+        full = full if perm is None else full.transpose(np.argsort(perm))
+    return _to_input(full, like, shape, axes)
+
+
+def _usable_out(out, dtype, shape, lay, inputs):
+    """An output buffer the kernel can write into as it is, or None."""
+    if out is None:
+        return None
+    _fits(out, shape)
+    if out.dtype != dtype or lay[0] is not None or not out.flags.c_contiguous:
+        return None
+    if any(np.may_share_memory(out, a) for a in inputs):
+        return None
+    return out

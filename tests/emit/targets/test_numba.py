@@ -1,0 +1,107 @@
+"""The numba target on every derivation file: agreement with the NumPy module, saved statistics, out=, threads."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+
+from symbn.emit.targets import load
+
+from .cases import CASES, Case, agree, error, inputs, keywords, reference
+
+numba = pytest.importorskip("numba", reason="numba is not installed (pip install 'symbn[numba]')")
+
+
+def test_imports_numba_and_numpy_only(numba_case):
+    _, module, _ = numba_case
+    tree = ast.parse(module.SOURCE)
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"functools", "numba", "numpy"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_agrees_with_the_numpy_module(numba_case, case):
+    layer, module, numpy_module = numba_case
+    args, dy = inputs(layer, case)
+    kw = keywords(layer, case)
+    same, exact = reference(numpy_module, case, args, dy, kw)
+    got = [module.forward(*args, **kw), *module.backward(dy, *args, **kw)]
+    names = ["y", *module.GRADIENTS]
+    agree(got, same, case.tolerance, names, exact)
+    if case.kind == "offset":  # and accurate: against float64 arithmetic on the same float32 data
+        agree(got, exact, 2e-6, names)
+    assert all(np.asarray(g).dtype == case.dtype for g in got)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in ("columns", "4-D over (0, 2, 3)")], ids=str)
+def test_saved_statistics_ours_and_the_numpy_modules(numba_case, case):
+    layer, module, numpy_module = numba_case
+    args, dy = inputs(layer, case, seed=3)
+    kw = {"axis": case.axis}
+    want = numpy_module.backward(dy, *args, **kw)
+    for forward in (module.forward, numpy_module.forward):
+        _, saved = forward(*args, return_saved=True, **kw)
+        assert set(saved) == set(module.SAVED)
+        agree(list(module.backward(dy, *args, saved=saved, **kw)), list(want), case.tolerance, list(module.GRADIENTS))
+
+
+def test_out_buffers_are_written_in_place(numba_case):
+    layer, module, _ = numba_case
+    args, dy = inputs(layer, CASES[0])
+    want = module.backward(dy, *args)
+    buffers = tuple(np.empty_like(np.asarray(w)) for w in want)
+    got = module.backward(dy, *args, out=buffers)
+    assert all(g is b for g, b in zip(got, buffers))
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_results_do_not_depend_on_the_number_of_threads(numba_case):
+    """Tasks are fixed by the shape, so 1 and 2 threads give the same bits."""
+    layer, module, _ = numba_case
+    for case in (Case("columns", (1000, 40), 0, np.float32), Case("4-D", (40, 3, 9, 11), (0, 2, 3), np.float64)):
+        args, dy = inputs(layer, case, seed=5)
+        results = []
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            results.append([module.forward(*args, axis=case.axis), *module.backward(dy, *args, axis=case.axis)])
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert all(np.array_equal(a, b) for a, b in zip(*results))
+
+
+def test_float16_is_computed_in_float32(numba_case):
+    layer, module, numpy_module = numba_case
+    args, dy = inputs(layer, CASES[1])
+    half = [a.astype(np.float16) for a in args]
+    got = module.backward(dy.astype(np.float16), *half)
+    want = numpy_module.backward(dy.astype(np.float16), *half)
+    assert all(np.asarray(g).dtype == np.float16 for g in got)
+    assert max(error(g, w) for g, w in zip(got, want)) < 1e-2
+
+
+def test_complex_data_is_refused_with_a_reason(numba_case):
+    layer, module, _ = numba_case
+    args, _ = inputs(layer, CASES[0])
+    with pytest.raises(TypeError, match="real data"):
+        module.forward(*(a.astype(complex) for a in args))
+
+
+def test_kernels_compile_lazily_only_the_signatures_used(numba_case):
+    """A fresh copy of the module (its own file, so its own dispatchers): one float64 backward on
+    BatchNorm-shaped columns compiles the backward's reduce and element-wise kernels of the cols
+    layout, once, and nothing else (no forward, no runs layout, no float32)."""
+    layer, module, _ = numba_case
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT is set: nothing compiles")
+    if layer.name != "batchnorm":
+        pytest.skip("checked once, on batchnorm: each fresh copy compiles its kernels")
+    fresh = load(layer, "numba", source=module.SOURCE + "\n# a fresh copy: its own dispatchers\n")
+    kernels = {name: k for name, k in vars(fresh).items() if isinstance(k, numba.core.registry.CPUDispatcher)}
+    assert not any(k.signatures for k in kernels.values())
+    args, dy = inputs(layer, CASES[0])
+    fresh.backward(dy, *args)
+    compiled = {name for name, k in kernels.items() if k.signatures}
+    assert compiled == {"_backward_reduce_cols", "_backward_rows_cols"}
+    assert all(len(kernels[name].signatures) == 1 for name in compiled)
