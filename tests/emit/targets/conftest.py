@@ -1,4 +1,5 @@
 import importlib.util
+import os
 
 import pytest
 
@@ -14,9 +15,18 @@ def installed(library: str) -> bool:
     return importlib.util.find_spec(library) is not None
 
 
-def loaded(target: str):
+# Compiling numba's kernels costs 5-15 s each, about 20 per file: compiled, the numba tests run on these files
+# (a column slice, a row slice with a per-feature gain, a stage of constants, exp, GroupNorm's slice); every file
+# runs through the same kernels as Python (NUMBA_DISABLE_JIT=1) in test_numba.py's
+# test_every_file_with_the_jit_off.  SYMBN_NUMBA_ALL=1 compiles for every file.
+NUMBA_COMPILED = [f for f in FILES if f.rsplit("/", 1)[-1] in (
+    "batchnorm.toml", "layernorm.toml", "rmsnorm.toml", "batchnorm_eval.toml", "softmax.toml", "groupnorm.toml")]
+NUMBA_FILES = FILES if os.environ.get("SYMBN_NUMBA_ALL") or os.environ.get("NUMBA_DISABLE_JIT") else NUMBA_COMPILED
+
+
+def loaded(target: str, files: list[str] = FILES):
     """A session fixture: (layer, the target's module, the NumPy module) for each derivation file."""
-    @pytest.fixture(scope="session", params=FILES)
+    @pytest.fixture(scope="session", params=files)
     def fixture(request):
         if not installed(target):
             pytest.skip(f"{target} is not installed (pip install 'symbn[{target}]')")
@@ -27,6 +37,6 @@ def loaded(target: str):
     return fixture
 
 
-numba_case = loaded("numba")
+numba_case = loaded("numba", NUMBA_FILES)
 torch_case = loaded("torch")
 jax_case = loaded("jax")

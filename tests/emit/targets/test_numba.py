@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from symbn.emit.targets import load
 
+from ...files import ROOT
 from .cases import CASES, Case, agree, error, inputs, keywords, reference
 
 numba = pytest.importorskip("numba", reason="numba is not installed (pip install 'symbn[numba]')")
@@ -105,3 +110,17 @@ def test_kernels_compile_lazily_only_the_signatures_used(numba_case):
     compiled = {name for name, k in kernels.items() if k.signatures}
     assert compiled == {"_backward_reduce_cols", "_backward_rows_cols"}
     assert all(len(kernels[name].signatures) == 1 for name in compiled)
+
+
+def test_every_file_with_the_jit_off():
+    """Every derivation file's kernels, run as Python (NUMBA_DISABLE_JIT=1): the same code numba compiles, on
+    all the cases of the agreement tests (compiled, they run on the files of conftest.NUMBA_COMPILED).
+    Floating-point warnings are ignored, as compiled kernels raise none."""
+    if os.environ.get("NUMBA_DISABLE_JIT") or os.environ.get("SYMBN_NUMBA_ALL"):
+        pytest.skip("this run already covers every file")
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning",
+                          str(Path(__file__)), "-k", "agrees or saved_statistics"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=1200, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "[100%]" in run.stdout and "F" not in run.stdout.replace("FAIL", ""), run.stdout[-500:]
