@@ -37,7 +37,7 @@ class Change:
         return {"term": self.term, "claim": self.claim, "truth": self.truth, "reading": self.reading}
 
 
-MAX_TEXT = 400  # characters of a difference shown in text and documents (JSON has it whole)
+MAX_TEXT = 400  # characters of a difference typeset in a document (the terminal and JSON show it whole)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Difference:
 
     @property
     def readable(self) -> bool:
-        """Short enough to show a person (eps outside an unbiased root gives thousands of characters)."""
+        """Short enough to typeset in a document (eps outside an unbiased root gives a thousand characters;
+        the terminal and JSON show it whole)."""
         return len(self.text) <= MAX_TEXT
 
     def to_json(self) -> dict:
@@ -135,10 +136,7 @@ class Result:
         out = [f"{indent}note: {n}" for n in self.notes]
         if self.first_wrong is not None:
             out.append(f"{indent}first wrong line: {self.first_wrong}")
-        if self.difference is not None and not self.difference.readable:
-            out.append(f"{indent}claim - truth: {len(self.difference.text)} characters in the layer's terms, too long to "
-                       f"read (it is in --json)")
-        elif self.difference is not None:
+        if self.difference is not None:
             checked = "" if self.difference.checked else " (not proved)"
             out.append(f"{indent}claim - truth = {self.difference.text}{checked}")
             whole = [c for c in self.difference.changes if c.term == WHOLE]

@@ -167,14 +167,15 @@ class Claims:
         d = result.difference
         if d is None or not d.changes:
             return
-        if not d.readable:
-            self.say(f"The claim minus the true value, in the layer's terms, takes {len(d.text)} characters: too long "
-                     f"to show (`symbn check --json` gives it).")
-            return
-        formula = self.layer.formula(d.text, "difference")
-        self.say("What is wrong: the claim minus the true value" + (" (proved)" if d.checked else " (not proved)") + ":")
-        self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))
-        self.flush()
+        proved = " (proved)" if d.checked else " (not proved)"
+        if not d.readable:  # the terms still say what is wrong
+            self.say(f"What is wrong{proved}: the claim minus the true value takes {len(d.text)} characters in the "
+                     f"layer's terms, too long to typeset as one formula (`symbn check` prints it).")
+        else:
+            formula = self.layer.formula(d.text, "difference")
+            self.say(f"What is wrong: the claim minus the true value{proved}:")
+            self.eq(r"\text{claim} - \text{truth}", self.formula(formula, wrt), engine=self.A.engine.formula(formula, wrt))
+            self.flush()
         self.say("Term by term:")
         self.add(Items([text(f"`{c.reading}`") for c in d.changes]))
 

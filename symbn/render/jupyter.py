@@ -79,7 +79,7 @@ def report_markdown(report) -> str:
     for c in report.items:
         r = c.result
         first = f"`{r.first_wrong}`" if r.first_wrong else ""
-        diff = f"`{r.difference.text}`" + (f": {r.difference.summary}" if r.difference.summary else "") if r.difference and r.difference.readable else ""
+        diff = f"`{r.difference.text}`" + (f": {r.difference.summary}" if r.difference.summary else "") if r.difference else ""
         lines.append(f"| {c.id} | {r.wrt} | **{r.verdict}** | {first} | {diff} |")
     return "\n".join(lines) + "\n"
 
