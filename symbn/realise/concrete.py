@@ -15,16 +15,16 @@ gradient has O(n) terms instead of the O(n³) of (Σ dy·x)(Σ x)².
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 import sympy as sp
 
 from symbn.ir.primitives import ROW
-from symbn.realise.protocol import Point
+from symbn.realise.protocol import Elementwise, Point
 
 
-class Row:
+class Row(Elementwise):
     """n expressions, one per position of the slice; arithmetic broadcasts scalars."""
 
     __slots__ = ("items",)
@@ -32,46 +32,8 @@ class Row:
     def __init__(self, items: Sequence[sp.Expr]):
         self.items = tuple(items)
 
-    def map(self, f: Callable[[sp.Expr], sp.Expr]) -> Row:
-        return Row([f(a) for a in self.items])
-
-    def _zip(self, other, f) -> Row:
-        if isinstance(other, Row):
-            return Row([f(a, b) for a, b in zip(self.items, other.items)])
-        return Row([f(a, other) for a in self.items])
-
-    def __add__(self, o):
-        return self._zip(o, lambda a, b: a + b)
-
-    def __radd__(self, o):
-        return self._zip(o, lambda a, b: b + a)
-
-    def __sub__(self, o):
-        return self._zip(o, lambda a, b: a - b)
-
-    def __rsub__(self, o):
-        return self._zip(o, lambda a, b: b - a)
-
-    def __mul__(self, o):
-        return self._zip(o, lambda a, b: a * b)
-
-    def __rmul__(self, o):
-        return self._zip(o, lambda a, b: b * a)
-
-    def __truediv__(self, o):
-        return self._zip(o, lambda a, b: a / b)
-
-    def __rtruediv__(self, o):
-        return self._zip(o, lambda a, b: b / a)
-
-    def __pow__(self, o):
-        return self._zip(o, lambda a, b: a**b)
-
-    def __rpow__(self, o):
-        return self._zip(o, lambda a, b: b**a)
-
-    def __neg__(self):
-        return Row([-a for a in self.items])
+    def _parts(self) -> tuple:
+        return self.items
 
     def __len__(self) -> int:
         return len(self.items)

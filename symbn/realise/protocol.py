@@ -50,6 +50,57 @@ class Point:
     sizes: tuple[int, ...] = ()  # a slice split across devices: each shard's size (they add up to n)
 
 
+class Elementwise:
+    """A value made of several (a row's items, a split slice's shards): arithmetic is part by
+    part, and a plain value meets every part.  Subclasses name their parts (``_parts``)."""
+
+    __slots__ = ()
+
+    def _parts(self) -> tuple:
+        raise NotImplementedError
+
+    def map(self, f):
+        return type(self)([f(a) for a in self._parts()])
+
+    def _zip(self, other, f):
+        if isinstance(other, type(self)):
+            return type(self)([f(a, b) for a, b in zip(self._parts(), other._parts())])
+        return type(self)([f(a, other) for a in self._parts()])
+
+    def __add__(self, o):
+        return self._zip(o, lambda a, b: a + b)
+
+    def __radd__(self, o):
+        return self._zip(o, lambda a, b: b + a)
+
+    def __sub__(self, o):
+        return self._zip(o, lambda a, b: a - b)
+
+    def __rsub__(self, o):
+        return self._zip(o, lambda a, b: b - a)
+
+    def __mul__(self, o):
+        return self._zip(o, lambda a, b: a * b)
+
+    def __rmul__(self, o):
+        return self._zip(o, lambda a, b: b * a)
+
+    def __truediv__(self, o):
+        return self._zip(o, lambda a, b: a / b)
+
+    def __rtruediv__(self, o):
+        return self._zip(o, lambda a, b: b / a)
+
+    def __pow__(self, o):
+        return self._zip(o, lambda a, b: a**b)
+
+    def __rpow__(self, o):
+        return self._zip(o, lambda a, b: b**a)
+
+    def __neg__(self):
+        return self.map(lambda a: -a)
+
+
 class NotSymbolic(NotImplementedError):
     """An operation that needs symbols, asked of a realisation of numbers."""
 
@@ -76,4 +127,4 @@ class Realisation(Protocol):
     def moments(self) -> Mapping[Any, Any]: ...
 
 
-__all__ = ["NotSymbolic", "Point", "Realisation"]
+__all__ = ["Elementwise", "NotSymbolic", "Point", "Realisation"]

@@ -24,10 +24,10 @@ from typing import Any
 import sympy as sp
 
 from symbn.ir.primitives import ROW
-from symbn.realise.protocol import NotSymbolic, Point
+from symbn.realise.protocol import Elementwise, NotSymbolic, Point
 
 
-class PerShard:
+class PerShard(Elementwise):
     """One value per shard; arithmetic is shard by shard, a plain value meets every shard."""
 
     __slots__ = ("parts",)
@@ -35,46 +35,8 @@ class PerShard:
     def __init__(self, parts: Sequence[Any]):
         self.parts = tuple(parts)
 
-    def map(self, f) -> PerShard:
-        return PerShard([f(p) for p in self.parts])
-
-    def _zip(self, other, f) -> PerShard:
-        if isinstance(other, PerShard):
-            return PerShard([f(a, b) for a, b in zip(self.parts, other.parts)])
-        return PerShard([f(a, other) for a in self.parts])
-
-    def __add__(self, o):
-        return self._zip(o, lambda a, b: a + b)
-
-    def __radd__(self, o):
-        return self._zip(o, lambda a, b: b + a)
-
-    def __sub__(self, o):
-        return self._zip(o, lambda a, b: a - b)
-
-    def __rsub__(self, o):
-        return self._zip(o, lambda a, b: b - a)
-
-    def __mul__(self, o):
-        return self._zip(o, lambda a, b: a * b)
-
-    def __rmul__(self, o):
-        return self._zip(o, lambda a, b: b * a)
-
-    def __truediv__(self, o):
-        return self._zip(o, lambda a, b: a / b)
-
-    def __rtruediv__(self, o):
-        return self._zip(o, lambda a, b: b / a)
-
-    def __pow__(self, o):
-        return self._zip(o, lambda a, b: a**b)
-
-    def __rpow__(self, o):
-        return self._zip(o, lambda a, b: b**a)
-
-    def __neg__(self):
-        return self.map(lambda a: -a)
+    def _parts(self) -> tuple:
+        return self.parts
 
     def __repr__(self) -> str:
         return f"PerShard({list(self.parts)})"
