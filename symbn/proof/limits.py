@@ -20,6 +20,7 @@ import multiprocessing
 import signal
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -76,7 +77,9 @@ def _one_worker(build, jobs, limit: float, timed_out, stop: bool = False) -> tup
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_work, args=(build, jobs, limit, timed_out, send), daemon=True)
-    worker.start()
+    with warnings.catch_warnings():  # JAX (imported by a caller) warns at every fork; the worker never runs JAX
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        worker.start()
     send.close()
     results: list = []
     try:
