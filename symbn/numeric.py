@@ -186,6 +186,10 @@ def check_numeric(layer: Layer, shape: tuple[int, ...] = (6, 4), axis=0, seed: i
     differences of its forward, the complex step, and the mpmath reference.  The
     complex step evaluates the target's forward at complex inputs, or the NumPy
     module's where the target computes real data only (numba)."""
+    if module is None and target == "numpy":
+        from symbn.emit.module import load_module
+
+        module = load_module(layer)
     if module is not None:  # a NumPy module given as it is
         forward = complex_forward = module.forward
         source = "its own forward"

@@ -140,7 +140,8 @@ def gaps(layer, n: int, rng: np.random.Generator, constants: dict) -> dict[str, 
 
     out = {}
     formulas = [(f"closed_form.{k}", k, f.expr) for k, f in layer.closed_form.items()]
-    formulas += [(f"claim.{c.id}", c.wrt, c.formula.expr) for c in layer.claims]
+    # first-order claims on one device (order-2 and split claims are checked numerically in test_second / test_shards)
+    formulas += [(f"claim.{c.id}", c.wrt, c.formula.expr) for c in layer.claims if c.order == 1 and not c.shards]
     for key, wrt, expr in formulas:
         names = _names(expr)
         scope = dict(env, dy=s.dy)
@@ -194,7 +195,7 @@ def test_closed_forms_and_claims_match_the_numbers(path):
     layer = symbn.load(path)
     errors = survey(path)
     expect = {f"closed_form.{k}": "correct" for k in layer.closed_form}
-    expect |= {f"claim.{c.id}": c.expect for c in layer.claims}
+    expect |= {f"claim.{c.id}": c.expect for c in layer.claims if c.order == 1 and not c.shards}
     bad = []
     for key, want in expect.items():
         finite = [e for e in errors[key] if not math.isnan(e)]
