@@ -62,7 +62,11 @@ def test_general_n_agrees_with_concrete_n(path, n):
     concrete-N route (explicit symbols) at that point, for every j: exactly."""
     layer = symbn.load(path)
     general = Routes(layer, realisation(layer, None))
-    point = _exact(Refuter(layer, n, seed=n).point(n).values)
+    found = Refuter(layer, n, seed=n).point(n)
+    if found is None:  # symbn finds no point of the domain at this N: nor may the oracle
+        assert random_point(layer, n, random.Random(n)) is None, path.stem
+        pytest.skip(f"{path.stem} has no point of its real domain at N = {n}")
+    point = _exact(found.values)
     gradients = {(wrt, route): general.gradient(route, wrt) for wrt in layer.differentiable for route in ROUTES}
     for j in range(n):
         concrete = Routes(layer, realisation(layer, n, j))
