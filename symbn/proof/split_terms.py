@@ -37,14 +37,7 @@ class SplitTerms(Terms):
 
     def shard_S(self, body: sp.Expr) -> sp.Expr:
         """Σ over j's device of body (in rows at i), in shard moments (no relation holds for them)."""
-        total = sp.Integer(0)
-        for term in sp.Add.make_args(sp.expand(body)):
-            outer, inner = [], []
-            for f in sp.Mul.make_args(term):
-                (inner if f.free_symbols & set(self.at_i.values()) else outer).append(f)
-            c, m = sp.Mul(*outer), sp.Mul(*inner)
-            total += c * (self.Nk if m == 1 else self._shard_moment(m))
-        return total
+        return self.summed(body, self.Nk, self._shard_moment)
 
     def _shard_moment(self, m: sp.Expr) -> sp.Symbol:
         if m not in self._shard_atom:

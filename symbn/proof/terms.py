@@ -132,13 +132,19 @@ class Terms:
 
     def S(self, body: sp.Expr) -> sp.Expr:
         """Σ_i body (body in rows at i), in basis moments, relations applied."""
+        return self.summed(body, self.N, self._moment)
+
+    def summed(self, body: sp.Expr, size, moment) -> sp.Expr:
+        """Σ_i body term by term: a factor free of the rows comes out, Σ_i 1 = ``size``, and
+        ``moment(m)`` names the sum of the rest."""
+        rows = set(self.at_i.values())
         total = sp.Integer(0)
         for term in sp.Add.make_args(sp.expand(body)):
             outer, inner = [], []
             for f in sp.Mul.make_args(term):
-                (inner if f.free_symbols & set(self.at_i.values()) else outer).append(f)
+                (inner if f.free_symbols & rows else outer).append(f)
             c, m = sp.Mul(*outer), sp.Mul(*inner)
-            total += c * (self.N if m == 1 else self._moment(m))
+            total += c * (size if m == 1 else moment(m))
         return total
 
     def _moment(self, m: sp.Expr) -> sp.Expr:
