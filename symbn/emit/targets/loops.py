@@ -12,9 +12,14 @@ each compiled only when a call needs it:
 
 The reduce kernel splits the data into tasks of a block of rows times a chunk of
 slices, fixed by the shape: every block is read from memory once and summed in
-the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``;
-then, per slice, the blocks are merged in order (the shift terms of :mod:`.shift`)
-and the per-slice ops run.  The result ``_C`` holds one row per value of
+the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``
+(slice-major, so that the merge reads a slice's blocks in a row); then, per slice,
+the blocks are merged in order (the shift terms of :mod:`.shift`) and the per-slice
+ops run.  A cols block of two passes given ``_one_sweep`` (float32 data) takes both
+in one sweep, the first pass's statistics estimated from the block's first row
+(:meth:`Kernels._first_row`): the difference of two float32 values and its square
+are exact in float64, so centring on a data value instead of the block's mean
+costs nothing float32 can see; float64 data keep the two passes.  The result ``_C`` holds one row per value of
 ``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes the
 outputs.  Names: a file's names as they are; everything of the kernel's own
 starts with an underscore, which no file name can.
@@ -76,6 +81,8 @@ class Kernels:
         self.rows_in, self.slices_in, self.constants = rows_in, slices_in, constants
         self.full, self.grads = full, grads
         self.cols = layout == "cols"
+        # cols blocks of two passes take both in one sweep over memory, the first estimated from the block's first row
+        self.fused = self.cols and len(s.passes) == 2 and not s.whole
         self.inner = "_j" if self.cols else "_b"  # the innermost index, counted from 0 over a row's view
         self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
         self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
@@ -114,8 +121,8 @@ class Kernels:
     def reduce(self) -> str:
         self._plan_sums()
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
-        lines = self.head("reduce", [*params, "_ablock", "_kchunk"])
-        lines.append(f"    _P = np.zeros((_nab, {max(len(self.stored), 1)}, _K))")
+        lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
+        lines.append(f"    _P = np.zeros((_K, _nab, {max(len(self.stored), 1)}))")
         lines.append("    for _t in numba.prange(_nab * _nkc):")
         task = ["_ab = _t // _nkc", "_a0 = _ab * _ablock", "_a1 = min(_A, _a0 + _ablock)", "_k0 = (_t % _nkc) * _kchunk"]
         body = self._blocks_cols() if self.cols else self._blocks_runs()
@@ -160,12 +167,17 @@ class Kernels:
             total = value(r.args[0])
             lines.append(f"{r.out} = {total} / _nb" if r.prim is mean_p else f"{r.out} = {total}")
         lines += [statement(op, "_nb") for op in self.s.block_ops(p.level)]
-        lines += [f"_P[_ab, {self.stored[b]}, _k] = {value(b)}" for b in p.bodies]
-        for key, text, rows in self.extra.get(p.level, []):
-            lines.append(f"_P[_ab, {self.stored[key]}, _k] = {value(key) if rows else f'_nb * {text}'}")
         done = {r.out for r in p.reductions} | {op.out for op in self.s.block_ops(p.level)}
-        lines += [f"_P[_ab, {self.stored[x + '#b']}, _k] = {x}" for x in self.shifted if x in done]
+        return lines + self._store_sums(p, value) + self._store_estimates(done)
+
+    def _store_sums(self, p, value) -> list[str]:
+        lines = [f"_P[_k, _ab, {self.stored[b]}] = {value(b)}" for b in p.bodies]
+        for key, text, rows in self.extra.get(p.level, []):
+            lines.append(f"_P[_k, _ab, {self.stored[key]}] = {value(key) if rows else f'_nb * {text}'}")
         return lines
+
+    def _store_estimates(self, done) -> list[str]:
+        return [f"_P[_k, _ab, {self.stored[x + '#b']}] = {x}" for x in self.shifted if x in done]
 
     def _blocks_runs(self) -> list[str]:
         lines = ["_k1 = min(_K, _k0 + _kchunk)", "_nb = float((_a1 - _a0) * _B)", "for _k in range(_k0, _k1):"]
@@ -199,21 +211,56 @@ class Kernels:
         def keep(names) -> list[str]:
             return [f"_bk[{slot[v]}, _j] = {v}" for v in names if v in slot]
 
+        def value(key) -> str:
+            return f"_acc[{acc[key]}, _j]"
+
         first = self.slice_values("_n")
         lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(first + keep(self.slices_in + [op.out for op in s.level0()]), 1)]
-        for p, group in zip(s.passes, sums):
-            reads = {a for op in p.rows for a in op.reads} | {x for _, text in group for x in _words(text)}
-            rows = self.read_rows(p.rows, p.bodies)
+        passes = self._sweeps([([p], group) for p, group in zip(s.passes, sums)], bind, keep, value)
+        if not self.fused:
+            return lines + passes
+        one = self._first_row(s.passes[0], bind, keep)
+        one += self._sweeps([(list(s.passes), sums[0] + sums[1])], bind, keep, value)
+        return lines + ["if _one_sweep:", *_indent(one, 1), "else:", *_indent(passes, 1)]
+
+    def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
+        """Each sweep reads the block's rows once and sums the bodies of its passes."""
+        s, lines = self.s, []
+        for passes, group in sweeps:
+            row_ops = [op for op in s.ops if any(op in p.rows for p in passes)]
+            reads = {a for op in row_ops for a in op.reads} | {x for _, text in group for x in _words(text)}
+            rows = self.read_rows(row_ops, [b for p in passes for b in p.bodies])
             inner = [*self.bind_rows(rows), *bind(reads)]
-            inner += [statement(op, "_n") for op in p.rows]
-            inner += [f"_acc[{acc[key]}, _j] += {text}" for key, text in group]
+            inner += [statement(op, "_n") for op in row_ops]
+            inner += [f"{value(key)} += {text}" for key, text in group]
             lines += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
                       *_indent(inner, 2)]
-            after = self._after_pass(p, lambda key: f"_acc[{acc[key]}, _j]")
-            made = [r.out for r in p.reductions] + [op.out for op in s.block_ops(p.level)]
+            last = passes[-1]
+            after = [line for p in passes[:-1] for line in self._store_sums(p, value)] + self._after_pass(last, value)
+            made = [r.out for r in last.reductions] + [op.out for op in s.block_ops(last.level)]
             needed = {x for line in after for x in _words(line)}
             lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(bind(needed - set(made)) + after + keep(made), 1)]
         return lines
+
+    def _first_row(self, p, bind, keep) -> list[str]:
+        """The block's estimates of pass p's statistics, from its first row: each is
+        its value had every row of the block been the first (a mean is the first
+        row's value, a sum ``_nb`` times it).  The next pass then sums around them
+        in the same sweep; the merge's shift terms make the sums exact whatever the
+        estimate, and an estimate inside the block's data is close enough to keep
+        them stable: |x_first - mean| <= sd·sqrt(_nb), so centring on it instead of
+        on the mean loses at most log2(_nb) bits of the block's Σ(x - mean)**2."""
+        rows = self.read_rows(p.rows, p.bodies)
+        reads = {a for op in p.rows for a in op.reads}
+        body = [*self.bind_rows(rows), *bind(reads), *(statement(op, "_n") for op in p.rows)]
+        for r in p.reductions:
+            b = atom(r.args[0], "_n")
+            body.append(f"{r.out} = {b}" if r.prim is mean_p else f"{r.out} = _nb * {b}")
+        ops = self.s.block_ops(p.level)
+        body += [statement(op, "_nb") for op in ops]
+        made = [r.out for r in p.reductions] + [op.out for op in ops]
+        body += keep(made) + self._store_estimates(set(made))
+        return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *_indent(body, 1)]
 
     def _merge(self) -> list[str]:
         """Per slice: the blocks merged in order, then the per-slice ops; ``_C``."""
@@ -224,12 +271,12 @@ class Kernels:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
             rows = "(min(_A, _ab * _ablock + _ablock) - _ab * _ablock)"
             inner = [f"_nb = float({rows}{'' if self.cols else ' * _B'})"]
-            inner += [f"{shift.delta(x)} = {x} - _P[_ab, {self.stored[x + '#b']}, _k]" for x in p.shifted]
+            inner += [f"{shift.delta(x)} = {x} - _P[_k, _ab, {self.stored[x + '#b']}]" for x in p.shifted]
             for i, b in enumerate(p.bodies):
-                parts = [f"_P[_ab, {self.stored[b]}, _k]"]
+                parts = [f"_P[_k, _ab, {self.stored[b]}]"]
                 for k, t in enumerate(p.terms[b]):
                     key, factor = self.source[f"{b}#{k}"]
-                    value = f"_nb * {factor}" if not key else f"{_times(factor)}_P[_ab, {self.stored[key]}, _k]"
+                    value = f"_nb * {factor}" if not key else f"{_times(factor)}_P[_k, _ab, {self.stored[key]}]"
                     parts.append(f"{_monomial(p.shifted, t.powers)} * {value}")
                 inner.append(f"_r{i} += {' + '.join(parts)}")
             body += ["for _ab in range(_nab):", *_indent(inner, 1)]

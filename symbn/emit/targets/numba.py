@@ -5,11 +5,15 @@ kernels evaluate the fast forms it proved, equation by equation.  Each call is
 two kernels (:mod:`.loops`): a reduce kernel that reads the data once and
 returns the per-slice values (statistics, the sums of the formulas, per-slice
 gradients), and an element-wise kernel that writes the outputs.  The statistics
-are summed in float64 whatever the data, in blocks centred on their own mean and
-merged exactly (:mod:`.shift`), so they are as stable as two passes.
+are summed in float64 whatever the data, in blocks centred on their own mean (on
+a value of their own data, for float32) and merged exactly (:mod:`.shift`), so
+they are as stable as two passes.
 
 The Python functions around the kernels have the NumPy module's signatures and
-shape rules; the view of the data the kernels read is :mod:`.numba_runtime`'s.
+shape rules; the view of the data the kernels read is :mod:`.numba_runtime`'s.  A
+plain call (contiguous arrays of one float dtype, inputs of the kept or reduced
+axes' shape, no ``out``: :func:`~.numba_runtime._plain`) skips the shape rules'
+Python, which otherwise takes as long as the kernels at 256 × 256.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ def _add(total, value):
 
 
 NUMBA_RUNTIME_IMPORTS = ("import functools\n", "import numpy as np\n",
-                         "from symbn.emit.runtime import _fits, _place, _saved, _sum_to  # beside these in the emitted module\n")
+                         ("from symbn.emit.runtime import _axes, _fits, _place, _saved, _store, _sum_to  # beside these "
+                         "when emitted\n"))
 
 
 class Names:
@@ -104,27 +109,40 @@ def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
         "",
         "",
         "def _reduce(kernels, lay, rows, slices, constants, whole):",
-        '    """The reduce kernel of the layout: per-slice values, (values, K) float64."""',
+        '    """The reduce kernel of the layout: per-slice values, (values, K) float64.  float32 data',
+        "    are summed in one sweep over each block (see the kernels' _one_sweep), float64 in two.\"\"\"",
         "    ablock, kchunk = _reduce_blocks(lay, rows[0].dtype.itemsize, len(rows), whole)",
-        "    return kernels[0 if _cols(lay) else 1](*rows, *slices, *constants, ablock, kchunk)",
+        "    return kernels[0 if _cols(lay) else 1](*rows, *slices, *constants, ablock, kchunk, rows[0].dtype.itemsize < 8)",
     ])
 
 
 def _prologue(names: Names, backward: bool) -> list[str]:
+    """Shapes, dtypes and the kernels' view of the arguments: a plain call (:func:`_plain`)
+    reads them as they are, any other goes through the shape rules."""
     data = names.data
-    lines = [f"result = _result({', '.join((['dy'] if backward else []) + names.inputs)})",
-             "dtype = _real(_work(result))", f"{data} = np.asarray({data}, dtype)", f"shape = {data}.shape",
-             f"axes = _axes({data}.ndim, axis)", "lay = _layout(shape, axes)"]
+    lines = [(f"plain = _plain({data}, axis, {_tuple(['dy'] if backward else [])}, {_tuple(names.slices)}, "
+             f"{_tuple(names.others)}, {'out' if backward else 'None'})"),
+             "if plain is not None:",
+             "    axes, lay = plain[0], plain[1]", f"    result = dtype = {data}.dtype", f"    shape = {data}.shape",
+             f"    slices = {_tuple([f'np.ascontiguousarray({v}, dtype=np.float64).reshape(-1)' for v in names.slices])}",
+             "else:"]
+    general = [f"result = _result({', '.join((['dy'] if backward else []) + names.inputs)})",
+               "dtype = _real(_work(result))", f"{data} = np.asarray({data}, dtype)", f"shape = {data}.shape",
+               f"axes = _axes({data}.ndim, axis)", "lay = _layout(shape, axes)"]
     if backward:
-        lines.append("dy = _data(dy, dtype, shape, 'dy')")
+        general.append("dy = _data(dy, dtype, shape, 'dy')")
+    general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r})' for v in names.slices])}")
+    lines += ["    " + line for line in general]
     rows = [f"_canon({data}, lay)", *(["_canon(dy, lay)"] if backward else [])]
     for g in names.others:
         lines.append(f"{g}_view, {g}_varies = _rows_in({g}, dtype, shape, axes, lay, {g!r})")
         rows.append(f"{g}_view")
-    slices = [f"_per_slice({v}, shape, axes, {v!r})" for v in names.slices]
-    lines += [f"rows = ({', '.join(rows)},)", f"slices = ({', '.join(slices)}{',' if slices else ''})",
-              f"constants = ({', '.join(f'float({c})' for c in names.constants)}{',' if names.constants else ''})"]
+    lines += [f"rows = {_tuple(rows)}", f"constants = {_tuple([f'float({c})' for c in names.constants])}"]
     return lines
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
 
 
 def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
@@ -147,9 +165,10 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
 def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     count, data = len(layer.differentiable), names.data
     lines = _prologue(names, True)
-    lines.append("kept = tuple(k for k in range(len(shape)) if k not in axes)")
     lines += ["if saved is None:", "    C = _reduce(_BACKWARD[0], lay, rows, slices, constants, _WHOLE['backward'])",
-              "else:", f"    given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
+              "else:", f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
+              "    if given is None:",
+              f"        given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
               "    C = _reduce(_BACKWARD_SAVED[0], lay, rows, slices + given, constants, _WHOLE['backward_saved'])",
               f"ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
     k_data = layer.differentiable.index(data)
@@ -166,8 +185,8 @@ def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
         results[g] = f"_store(_gradient(d{g}_sums, shape, axes, lay, {g}), _out(out, {layer.differentiable.index(g)}, {count}), result)"
     for v in names.slices:
         row = s.per_slice.index("d" + v)
-        results[v] = (f"_store(_to_input(_unslice(C[{row}], shape, axes), {v}, shape, kept), "
-                      f"_out(out, {layer.differentiable.index(v)}, {count}), result)")
+        results[v] = (f"_slice_gradient(C[{row}], {v}, shape, axes, _out(out, {layer.differentiable.index(v)}, {count}), "
+                      "result, plain is not None)")
     lines.append(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")
     grads = ", ".join("d" + w for w in layer.differentiable)
     doc = [f'"""{layer.title or layer.name}, backward: returns {grads}, computed as', "",
@@ -205,8 +224,9 @@ Closed forms of the file:
 
 Each call runs two kernels, compiled on first use for the dtype and layout it
 needs (numba caches them beside this file): one reads the data once for the
-per-slice values, summed in float64 in blocks centred on their own statistics and
-merged exactly; one writes the outputs.  Tasks are fixed by the shape, so results
+per-slice values, summed in float64 in blocks centred on their own statistics (on
+a value of the block for float32 data, whose differences float64 holds exactly)
+and merged exactly; one writes the outputs.  Tasks are fixed by the shape, so results
 do not depend on the number of threads.  Shapes and broadcasting follow the
 NumPy module's rules; data are float16 (computed in float32), float32 or float64.
 """'''

@@ -16,12 +16,14 @@ import functools
 
 import numpy as np
 
-from symbn.emit.runtime import _fits, _place, _saved, _sum_to  # beside these in the emitted module
+from symbn.emit.runtime import _axes, _fits, _place, _saved, _store, _sum_to  # beside these when emitted
 
 _TASK_BYTES = 1 << 18  # data a reduce task reads: its passes after the first come from cache
 _BLOCK_ROWS = 256  # rows of a cols block: its partial sums are a few % of what it reads
+_MIN_TASKS, _MIN_BLOCK_ROWS = 4, 16  # a cols block of fewer rows when that makes the tasks for the threads
 _ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
 _MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @functools.lru_cache(maxsize=256)
@@ -43,6 +45,65 @@ def _layout(shape, axes):
     perm = tuple(kept) + tuple(axes)
     k = int(np.prod([shape[i] for i in kept], dtype=np.int64))
     return perm, 1, k, int(np.prod([shape[i] for i in axes], dtype=np.int64))
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_layout(shape, ndim, axis):
+    """(axes, lay, kept shape, reduced shape) of a plain call, or None (see :func:`_plain`)."""
+    try:
+        axes = _axes(ndim, axis)
+    except ValueError:  # the general path says what is wrong
+        return None
+    lay = _layout(shape, axes)
+    if lay[0] is not None:
+        return None
+    kept = tuple(n for k, n in enumerate(shape) if k not in axes)
+    return axes, lay, kept, tuple(shape[k] for k in axes)
+
+
+def _plain(data, axis, rows, slices, others, out):
+    """The layout of a call that can skip the general path's shape rules, else None.
+
+    A plain call: no ``out``; the data and ``rows`` (dy) are C-contiguous float32 or
+    float64 arrays of one dtype and shape, whose kept axes are consecutive (the
+    kernels read them as they are); each per-slice input in ``slices`` is an array of
+    that dtype with the kept axes' shape, each row input in ``others`` one with the
+    reduced axes' shape.  Such a call runs the same kernels on the same values as
+    the general path, with little Python around them (a call of 256 × 256 takes
+    about as long in Python as in the kernels otherwise)."""
+    if out is not None or type(data) is not np.ndarray or data.dtype not in _FLOATS or not data.flags.c_contiguous:
+        return None
+    try:
+        found = _plain_layout(data.shape, data.ndim, axis)
+    except TypeError:  # an unhashable axis (a list): the general path reads it
+        return None
+    if found is None:
+        return None
+    shape, dtype = data.shape, data.dtype
+    for a in rows:
+        if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
+            return None
+    for v in slices:
+        if type(v) is not np.ndarray or v.dtype != dtype or v.shape != found[2]:
+            return None
+    for g in others:
+        if type(g) is not np.ndarray or g.dtype != dtype or g.shape != found[3]:
+            return None
+    return found
+
+
+def _plain_saved(saved, names, k):
+    """The saved per-slice values as (K,) float64 arrays, or None when one is not an
+    array of K values (the general path reads it, or says what is wrong)."""
+    if type(saved) is not dict:
+        return None
+    out = []
+    for name in names:
+        a = saved.get(name)
+        if type(a) is not np.ndarray or a.size != k or a.dtype.kind != "f":
+            return None
+        out.append(np.ascontiguousarray(a.reshape(k), dtype=np.float64))
+    return tuple(out)
 
 
 def _cols(lay):
@@ -118,6 +179,15 @@ def _to_input(value, like, shape, home):
     return _sum_to(placed.shape, value).reshape(np.shape(like))
 
 
+def _slice_gradient(values, like, shape, axes, out, result, plain):
+    """A per-slice gradient, one row of the reduce kernel's result, with the shape of
+    its input ``like`` (summed to it when ``like`` broadcasts), written into ``out``."""
+    if plain:  # like has the kept axes' shape, one value per slice
+        return values.reshape(like.shape).astype(result)
+    kept = tuple(k for k in range(len(shape)) if k not in axes)
+    return _store(_to_input(_unslice(values, shape, axes), like, shape, kept), out, result)
+
+
 def _real(dtype):
     if dtype.kind == "c":
         raise TypeError("the numba target computes real data (float16/32/64); use the numpy target for complex values")
@@ -138,8 +208,8 @@ def _reduce_blocks(lay, itemsize, arrays, whole):
     run = max(1, B * itemsize * arrays)  # one row of one slice, every array
     if whole:
         ablock = max(A, 1)
-    elif B == 1:  # cols: blocks of whole rows (a part of each row, strided, reads slowly)
-        return max(1, min(A, _BLOCK_ROWS)), max(K, 1)
+    elif B == 1:  # cols: blocks of whole rows (a part of each row, strided, reads slowly), at least _MIN_TASKS
+        return max(1, min(A, _BLOCK_ROWS, max(_MIN_BLOCK_ROWS, -(-A // _MIN_TASKS)))), max(K, 1)
     else:
         ablock = max(1, min(A, _TASK_BYTES // run))
     return ablock, max(1, min(K, _TASK_BYTES // max(1, ablock * run)))

@@ -7,7 +7,8 @@ body reads no statistic is summed in the block's first pass; one that reads a
 statistic of *level* p (computed from reductions of level p) is summed in pass
 p + 1, with the block's own estimate of that statistic (``mu`` of the block for
 ``x - mu``), and the blocks are merged exactly by :mod:`.shift`.  So a centred
-variance is two passes over a block in cache and one over memory, and stable.
+variance is two passes over a block in cache and one over memory, and stable
+(:mod:`.loops` may take two passes in one sweep where that costs no accuracy).
 
 The equations are the layer's stages and the certified formulas, lowered
 (:func:`ops`); nothing here is specific to a layer.

@@ -124,3 +124,54 @@ def test_every_file_with_the_jit_off():
                          capture_output=True, text=True, timeout=1200, check=False)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "[100%]" in run.stdout and "F" not in run.stdout.replace("FAIL", ""), run.stdout[-500:]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, monkeypatch):
+    """A plain call (contiguous arrays of one dtype: numba_runtime._plain) skips the shape rules' Python and
+    runs the same kernels on the same values: forcing the general path changes no bit."""
+    layer, module, _ = numba_case
+    args, dy = inputs(layer, case, seed=7)
+    kw = {"axis": case.axis}
+
+    def run():
+        _, saved = module.forward(*args, return_saved=True, **kw)
+        return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
+
+    taken = []
+    plain = module._plain
+    monkeypatch.setattr(module, "_plain", lambda *a: taken.append(plain(*a)) or taken[-1])
+    fast = run()
+    assert all(t is not None for t in taken)  # these calls are plain
+    monkeypatch.setattr(module, "_plain", lambda *a: None)
+    general = run()
+    assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
+               for f, g in zip(fast, general))
+
+
+def test_float32_blocks_take_one_sweep_and_float64_two(numba_case):
+    """_reduce asks the kernels for one sweep exactly when the data are float32; the sweep's estimate is the
+    block's first row, and with an outlier there (the worst place) float32 results stay as accurate as the two
+    passes' (a float32 difference and its square are exact in float64)."""
+    layer, module, numpy_module = numba_case
+    if layer.name != "batchnorm":
+        pytest.skip("checked once, on batchnorm")
+    asked = []
+    kernels = (lambda *a: asked.append(a[-1]), None)
+    for dtype in (np.float32, np.float64):
+        x = np.ones((300, 4), dtype)
+        module._reduce(kernels, module._layout(x.shape, (0,)), (x, x), (), (), False)
+    assert asked == [True, False]
+    rng = np.random.default_rng(11)
+    x = (1e4 + rng.standard_normal((1024, 5))).astype(np.float32)
+    x[::256] += 3000  # the first row of every block (256 rows) an outlier
+    dy, gamma, beta = rng.standard_normal((1024, 5)).astype(np.float32), np.ones(5, np.float32), np.zeros(5, np.float32)
+    lay = module._layout(x.shape, (0,))
+    ablock, kchunk = module._reduce_blocks(lay, 4, 2, False)
+    assert ablock == 256
+    sweeps = [module._BACKWARD[0][0](x, dy, gamma.astype(float), beta.astype(float), 1e-5, ablock, kchunk, one)
+              for one in (True, False)]
+    assert np.max(np.abs(sweeps[0] - sweeps[1]) / np.maximum(np.abs(sweeps[1]), 1e-30)) < 1e-12
+    exact = numpy_module.backward(*(a.astype(np.float64) for a in (dy, x, gamma, beta)))
+    for got, want in zip(module.backward(dy, x, gamma, beta), exact):
+        assert error(got, want) < 2e-6

@@ -1,0 +1,81 @@
+"""The numba modules' Python helpers, as a module: the kernels' view of the data, blocks, plain calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symbn.emit.targets.numba_runtime import (
+    _canon,
+    _layout,
+    _plain,
+    _plain_saved,
+    _reduce_blocks,
+    _restore,
+    _slice_gradient,
+)
+
+
+@pytest.mark.parametrize(("shape", "axes", "lay"), [
+    ((8, 3), (0,), (None, 8, 3, 1)),  # BatchNorm's columns
+    ((4, 3, 5, 2), (0, 2, 3), (None, 4, 3, 10)),  # over (N, H, W): runs of H·W
+    ((4, 6), (1,), (None, 1, 4, 6)),  # LayerNorm's rows
+    ((4, 3, 5), (1,), ((0, 2, 1), 1, 20, 3)),  # kept axes apart: moved to the front
+])
+def test_layout_and_the_view_of_the_data(shape, axes, lay):
+    assert _layout(shape, axes) == lay
+    x = np.arange(np.prod(shape), dtype=float).reshape(shape)
+    view = _canon(x, lay)
+    assert view.flags.c_contiguous
+    assert np.array_equal(_restore(view, shape, lay), x)
+    if lay[0] is None:
+        assert np.shares_memory(view, x)  # a view, no copy
+
+
+def test_a_plain_call_is_contiguous_arrays_of_one_float_dtype_and_the_inputs_shapes():
+    x, g = np.ones((8, 3), np.float32), np.ones(3, np.float32)
+    assert _plain(x, 0, (x,), (g, g), (), None)[:2] == ((0,), (None, 8, 3, 1))
+    assert _plain(x, 1, (), (), (np.ones(3, np.float32),), None) is not None  # a row input of the reduced axes' shape
+    refused = {
+        "out given": (x, 0, (x,), (g,), (), (None,)),
+        "data not C-contiguous": (np.asfortranarray(np.ones((8, 3), np.float32)), 0, (), (g,), (), None),
+        "dy not C-contiguous": (x, 0, (x[:, ::-1],), (g,), (), None),
+        "dy of another dtype": (x, 0, (x.astype(np.float64),), (g,), (), None),
+        "float16": (x.astype(np.float16), 0, (), (), (), None),
+        "a list": (x.tolist(), 0, (), (), (), None),
+        "gamma of another dtype": (x, 0, (), (g.astype(np.float64),), (), None),
+        "gamma keepdims": (x, 0, (), (g.reshape(1, 3),), (), None),
+        "gamma a number": (x, 0, (), (np.float32(1),), (), None),
+        "a row input of the data's shape": (x, 1, (), (), (x,), None),
+        "kept axes apart": (np.ones((4, 3, 5)), 1, (), (), (), None),
+        "axis a list": (x, [0], (), (g,), (), None),
+        "an axis out of range": (x, 2, (), (), (), None),
+    }
+    for why, args in refused.items():
+        assert _plain(*args) is None, why
+
+
+def test_plain_saved_values_are_k_floats_or_the_general_path_reads_them():
+    mu = np.arange(3.0).reshape(1, 3)
+    got = _plain_saved({"mu": mu, "ivar": np.ones(3, np.float32)}, ("mu", "ivar"), 3)
+    assert [g.dtype for g in got] == [np.float64, np.float64] and np.array_equal(got[0], [0.0, 1.0, 2.0])
+    assert _plain_saved({"mu": mu}, ("mu", "ivar"), 3) is None  # missing: the general path says so
+    assert _plain_saved({"mu": np.float64(1.0), "ivar": mu}, ("mu", "ivar"), 3) is None  # one number for all
+    assert _plain_saved({"mu": mu, "ivar": np.ones(4)}, ("mu", "ivar"), 3) is None  # other data's
+    assert _plain_saved([mu, mu], ("mu", "ivar"), 3) is None
+
+
+def test_slice_gradients_have_their_inputs_shape():
+    values = np.array([1.0, 2.0, 3.0])
+    plain = _slice_gradient(values, np.ones(3, np.float32), (8, 3), (0,), None, np.dtype(np.float32), True)
+    assert plain.dtype == np.float32 and np.array_equal(plain, values)
+    summed = _slice_gradient(values, np.float64(1.0), (8, 3), (0,), None, np.dtype(np.float64), False)
+    assert summed.shape == () and summed == 6.0  # a gain shared by every slice gets the sum
+
+
+def test_reduce_blocks_give_the_threads_tasks_and_are_fixed_by_the_shape():
+    assert _reduce_blocks((None, 4096, 1024, 1), 4, 2, False) == (256, 1024)
+    assert _reduce_blocks((None, 256, 256, 1), 4, 2, False) == (64, 256)  # four tasks, not one
+    assert _reduce_blocks((None, 40, 3, 1), 4, 2, False) == (16, 3)  # no block under 16 rows
+    assert _reduce_blocks((None, 7, 3, 1), 8, 2, False) == (7, 3)
+    assert _reduce_blocks((None, 4096, 8, 1), 8, 2, True) == (4096, 4)  # whole slices when the statistics need them
