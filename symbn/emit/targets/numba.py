@@ -125,6 +125,7 @@ def _prologue(names: Names, backward: bool) -> list[str]:
              "if plain is not None:",
              "    axes, lay = plain[0], plain[1]", f"    result = dtype = {data}.dtype", f"    shape = {data}.shape",
              f"    slices = {_tuple([f'np.ascontiguousarray({v}, dtype=np.float64).reshape(-1)' for v in names.slices])}",
+             f"    rows = {_tuple([f'{r}.reshape(plain[4])' for r in [data, *(['dy'] if backward else [])]])}",
              "else:"]
     general = [f"result = _result({', '.join((['dy'] if backward else []) + names.inputs)})",
                "dtype = _real(_work(result))", f"{data} = np.asarray({data}, dtype)", f"shape = {data}.shape",
@@ -132,12 +133,13 @@ def _prologue(names: Names, backward: bool) -> list[str]:
     if backward:
         general.append("dy = _data(dy, dtype, shape, 'dy')")
     general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r})' for v in names.slices])}")
+    general.append(f"rows = {_tuple([f'_canon({r}, lay)' for r in [data, *(['dy'] if backward else [])]])}")
     lines += ["    " + line for line in general]
-    rows = [f"_canon({data}, lay)", *(["_canon(dy, lay)"] if backward else [])]
     for g in names.others:
         lines.append(f"{g}_view, {g}_varies = _rows_in({g}, dtype, shape, axes, lay, {g!r})")
-        rows.append(f"{g}_view")
-    lines += [f"rows = {_tuple(rows)}", f"constants = {_tuple([f'float({c})' for c in names.constants])}"]
+    if names.others:
+        lines.append(f"rows = (*rows, {', '.join(g + '_view' for g in names.others)})")
+    lines.append(f"constants = {_tuple([f'float({c})' for c in names.constants])}")
     return lines
 
 

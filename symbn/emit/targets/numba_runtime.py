@@ -49,7 +49,8 @@ def _layout(shape, axes):
 
 @functools.lru_cache(maxsize=256)
 def _plain_layout(shape, ndim, axis):
-    """(axes, lay, kept shape, reduced shape) of a plain call, or None (see :func:`_plain`)."""
+    """(axes, lay, kept shape, reduced shape, the kernels' shape of the data) of a plain
+    call, or None (see :func:`_plain`)."""
     try:
         axes = _axes(ndim, axis)
     except ValueError:  # the general path says what is wrong
@@ -58,7 +59,7 @@ def _plain_layout(shape, ndim, axis):
     if lay[0] is not None:
         return None
     kept = tuple(n for k, n in enumerate(shape) if k not in axes)
-    return axes, lay, kept, tuple(shape[k] for k in axes)
+    return axes, lay, kept, tuple(shape[k] for k in axes), lay[1:3] if lay[3] == 1 else lay[1:]
 
 
 def _plain(data, axis, rows, slices, others, out):
@@ -201,6 +202,7 @@ def _data(a, dtype, shape, name):
     return a
 
 
+@functools.lru_cache(maxsize=256)
 def _reduce_blocks(lay, itemsize, arrays, whole):
     """(rows per block, slices per chunk) of the reduce kernel: a task reads about
     _TASK_BYTES; ``whole``: a block is a whole slice (its statistics need it)."""
@@ -215,6 +217,7 @@ def _reduce_blocks(lay, itemsize, arrays, whole):
     return ablock, max(1, min(K, _TASK_BYTES // max(1, ablock * run)))
 
 
+@functools.lru_cache(maxsize=256)
 def _row_blocks(lay, itemsize, arrays, slabs):
     """(rows per task, slices per chunk) of the element-wise kernel; ``slabs``: a
     gradient is summed over slices, with one partial sum per chunk (at most _MAX_SLABS)."""
