@@ -19,10 +19,10 @@ ops run.  A cols block of two passes given ``_one_sweep`` (float32 data) takes b
 in one sweep, the first pass's statistics estimated from the block's first row
 (:meth:`Kernels._first_row`): the difference of two float32 values and its square
 are exact in float64, so centring on a data value instead of the block's mean
-costs nothing float32 can see; float64 data keep the two passes.  The result ``_C`` holds one row per value of
-``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes the
-outputs.  Names: a file's names as they are; everything of the kernel's own
-starts with an underscore, which no file name can.
+costs nothing float32 can see; float64 data keep the two passes.  The result
+``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
+reads ``_C`` and writes the outputs.  Names: a file's names as they are; everything
+of the kernel's own starts with an underscore, which no file name can.
 """
 
 from __future__ import annotations

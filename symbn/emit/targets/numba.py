@@ -174,9 +174,9 @@ def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
               "    C = _reduce(_BACKWARD_SAVED[0], lay, rows, slices + given, constants, _WHOLE['backward_saved'])",
               f"ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
     k_data = layer.differentiable.index(data)
-    arrays = ", ".join(["dy", *names.inputs])
+    arrays = _tuple(["dy", *names.inputs])
     lines += [f"d{data}_out = _out(out, {k_data}, {count})",
-              f"d{data}_buffer = _usable_out(d{data}_out, dtype, shape, lay, ({arrays},))",
+              f"d{data}_buffer = _usable_out(d{data}_out, dtype, shape, lay, {arrays})",
               f"d{data} = np.empty(rows[0].shape, dtype) if d{data}_buffer is None else d{data}_buffer.reshape(rows[0].shape)"]
     lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, kchunk)" for g in names.others]
     grads = "".join(f", d{g}_sums" for g in names.others)
@@ -189,7 +189,7 @@ def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
         row = s.per_slice.index("d" + v)
         results[v] = (f"_slice_gradient(C[{row}], {v}, shape, axes, _out(out, {layer.differentiable.index(v)}, {count}), "
                       "result, plain is not None)")
-    lines.append(f"return {', '.join(results[w] for w in layer.differentiable)}{',' if count == 1 else ''}")
+    lines.append(f"return {_tuple([results[w] for w in layer.differentiable])}")
     grads = ", ".join("d" + w for w in layer.differentiable)
     doc = [f'"""{layer.title or layer.name}, backward: returns {grads}, computed as', "",
            *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
