@@ -225,8 +225,8 @@ def _row_blocks(lay, itemsize, arrays, slabs):
     gradient is summed over slices, with one partial sum per chunk (at most _MAX_SLABS)."""
     _, A, K, B = lay
     run = max(1, B * itemsize * arrays)
-    if B == 1:
-        return max(1, min(A, _ROW_TASK_BYTES // max(1, K * run))), K
+    if B == 1:  # (no slices, K = 0: one chunk of none, never a chunk of 0)
+        return max(1, min(A, _ROW_TASK_BYTES // max(1, K * run))), max(K, 1)
     ablock = max(1, min(A, _ROW_TASK_BYTES // run))
     kchunk = max(1, min(K, _ROW_TASK_BYTES // max(1, ablock * run)))
     if slabs:

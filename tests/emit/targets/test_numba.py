@@ -131,6 +131,12 @@ def test_every_file_with_the_jit_off():
     assert "[100%]" in run.stdout and "F" not in run.stdout.replace("FAIL", ""), run.stdout[-500:]
 
 
+def _every_result(module, args, dy, kw) -> list:
+    """y, the gradients recomputing the statistics, and the gradients given forward's saved ones."""
+    _, saved = module.forward(*args, return_saved=True, **kw)
+    return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, monkeypatch):
     """A plain call (contiguous arrays of one dtype: numba_runtime._plain) skips the shape rules' Python and
@@ -139,40 +145,36 @@ def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, 
     args, dy = inputs(layer, case, seed=7)
     kw = {"axis": case.axis}
 
-    def run():
-        _, saved = module.forward(*args, return_saved=True, **kw)
-        return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
-
     taken = []
     plain = module._plain
     monkeypatch.setattr(module, "_plain", lambda *a: taken.append(plain(*a)) or taken[-1])
-    fast = run()
+    fast = _every_result(module, args, dy, kw)
     assert all(t is not None for t in taken)  # these calls are plain
     monkeypatch.setattr(module, "_plain", lambda *a: None)
-    general = run()
+    general = _every_result(module, args, dy, kw)
     assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
                for f, g in zip(fast, general))
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+MANY_SLICES = [Case("columns, 40 slices", (50, 40), 0, np.float64), Case("rows, 40 slices", (40, 50), -1, np.float32)]
+
+
+@pytest.mark.parametrize("case", CASES + MANY_SLICES, ids=str)
 def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, monkeypatch):
-    """These cases are small: one kernel does the work (numba_runtime._blocks); forced through the reduce and
-    element-wise kernels instead, every result agrees to the case's tolerance (the sums are grouped otherwise)."""
+    """These cases are small: one kernel does the work (numba_runtime._blocks), one task per chunk of slices
+    (three chunks of 16 slices for 40 slices); forced through the reduce and element-wise kernels instead, every
+    result agrees to the case's tolerance (the sums are grouped otherwise)."""
     layer, module, _ = numba_case
     args, dy = inputs(layer, case, seed=9)
     kw = keywords(layer, case)
 
-    def run():
-        _, saved = module.forward(*args, return_saved=True, **kw)
-        return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
-
     taken = []
     blocks = module._blocks
     monkeypatch.setattr(module, "_blocks", lambda *a: taken.append(blocks(*a)) or taken[-1])
-    small = run()
+    small = _every_result(module, args, dy, kw)
     assert taken and all(t[2] for t in taken)
     monkeypatch.setattr(module, "_blocks", lambda lay, itemsize, arrays, slabs: (*module._row_blocks(lay, itemsize, arrays, slabs), False))
-    two = run()
+    two = _every_result(module, args, dy, kw)
     names = ["y", *module.GRADIENTS, *module.GRADIENTS]
     agree(small, two, case.tolerance, names)
 

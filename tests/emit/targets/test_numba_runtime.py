@@ -83,6 +83,10 @@ def test_reduce_blocks_give_the_threads_tasks_and_are_fixed_by_the_shape():
     assert _reduce_blocks((None, 4096, 8, 1), 8, 2, True) == (4096, 4)  # whole slices when the statistics need them
 
 
+def test_row_blocks_never_give_a_chunk_of_no_slices():
+    assert _row_blocks((None, 100000, 0, 1), 8, 3, False)[1] == 1  # the kernel divides by it
+
+
 def test_small_data_run_in_one_kernel_of_chunks_of_whole_slices():
     """(rows per task, slices per chunk, small): a chunk of whole slices, at least four chunks or 16 slices,
     of at most 256 kB of the call's arrays goes to the one small kernel; larger data to the two kernels."""
