@@ -1,4 +1,4 @@
-"""numba text of a :class:`~.schedule.Schedule`: a reduce kernel, an element-wise kernel, and both in one.
+"""numba text of a :class:`~.schedule.Schedule`: a reduce kernel and an element-wise kernel.
 
 The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed,
 each compiled only when a call needs it:
@@ -21,9 +21,7 @@ in one sweep, the first pass's statistics estimated from the block's first row
 are exact in float64, so centring on a data value instead of the block's mean
 costs nothing float32 can see; float64 data keep the two passes.  The result
 ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
-reads ``_C`` and writes the outputs.  For small data the small kernel does both in one
-parallel region, a task being a chunk of whole slices (:meth:`Kernels.small`): the
-same printed pieces, each slice one block.  Names: a file's names as they are; everything
+reads ``_C`` and writes the outputs.  Names: a file's names as they are; everything
 of the kernel's own starts with an underscore, which no file name can.
 """
 
@@ -69,7 +67,7 @@ def statement(op: Op, n: str) -> str:
 
 
 class Kernels:
-    """The kernels of one pipeline (``name``: forward or backward) in one layout.
+    """The two kernels of one pipeline (``name``: forward or backward) in one layout.
 
     ``rows_in``: the row inputs, the data first, as the kernels take them (3-D for
     runs, 2-D for cols); ``slices_in``: per-slice inputs ((K,) float64 arrays);
@@ -124,36 +122,13 @@ class Kernels:
         self._plan_sums()
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
-        lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
-        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *_indent(self._merge(), 2)]
-        return "\n".join(lines + ["    return _C"])
-
-    def small(self) -> str:
-        """Both kernels' work in one, for small data: a task is a chunk of whole slices
-        (the caller passes ``_ablock`` >= A: a slice is one block, and the merge adds one
-        term), summed, its per-slice ops run, then its outputs written, the chunk read
-        again from cache.  One parallel region instead of three and no round trip
-        through memory between them: below a few hundred kB they cost more than the work."""
-        self._plan_sums()
-        params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
-        params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
-        lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"])
-        lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += self._partials() + [self._per_slice_values(), "    for _t in numba.prange(_nab * _nkc):"]
-        merge = ["for _k in range(_k0, min(_K, _k0 + _kchunk)):", *_indent(self._merge(), 1)]
-        lines += _indent(self._block_task() + merge + self._rows_task(), 2)
-        return "\n".join(lines + ["    return _C"])
-
-    def _partials(self) -> list[str]:
-        return [f"    _P = np.zeros((_K, _nab, {max(len(self.stored), 1)}))"]
-
-    def _per_slice_values(self) -> str:
-        return f"    _C = np.empty(({max(len(self.s.per_slice), 1)}, _K))"
-
-    def _block_task(self) -> list[str]:
-        """One reduce task: a block of rows of a chunk of slices, its partial sums to ``_P``."""
+        lines.append(f"    _P = np.zeros((_K, _nab, {max(len(self.stored), 1)}))")
+        lines.append("    for _t in numba.prange(_nab * _nkc):")
         task = ["_ab = _t // _nkc", "_a0 = _ab * _ablock", "_a1 = min(_A, _a0 + _ablock)", "_k0 = (_t % _nkc) * _kchunk"]
-        return task + (self._blocks_cols() if self.cols else self._blocks_runs())
+        body = self._blocks_cols() if self.cols else self._blocks_runs()
+        lines += _indent(task + body, 2)
+        lines += self._merge()
+        return "\n".join(lines)
 
     def _plan_sums(self) -> None:
         """What each block stores in ``_P``: the sum of each body, and of each shift
@@ -161,7 +136,6 @@ class Kernels:
         times the body Σ dy, already there); a term that is a number is n_b times
         it, in the merge; and the block's own estimate of each statistic a later pass
         reads.  ``source``: term -> (stored key or "" for a number, the number)."""
-        self.stored, self._merged = {}, set()  # each kernel plans afresh: reduce and small print the same plan
         self.source: dict[str, tuple[str, str]] = {}
         self.extra: dict[int, list[tuple[str, str, bool]]] = {}  # pass -> (key, text, varies along the slice)
         for p in self.s.passes:
@@ -289,8 +263,9 @@ class Kernels:
         return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *_indent(body, 1)]
 
     def _merge(self) -> list[str]:
-        """Slice ``_k``: its blocks merged in order, then the per-slice ops, to ``_C``."""
+        """Per slice: the blocks merged in order, then the per-slice ops; ``_C``."""
         s = self.s
+        lines = [f"    _C = np.empty(({max(len(s.per_slice), 1)}, _K))", "    for _k in numba.prange(_K):"]
         body = self.slice_values("_n")
         for p in s.passes:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
@@ -308,7 +283,8 @@ class Kernels:
             total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
             body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
             body += [statement(op, "_n") for op in self._merge_ops(p)]
-        return body + [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
+        body += [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
+        return lines + _indent(body, 2) + ["    return _C"]
 
     def _merge_ops(self, p) -> list[Op]:
         """The per-slice ops the merge runs after pass p: those of its level that later
@@ -325,16 +301,11 @@ class Kernels:
     # --- the element-wise kernel ---------------------------------------------------------------
 
     def rows(self) -> str:
+        s = self.s
         params = [f"_in_{r}" for r in self.rows_in] + self.constants + ["_C"]
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk"]
         lines = self.head("rows", params)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._rows_task(), 2)]
-        return "\n".join(lines)
-
-    def _rows_task(self) -> list[str]:
-        """One element-wise task: a block of rows of a chunk of slices, from ``_C``."""
-        s = self.s
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
         slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
         rows = self.read_rows(s.rows, [*self.full, *self.grads])
@@ -357,7 +328,8 @@ class Kernels:
             loop = ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
                     "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + outputs_grads, 2),
                     "        for _b in range(_B):", *_indent(element, 3)]
-        return task + loop
+        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(task + loop, 2)]
+        return "\n".join(lines)
 
 
 def _times(factor: str) -> str:

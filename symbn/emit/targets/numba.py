@@ -4,9 +4,7 @@ Certification is the NumPy module's (:func:`~symbn.emit.certify.certify`): the
 kernels evaluate the fast forms it proved, equation by equation.  Each call is
 two kernels (:mod:`.loops`): a reduce kernel that reads the data once and
 returns the per-slice values (statistics, the sums of the formulas, per-slice
-gradients), and an element-wise kernel that writes the outputs; or, for data of
-a few hundred kB (:func:`~.numba_runtime._blocks`), the small kernel that does both
-in one parallel region, a task per chunk of whole slices.  The statistics
+gradients), and an element-wise kernel that writes the outputs.  The statistics
 are summed in float64 whatever the data, in blocks centred on their own mean (on
 a value of their own data, for float32) and merged exactly (:mod:`.shift`), so
 they are as stable as two passes.
@@ -81,9 +79,8 @@ def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
         rows_b = [names.data, "dy", *names.others]
         f = Kernels("forward", forward, layout, rows_f, names.slices, names.constants, [out], [])
         b = Kernels("backward", backward, layout, rows_b, names.slices, names.constants, ["d" + names.data], grads_rows)
-        s = Kernels("backward_saved", saved, layout, rows_b, [*names.slices, *plan.saved_order], names.constants,
-                    ["d" + names.data], grads_rows)
-        kernels += [f.reduce(), f.rows(), f.small(), b.reduce(), b.rows(), b.small(), s.reduce(), s.small()]
+        s = Kernels("backward_saved", saved, layout, rows_b, [*names.slices, *plan.saved_order], names.constants, [], [])
+        kernels += [f.reduce(), f.rows(), b.reduce(), b.rows(), s.reduce()]
     parts = [
         _docstring(layer, plan, certified),
         "import functools\n\nimport numba\nimport numpy as np",
@@ -105,12 +102,9 @@ def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
 def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
     """The kernels of each pipeline by layout, and whether its blocks must be whole slices."""
     return "\n".join([
-        "_FORWARD = ((_forward_reduce_cols, _forward_reduce_runs), (_forward_rows_cols, _forward_rows_runs),",
-        "            (_forward_small_cols, _forward_small_runs))",
-        "_BACKWARD = ((_backward_reduce_cols, _backward_reduce_runs), (_backward_rows_cols, _backward_rows_runs),",
-        "             (_backward_small_cols, _backward_small_runs))",
-        "_BACKWARD_SAVED = ((_backward_saved_reduce_cols, _backward_saved_reduce_runs), _BACKWARD[1],",
-        "                   (_backward_saved_small_cols, _backward_saved_small_runs))",
+        "_FORWARD = (_forward_reduce_cols, _forward_reduce_runs), (_forward_rows_cols, _forward_rows_runs)",
+        "_BACKWARD = (_backward_reduce_cols, _backward_reduce_runs), (_backward_rows_cols, _backward_rows_runs)",
+        "_BACKWARD_SAVED = (_backward_saved_reduce_cols, _backward_saved_reduce_runs), _BACKWARD[1]",
         f"_WHOLE = {{'forward': {forward.whole}, 'backward': {backward.whole}, 'backward_saved': {saved.whole}}}",
         "",
         "",
@@ -119,18 +113,6 @@ def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
         "    are summed in one sweep over each block (see the kernels' _one_sweep), float64 in two.\"\"\"",
         "    ablock, kchunk = _reduce_blocks(lay, rows[0].dtype.itemsize, len(rows), whole)",
         "    return kernels[0 if _cols(lay) else 1](*rows, *slices, *constants, ablock, kchunk, rows[0].dtype.itemsize < 8)",
-        "",
-        "",
-        "def _run(kernels, lay, rows, slices, constants, whole, outputs, blocks):",
-        '    """The per-slice values, the outputs written: by the small kernel when ``blocks`` (from',
-        "    _blocks) says so, else by the reduce kernel and then the element-wise one.\"\"\"",
-        "    ablock, kchunk, small = blocks",
-        "    if small:",
-        "        one_sweep = rows[0].dtype.itemsize < 8",
-        "        return kernels[2][0 if _cols(lay) else 1](*rows, *slices, *constants, *outputs, ablock, kchunk, one_sweep)",
-        "    C = _reduce(kernels[0], lay, rows, slices, constants, whole)",
-        "    kernels[1][0 if _cols(lay) else 1](*rows, *constants, C, *outputs, ablock, kchunk)",
-        "    return C",
     ])
 
 
@@ -168,9 +150,10 @@ def _tuple(items: list[str]) -> str:
 def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     out = layer.graph.output
     lines = _prologue(names, False)
-    lines += [f"{out} = np.empty(rows[0].shape, dtype)",
-              (f"C = _run(_FORWARD, lay, rows, slices, constants, _WHOLE['forward'], ({out},), "
-               "_blocks(lay, dtype.itemsize, len(rows) + 1, False))"),
+    lines += ["C = _reduce(_FORWARD[0], lay, rows, slices, constants, _WHOLE['forward'])",
+              "ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, False)",
+              f"{out} = np.empty(rows[0].shape, dtype)",
+              f"_FORWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, {out}, ablock, kchunk)",
               f"{out} = _restore({out}, shape, lay)"]
     saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
     lines += ["if return_saved:", f"    return _as(result, {out}), {{{saved}}}", f"return _as(result, {out})"]
@@ -184,23 +167,20 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
 def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     count, data = len(layer.differentiable), names.data
     lines = _prologue(names, True)
-    lines += ["if saved is not None:",
-              f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
+    lines += ["if saved is None:", "    C = _reduce(_BACKWARD[0], lay, rows, slices, constants, _WHOLE['backward'])",
+              "else:", f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
               "    if given is None:",
               f"        given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
-              f"blocks = _blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
+              "    C = _reduce(_BACKWARD_SAVED[0], lay, rows, slices + given, constants, _WHOLE['backward_saved'])",
+              f"ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
     k_data = layer.differentiable.index(data)
     arrays = _tuple(["dy", *names.inputs])
     lines += [f"d{data}_out = _out(out, {k_data}, {count})",
               f"d{data}_buffer = _usable_out(d{data}_out, dtype, shape, lay, {arrays})",
               f"d{data} = np.empty(rows[0].shape, dtype) if d{data}_buffer is None else d{data}_buffer.reshape(rows[0].shape)"]
-    lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, blocks[1])" for g in names.others]
-    outputs = _tuple([f"d{data}", *(f"d{g}_sums" for g in names.others)])
-    lines += ["if saved is None:",
-              f"    C = _run(_BACKWARD, lay, rows, slices, constants, _WHOLE['backward'], {outputs}, blocks)",
-              "else:",
-              (f"    C = _run(_BACKWARD_SAVED, lay, rows, slices + given, constants, _WHOLE['backward_saved'], "
-               f"{outputs}, blocks)")]
+    lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, kchunk)" for g in names.others]
+    grads = "".join(f", d{g}_sums" for g in names.others)
+    lines.append(f"_BACKWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, d{data}{grads}, ablock, kchunk)")
     results = {data: f"(d{data}_out if d{data}_buffer is not None else "
                      f"_store(_restore(d{data}, shape, lay), d{data}_out, result))"}
     for g in names.others:
@@ -248,9 +228,8 @@ Each call runs two kernels, compiled on first use for the dtype and layout it
 needs (numba caches them beside this file): one reads the data once for the
 per-slice values, summed in float64 in blocks centred on their own statistics (on
 a value of the block for float32 data, whose differences float64 holds exactly)
-and merged exactly; one writes the outputs.  Small data (a few hundred kB) run in
-one kernel that does both, a task per chunk of whole slices.  Tasks are fixed by
-the shape, so results do not depend on the number of threads.  Shapes and broadcasting follow the
+and merged exactly; one writes the outputs.  Tasks are fixed by the shape, so results
+do not depend on the number of threads.  Shapes and broadcasting follow the
 NumPy module's rules; data are float16 (computed in float32), float32 or float64.
 """'''
 

@@ -23,8 +23,6 @@ _BLOCK_ROWS = 256  # rows of a cols block: its partial sums are a few % of what 
 _MIN_TASKS, _MIN_BLOCK_ROWS = 4, 16  # a cols block of fewer rows when that makes the tasks for the threads
 _ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
 _MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
-_SMALL_BYTES = 1 << 18  # data of a small kernel's task: read for its sums, then again from cache
-_SMALL_SLICES = 16  # slices of a small kernel's task, at least (a cols row of them vectorises)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -232,19 +230,6 @@ def _row_blocks(lay, itemsize, arrays, slabs):
     if slabs:
         kchunk = max(kchunk, -(-K // _MAX_SLABS))
     return ablock, kchunk
-
-
-@functools.lru_cache(maxsize=256)
-def _blocks(lay, itemsize, arrays, slabs):
-    """(rows per task, slices per chunk, small) of a call's element-wise work.  Small
-    data (a chunk of whole slices, of at least _MIN_TASKS chunks or _SMALL_SLICES
-    slices, fits in _SMALL_BYTES; not empty) run in the one small kernel, whose tasks are those
-    chunks; other data in the reduce and element-wise kernels (``_row_blocks``)."""
-    _, A, K, B = lay
-    kchunk = max(1, min(K, max(_SMALL_SLICES, -(-K // _MIN_TASKS))))
-    if A * B and kchunk * A * B * itemsize * arrays <= _SMALL_BYTES:  # empty slices: the merge of no blocks
-        return A, kchunk, True
-    return (*_row_blocks(lay, itemsize, arrays, slabs), False)
 
 
 def _gradient_buffer(lay, varies, kchunk):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from symbn.emit.targets.numba_runtime import (
-    _blocks,
     _canon,
     _layout,
     _plain,
@@ -86,13 +85,3 @@ def test_reduce_blocks_give_the_threads_tasks_and_are_fixed_by_the_shape():
 def test_row_blocks_never_give_a_chunk_of_no_slices():
     assert _row_blocks((None, 100000, 0, 1), 8, 3, False)[1] == 1  # the kernel divides by it
 
-
-def test_small_data_run_in_one_kernel_of_chunks_of_whole_slices():
-    """(rows per task, slices per chunk, small): a chunk of whole slices, at least four chunks or 16 slices,
-    of at most 256 kB of the call's arrays goes to the one small kernel; larger data to the two kernels."""
-    assert _blocks((None, 256, 256, 1), 4, 3, False) == (256, 64, True)  # BatchNorm 256 x 256 float32
-    assert _blocks((None, 7, 3, 1), 8, 3, False) == (7, 3, True)  # one task of every slice
-    assert _blocks((None, 1, 256, 256), 4, 3, False) == (1, 64, True)  # LayerNorm's rows
-    for lay, itemsize in [((None, 0, 4, 1), 8),  # empty slices: the merge of no blocks gives their values
-                          ((None, 256, 256, 1), 8), ((None, 4096, 1024, 1), 4), ((None, 65536, 64, 1), 4)]:
-        assert _blocks(lay, itemsize, 3, False) == (*_row_blocks(lay, itemsize, 3, False), False)
