@@ -126,12 +126,6 @@ def test_every_file_with_the_jit_off():
     assert "[100%]" in run.stdout and "F" not in run.stdout.replace("FAIL", ""), run.stdout[-500:]
 
 
-def _every_result(module, args, dy, kw) -> list:
-    """y, the gradients recomputing the statistics, and the gradients given forward's saved ones."""
-    _, saved = module.forward(*args, return_saved=True, **kw)
-    return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
-
-
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, monkeypatch):
     """A plain call (contiguous arrays of one dtype: numba_runtime._plain) skips the shape rules' Python and
@@ -140,13 +134,17 @@ def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, 
     args, dy = inputs(layer, case, seed=7)
     kw = {"axis": case.axis}
 
+    def run():
+        _, saved = module.forward(*args, return_saved=True, **kw)
+        return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
+
     taken = []
     plain = module._plain
     monkeypatch.setattr(module, "_plain", lambda *a: taken.append(plain(*a)) or taken[-1])
-    fast = _every_result(module, args, dy, kw)
+    fast = run()
     assert all(t is not None for t in taken)  # these calls are plain
     monkeypatch.setattr(module, "_plain", lambda *a: None)
-    general = _every_result(module, args, dy, kw)
+    general = run()
     assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
                for f, g in zip(fast, general))
 

@@ -84,4 +84,3 @@ def test_reduce_blocks_give_the_threads_tasks_and_are_fixed_by_the_shape():
 
 def test_row_blocks_never_give_a_chunk_of_no_slices():
     assert _row_blocks((None, 100000, 0, 1), 8, 3, False)[1] == 1  # the kernel divides by it
-
