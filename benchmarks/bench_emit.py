@@ -23,7 +23,8 @@ after a call, hit all alike), median milliseconds per call:
 - copy:           ``np.copyto`` of one array of the input's size: the memory-bandwidth unit;
 - numba:          ``symbn emit --target numba``'s backward, saved=None: one reduce kernel that
                   reads x and dy once (statistics summed in float64 in blocks centred on their own
-                  mean, merged exactly) and one element-wise kernel (only when numba is installed);
+                  mean, merged exactly) and one element-wise kernel, or for data of at most 1 MB
+                  (256 × 256 float32) one serial kernel that does both (only when numba is installed);
 - numba+saved:    the same given its forward's saved statistics.
 
 The memory floor is 2.5 × copy: a backward reads x and dy for its sums and x and dy again and

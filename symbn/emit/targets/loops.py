@@ -1,4 +1,4 @@
-"""numba text of a :class:`~.schedule.Schedule`: a reduce kernel and an element-wise kernel.
+"""numba text of a :class:`~.schedule.Schedule`: a reduce kernel, an element-wise kernel, and both in one.
 
 The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed,
 each compiled only when a call needs it:
@@ -21,7 +21,9 @@ in one sweep, the first pass's statistics estimated from the block's first row
 are exact in float64, so centring on a data value instead of the block's mean
 costs nothing float32 can see; float64 data keep the two passes.  The result
 ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
-reads ``_C`` and writes the outputs.  Names: a file's names as they are; everything
+reads ``_C`` and writes the outputs.  For small data the small kernel does both on one
+thread (:meth:`Kernels.small`): the same printed pieces, each slice one block.  A cols
+sweep adds two rows at a time to its sums (``UNROLL``).  Names: a file's names as they are; everything
 of the kernel's own starts with an underscore, which no file name can.
 """
 
@@ -38,6 +40,10 @@ from symbn.emit.targets.schedule import Op, Schedule
 from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
 
 DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy")'
+# A cols sweep adds UNROLL rows at a time to its sums when it has UNROLL_SUMS of them or more (the small
+# kernel's, SMALL_UNROLL_SUMS): measured, 2 sums in a reduce kernel gained nothing, 4 rows lost at 65536 x 64.
+UNROLL, UNROLL_SUMS, SMALL_UNROLL_SUMS = 2, 3, 1
+SERIAL = '@numba.njit(cache=True, error_model="numpy")'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
 
 
@@ -67,10 +73,11 @@ def statement(op: Op, n: str) -> str:
 
 
 class Kernels:
-    """The two kernels of one pipeline (``name``: forward or backward) in one layout.
+    """The kernels of one pipeline (``name``: forward or backward) in one layout.
 
     ``rows_in``: the row inputs, the data first, as the kernels take them (3-D for
-    runs, 2-D for cols); ``slices_in``: per-slice inputs ((K,) float64 arrays);
+    runs, 2-D for cols); ``slices_in``: per-slice inputs ((K,) arrays: the data's
+    dtype for an input, float64 for a saved value; read as float64);
     ``constants``: numbers; ``full``: outputs of the data's shape; ``grads``:
     gradients of row inputs other than the data, summed into ``_grad_<name>``
     (slabs, A, K or 1, B) float64 arrays (see the module)."""
@@ -87,12 +94,13 @@ class Kernels:
         self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
         self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
         self._merged: set[str] = set()  # per-slice ops the merge has run
+        self.unroll_sums = UNROLL_SUMS  # set by the kernel being printed
 
     # --- shared pieces ----------------------------------------------------------------------
 
-    def head(self, kind: str, params: list[str]) -> list[str]:
+    def head(self, kind: str, params: list[str], decorator: str = DECORATOR) -> list[str]:
         shape = "_A, _K = _in_{0}.shape" if self.cols else "_A, _K, _B = _in_{0}.shape"
-        return [DECORATOR, f"def _{self.name}_{kind}_{self.layout}({', '.join(params)}):",
+        return [decorator, f"def _{self.name}_{kind}_{self.layout}({', '.join(params)}):",
                 "    " + shape.format(self.rows_in[0]),
                 "    _n = float(_A)" if self.cols else "    _n = float(_A * _B)",
                 "    _nab = (_A + _ablock - 1) // _ablock", "    _nkc = (_K + _kchunk - 1) // _kchunk"]
@@ -113,22 +121,48 @@ class Kernels:
 
     def slice_values(self, n: str) -> list[str]:
         """Per-slice inputs and the ops of level 0 (from inputs and constants only)."""
-        lines = [f"{v} = _in_{v}[_k]" for v in self.slices_in]
+        lines = [f"{v} = np.float64(_in_{v}[_k])" for v in self.slices_in]  # an input in the data's dtype
         return lines + [statement(op, n) for op in self.s.level0()]
 
     # --- the reduce kernel ------------------------------------------------------------------
 
     def reduce(self) -> str:
         self._plan_sums()
+        self.unroll_sums = UNROLL_SUMS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
-        lines.append(f"    _P = np.zeros((_K, _nab, {max(len(self.stored), 1)}))")
-        lines.append("    for _t in numba.prange(_nab * _nkc):")
+        lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
+        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *_indent(self._merge(), 2)]
+        return "\n".join(lines + ["    return _C"])
+
+    def small(self) -> str:
+        """Both kernels' work in one, on one thread, for small data: the slices are summed
+        (the caller passes ``_ablock`` >= A: a slice is one block, and the merge adds one
+        term; ``_kchunk``: the slices of a task, all of them by numba_runtime._blocks), their
+        per-slice ops run, then the outputs written, the data read again from cache.  Below
+        a MB, waking the other threads for three parallel regions and the Python around
+        two kernels cost more than the threads save (NOTES 48)."""
+        self._plan_sums()
+        self.unroll_sums = SMALL_UNROLL_SUMS
+        params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
+        params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
+        lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"], SERIAL)
+        lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
+        lines += self._partials() + [self._per_slice_values(), "    for _t in range(_nab * _nkc):"]
+        merge = ["for _k in range(_k0, min(_K, _k0 + _kchunk)):", *_indent(self._merge(), 1)]
+        lines += _indent(self._block_task() + merge + self._rows_task(), 2)
+        return "\n".join(lines + ["    return _C"])
+
+    def _partials(self) -> list[str]:
+        return [f"    _P = np.zeros((_K, _nab, {max(len(self.stored), 1)}))"]
+
+    def _per_slice_values(self) -> str:
+        return f"    _C = np.empty(({max(len(self.s.per_slice), 1)}, _K))"
+
+    def _block_task(self) -> list[str]:
+        """One reduce task: a block of rows of a chunk of slices, its partial sums to ``_P``."""
         task = ["_ab = _t // _nkc", "_a0 = _ab * _ablock", "_a1 = min(_A, _a0 + _ablock)", "_k0 = (_t % _nkc) * _kchunk"]
-        body = self._blocks_cols() if self.cols else self._blocks_runs()
-        lines += _indent(task + body, 2)
-        lines += self._merge()
-        return "\n".join(lines)
+        return task + (self._blocks_cols() if self.cols else self._blocks_runs())
 
     def _plan_sums(self) -> None:
         """What each block stores in ``_P``: the sum of each body, and of each shift
@@ -136,6 +170,7 @@ class Kernels:
         times the body Σ dy, already there); a term that is a number is n_b times
         it, in the merge; and the block's own estimate of each statistic a later pass
         reads.  ``source``: term -> (stored key or "" for a number, the number)."""
+        self.stored, self._merged = {}, set()  # each kernel plans afresh: reduce and small print the same plan
         self.source: dict[str, tuple[str, str]] = {}
         self.extra: dict[int, list[tuple[str, str, bool]]] = {}  # pass -> (key, text, varies along the slice)
         for p in self.s.passes:
@@ -224,16 +259,30 @@ class Kernels:
         return lines + ["if _one_sweep:", *_indent(one, 1), "else:", *_indent(passes, 1)]
 
     def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
-        """Each sweep reads the block's rows once and sums the bodies of its passes."""
+        """Each sweep reads the block's rows once and sums the bodies of its passes,
+        UNROLL rows at a time: a slice's sums are loaded and stored once for them, and
+        added to in the same order as row by row (the same bits)."""
         s, lines = self.s, []
         for passes, group in sweeps:
             row_ops = [op for op in s.ops if any(op in p.rows for p in passes)]
             reads = {a for op in row_ops for a in op.reads} | {x for _, text in group for x in _words(text)}
             rows = self.read_rows(row_ops, [b for p in passes for b in p.bodies])
-            inner = [*self.bind_rows(rows), *bind(reads)]
-            inner += [statement(op, "_n") for op in row_ops]
-            inner += [f"{value(key)} += {text}" for key, text in group]
-            lines += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
+            element = [statement(op, "_n") for op in row_ops]
+            total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
+            unrolled = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
+            for u in range(UNROLL):
+                unrolled += [f"{r} = np.float64(_r_{r}_{u}[_j])" for r in rows] + element
+                unrolled += [f"{total[key]} += {text}" for key, text in group]
+            unrolled += [f"{value(key)} = {total[key]}" for key, _ in group]
+            views = [f"_r_{r}_{u} = _in_{r}[_a + {u}, _k0:_k0 + _w]" for u in range(UNROLL) for r in rows]
+            inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
+            unroll = len(group) >= self.unroll_sums
+            if unroll:
+                lines += [f"_a4 = _a0 + (_a1 - _a0) // {UNROLL} * {UNROLL}",
+                          f"for _a in range(_a0, _a4, {UNROLL}):", *_indent(views, 1), "    for _j in range(_w):",
+                          *_indent(unrolled, 2)]
+            first = "_a4" if unroll else "_a0"
+            lines += [f"for _a in range({first}, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
                       *_indent(inner, 2)]
             last = passes[-1]
             after = [line for p in passes[:-1] for line in self._store_sums(p, value)] + self._after_pass(last, value)
@@ -263,9 +312,8 @@ class Kernels:
         return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *_indent(body, 1)]
 
     def _merge(self) -> list[str]:
-        """Per slice: the blocks merged in order, then the per-slice ops; ``_C``."""
+        """Slice ``_k``: its blocks merged in order, then the per-slice ops, to ``_C``."""
         s = self.s
-        lines = [f"    _C = np.empty(({max(len(s.per_slice), 1)}, _K))", "    for _k in numba.prange(_K):"]
         body = self.slice_values("_n")
         for p in s.passes:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
@@ -283,8 +331,7 @@ class Kernels:
             total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
             body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
             body += [statement(op, "_n") for op in self._merge_ops(p)]
-        body += [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
-        return lines + _indent(body, 2) + ["    return _C"]
+        return body + [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
 
     def _merge_ops(self, p) -> list[Op]:
         """The per-slice ops the merge runs after pass p: those of its level that later
@@ -301,11 +348,16 @@ class Kernels:
     # --- the element-wise kernel ---------------------------------------------------------------
 
     def rows(self) -> str:
-        s = self.s
         params = [f"_in_{r}" for r in self.rows_in] + self.constants + ["_C"]
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk"]
         lines = self.head("rows", params)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
+        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._rows_task(), 2)]
+        return "\n".join(lines)
+
+    def _rows_task(self) -> list[str]:
+        """One element-wise task: a block of rows of a chunk of slices, from ``_C``."""
+        s = self.s
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
         slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
         rows = self.read_rows(s.rows, [*self.full, *self.grads])
@@ -328,8 +380,7 @@ class Kernels:
             loop = ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
                     "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + outputs_grads, 2),
                     "        for _b in range(_B):", *_indent(element, 3)]
-        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(task + loop, 2)]
-        return "\n".join(lines)
+        return task + loop
 
 
 def _times(factor: str) -> str:

@@ -4,7 +4,9 @@ Certification is the NumPy module's (:func:`~symbn.emit.certify.certify`): the
 kernels evaluate the fast forms it proved, equation by equation.  Each call is
 two kernels (:mod:`.loops`): a reduce kernel that reads the data once and
 returns the per-slice values (statistics, the sums of the formulas, per-slice
-gradients), and an element-wise kernel that writes the outputs.  The statistics
+gradients), and an element-wise kernel that writes the outputs; or, for data of
+at most a MB (:func:`~.numba_runtime._blocks`), the small kernel that does both on
+one thread, in one task.  The statistics
 are summed in float64 whatever the data, in blocks centred on their own mean (on
 a value of their own data, for float32) and merged exactly (:mod:`.shift`), so
 they are as stable as two passes.
@@ -79,8 +81,9 @@ def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
         rows_b = [names.data, "dy", *names.others]
         f = Kernels("forward", forward, layout, rows_f, names.slices, names.constants, [out], [])
         b = Kernels("backward", backward, layout, rows_b, names.slices, names.constants, ["d" + names.data], grads_rows)
-        s = Kernels("backward_saved", saved, layout, rows_b, [*names.slices, *plan.saved_order], names.constants, [], [])
-        kernels += [f.reduce(), f.rows(), b.reduce(), b.rows(), s.reduce()]
+        s = Kernels("backward_saved", saved, layout, rows_b, [*names.slices, *plan.saved_order], names.constants,
+                    ["d" + names.data], grads_rows)
+        kernels += [f.reduce(), f.rows(), f.small(), b.reduce(), b.rows(), b.small(), s.reduce(), s.small()]
     parts = [
         _docstring(layer, plan, certified),
         "import functools\n\nimport numba\nimport numpy as np",
@@ -102,9 +105,12 @@ def emit(layer: Layer, time_limit: float | None = 60.0) -> str:
 def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
     """The kernels of each pipeline by layout, and whether its blocks must be whole slices."""
     return "\n".join([
-        "_FORWARD = (_forward_reduce_cols, _forward_reduce_runs), (_forward_rows_cols, _forward_rows_runs)",
-        "_BACKWARD = (_backward_reduce_cols, _backward_reduce_runs), (_backward_rows_cols, _backward_rows_runs)",
-        "_BACKWARD_SAVED = (_backward_saved_reduce_cols, _backward_saved_reduce_runs), _BACKWARD[1]",
+        "_FORWARD = ((_forward_reduce_cols, _forward_reduce_runs), (_forward_rows_cols, _forward_rows_runs),",
+        "            (_forward_small_cols, _forward_small_runs))",
+        "_BACKWARD = ((_backward_reduce_cols, _backward_reduce_runs), (_backward_rows_cols, _backward_rows_runs),",
+        "             (_backward_small_cols, _backward_small_runs))",
+        "_BACKWARD_SAVED = ((_backward_saved_reduce_cols, _backward_saved_reduce_runs), _BACKWARD[1],",
+        "                   (_backward_saved_small_cols, _backward_saved_small_runs))",
         f"_WHOLE = {{'forward': {forward.whole}, 'backward': {backward.whole}, 'backward_saved': {saved.whole}}}",
         "",
         "",
@@ -113,6 +119,18 @@ def _tables(forward: Schedule, backward: Schedule, saved: Schedule) -> str:
         "    are summed in one sweep over each block (see the kernels' _one_sweep), float64 in two.\"\"\"",
         "    ablock, kchunk = _reduce_blocks(lay, rows[0].dtype.itemsize, len(rows), whole)",
         "    return kernels[0 if _cols(lay) else 1](*rows, *slices, *constants, ablock, kchunk, rows[0].dtype.itemsize < 8)",
+        "",
+        "",
+        "def _run(kernels, lay, rows, slices, constants, whole, outputs, blocks):",
+        '    """The per-slice values, the outputs written: by the small kernel when ``blocks`` (from',
+        "    _blocks) says so, else by the reduce kernel and then the element-wise one.\"\"\"",
+        "    ablock, kchunk, small = blocks",
+        "    if small:",
+        "        one_sweep = rows[0].dtype.itemsize < 8",
+        "        return kernels[2][0 if _cols(lay) else 1](*rows, *slices, *constants, *outputs, ablock, kchunk, one_sweep)",
+        "    C = _reduce(kernels[0], lay, rows, slices, constants, whole)",
+        "    kernels[1][0 if _cols(lay) else 1](*rows, *constants, C, *outputs, ablock, kchunk)",
+        "    return C",
     ])
 
 
@@ -124,15 +142,15 @@ def _prologue(names: Names, backward: bool) -> list[str]:
              f"{_tuple(names.others)}, {'out' if backward else 'None'})"),
              "if plain is not None:",
              "    axes, lay = plain[0], plain[1]", f"    result = dtype = {data}.dtype", f"    shape = {data}.shape",
-             f"    slices = {_tuple([f'np.ascontiguousarray({v}, dtype=np.float64).reshape(-1)' for v in names.slices])}",
-             f"    rows = {_tuple([f'{r}.reshape(plain[4])' for r in [data, *(['dy'] if backward else [])]])}",
+             f"    slices = {_as_is(names.slices, '.reshape(-1)', 'plain[6]')}",
+             f"    rows = {_as_is([data, *(['dy'] if backward else [])], '.reshape(plain[4])', 'plain[5]')}",
              "else:"]
     general = [f"result = _result({', '.join((['dy'] if backward else []) + names.inputs)})",
                "dtype = _real(_work(result))", f"{data} = np.asarray({data}, dtype)", f"shape = {data}.shape",
                f"axes = _axes({data}.ndim, axis)", "lay = _layout(shape, axes)"]
     if backward:
         general.append("dy = _data(dy, dtype, shape, 'dy')")
-    general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r})' for v in names.slices])}")
+    general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r}, dtype)' for v in names.slices])}")
     general.append(f"rows = {_tuple([f'_canon({r}, lay)' for r in [data, *(['dy'] if backward else [])]])}")
     lines += ["    " + line for line in general]
     for g in names.others:
@@ -143,6 +161,13 @@ def _prologue(names: Names, backward: bool) -> list[str]:
     return lines
 
 
+def _as_is(names: list[str], view: str, flag: str) -> str:
+    """The arrays as they are when ``flag`` (a plain call's: the kernels read them so), else their views."""
+    if not names:
+        return "()"
+    return f"{_tuple(names)} if {flag} else {_tuple([n + view for n in names])}"
+
+
 def _tuple(items: list[str]) -> str:
     return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
 
@@ -150,13 +175,12 @@ def _tuple(items: list[str]) -> str:
 def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     out = layer.graph.output
     lines = _prologue(names, False)
-    lines += ["C = _reduce(_FORWARD[0], lay, rows, slices, constants, _WHOLE['forward'])",
-              "ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, False)",
-              f"{out} = np.empty(rows[0].shape, dtype)",
-              f"_FORWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, {out}, ablock, kchunk)",
-              f"{out} = _restore({out}, shape, lay)"]
+    lines += [f"{out} = np.empty(rows[0].shape, dtype)",
+              (f"C = _run(_FORWARD, lay, rows, slices, constants, _WHOLE['forward'], ({out},), "
+               "_blocks(lay, dtype.itemsize, len(rows) + 1, False))"),
+              f"{out} = ({out} if plain[5] else {out}.reshape(shape)) if plain is not None else _as(result, _restore({out}, shape, lay))"]
     saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
-    lines += ["if return_saved:", f"    return _as(result, {out}), {{{saved}}}", f"return _as(result, {out})"]
+    lines += ["if return_saved:", f"    return {out}, {{{saved}}}", f"return {out}"]
     doc = [f'"""{layer.title or layer.name}, forward: returns {out}, or ({out}, saved) with saved =',
            f"{{{', '.join(repr(v) + ': ...' for v in plan.saved_order)}}}, the per-slice stages backward needs",
            '(keepdims float64 arrays)."""']
@@ -167,29 +191,35 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
 def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     count, data = len(layer.differentiable), names.data
     lines = _prologue(names, True)
-    lines += ["if saved is None:", "    C = _reduce(_BACKWARD[0], lay, rows, slices, constants, _WHOLE['backward'])",
-              "else:", f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
+    lines += ["if saved is not None:",
+              f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
               "    if given is None:",
               f"        given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
-              "    C = _reduce(_BACKWARD_SAVED[0], lay, rows, slices + given, constants, _WHOLE['backward_saved'])",
-              f"ablock, kchunk = _row_blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
+              f"blocks = _blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
     k_data = layer.differentiable.index(data)
     arrays = _tuple(["dy", *names.inputs])
-    lines += [f"d{data}_out = _out(out, {k_data}, {count})",
-              f"d{data}_buffer = _usable_out(d{data}_out, dtype, shape, lay, {arrays})",
+    lines += [f"d{data}_out = None if plain is not None else _out(out, {k_data}, {count})",  # a plain call has no out
+              f"d{data}_buffer = None if plain is not None else _usable_out(d{data}_out, dtype, shape, lay, {arrays})",
               f"d{data} = np.empty(rows[0].shape, dtype) if d{data}_buffer is None else d{data}_buffer.reshape(rows[0].shape)"]
-    lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, kchunk)" for g in names.others]
-    grads = "".join(f", d{g}_sums" for g in names.others)
-    lines.append(f"_BACKWARD[1][0 if _cols(lay) else 1](*rows, *constants, C, d{data}{grads}, ablock, kchunk)")
+    lines += [f"d{g}_sums = _gradient_buffer(lay, {g}_varies, blocks[1])" for g in names.others]
+    outputs = _tuple([f"d{data}", *(f"d{g}_sums" for g in names.others)])
+    lines += ["if saved is None:",
+              f"    C = _run(_BACKWARD, lay, rows, slices, constants, _WHOLE['backward'], {outputs}, blocks)",
+              "else:",
+              (f"    C = _run(_BACKWARD_SAVED, lay, rows, slices + given, constants, _WHOLE['backward_saved'], "
+               f"{outputs}, blocks)")]
     results = {data: f"(d{data}_out if d{data}_buffer is not None else "
                      f"_store(_restore(d{data}, shape, lay), d{data}_out, result))"}
     for g in names.others:
         results[g] = f"_store(_gradient(d{g}_sums, shape, axes, lay, {g}), _out(out, {layer.differentiable.index(g)}, {count}), result)"
+    plain = dict(results, **{data: f"d{data} if plain[5] else d{data}.reshape(shape)"})  # no out; result is dtype
     for v in names.slices:
         row = s.per_slice.index("d" + v)
         results[v] = (f"_slice_gradient(C[{row}], {v}, shape, axes, _out(out, {layer.differentiable.index(v)}, {count}), "
-                      "result, plain is not None)")
-    lines.append(f"return {_tuple([results[w] for w in layer.differentiable])}")
+                      "result)")
+        plain[v] = f"C[{row}].astype(result) if plain[6] else C[{row}].reshape({v}.shape).astype(result)"
+    lines += ["if plain is not None:", f"    return {_tuple([plain[w] for w in layer.differentiable])}",
+              f"return {_tuple([results[w] for w in layer.differentiable])}"]
     grads = ", ".join("d" + w for w in layer.differentiable)
     doc = [f'"""{layer.title or layer.name}, backward: returns {grads}, computed as', "",
            *[f"    d{w} = {t}" for w, t in plan.texts().items()], "",
@@ -228,8 +258,9 @@ Each call runs two kernels, compiled on first use for the dtype and layout it
 needs (numba caches them beside this file): one reads the data once for the
 per-slice values, summed in float64 in blocks centred on their own statistics (on
 a value of the block for float32 data, whose differences float64 holds exactly)
-and merged exactly; one writes the outputs.  Tasks are fixed by the shape, so results
-do not depend on the number of threads.  Shapes and broadcasting follow the
+and merged exactly; one writes the outputs.  Small data (at most a MB) run in one
+kernel that does both, on one thread.  Tasks are fixed by the shape, so results do
+not depend on the number of threads.  Shapes and broadcasting follow the
 NumPy module's rules; data are float16 (computed in float32), float32 or float64.
 """'''
 

@@ -23,6 +23,7 @@ _BLOCK_ROWS = 256  # rows of a cols block: its partial sums are a few % of what 
 _MIN_TASKS, _MIN_BLOCK_ROWS = 4, 16  # a cols block of fewer rows when that makes the tasks for the threads
 _ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
 _MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
+_SMALL_BYTES = 1 << 20  # the call's arrays at most: the small kernel, on one thread, in one task
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -49,8 +50,9 @@ def _layout(shape, axes):
 
 @functools.lru_cache(maxsize=256)
 def _plain_layout(shape, ndim, axis):
-    """(axes, lay, kept shape, reduced shape, the kernels' shape of the data) of a plain
-    call, or None (see :func:`_plain`)."""
+    """(axes, lay, kept shape, reduced shape, the kernels' shape of the data, whether
+    that is the data's shape, whether the kept shape is 1-D) of a plain call, or None
+    (see :func:`_plain`)."""
     try:
         axes = _axes(ndim, axis)
     except ValueError:  # the general path says what is wrong
@@ -59,7 +61,8 @@ def _plain_layout(shape, ndim, axis):
     if lay[0] is not None:
         return None
     kept = tuple(n for k, n in enumerate(shape) if k not in axes)
-    return axes, lay, kept, tuple(shape[k] for k in axes), lay[1:3] if lay[3] == 1 else lay[1:]
+    rows = lay[1:3] if lay[3] == 1 else lay[1:]
+    return axes, lay, kept, tuple(shape[k] for k in axes), rows, rows == tuple(shape), len(kept) == 1
 
 
 def _plain(data, axis, rows, slices, others, out):
@@ -67,9 +70,9 @@ def _plain(data, axis, rows, slices, others, out):
 
     A plain call: no ``out``; the data and ``rows`` (dy) are C-contiguous float32 or
     float64 arrays of one dtype and shape, whose kept axes are consecutive (the
-    kernels read them as they are); each per-slice input in ``slices`` is an array of
-    that dtype with the kept axes' shape, each row input in ``others`` one with the
-    reduced axes' shape.  Such a call runs the same kernels on the same values as
+    kernels read them as they are); each per-slice input in ``slices`` is a
+    C-contiguous array of that dtype with the kept axes' shape (the kernels read it
+    as it is, flat), each row input in ``others`` one with the reduced axes' shape.  Such a call runs the same kernels on the same values as
     the general path, with little Python around them (a call of 256 × 256 takes
     about as long in Python as in the kernels otherwise)."""
     if out is not None or type(data) is not np.ndarray or data.dtype not in _FLOATS or not data.flags.c_contiguous:
@@ -85,7 +88,7 @@ def _plain(data, axis, rows, slices, others, out):
         if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
             return None
     for v in slices:
-        if type(v) is not np.ndarray or v.dtype != dtype or v.shape != found[2]:
+        if type(v) is not np.ndarray or v.dtype != dtype or v.shape != found[2] or not v.flags.c_contiguous:
             return None
     for g in others:
         if type(g) is not np.ndarray or g.dtype != dtype or g.shape != found[3]:
@@ -94,16 +97,17 @@ def _plain(data, axis, rows, slices, others, out):
 
 
 def _plain_saved(saved, names, k):
-    """The saved per-slice values as (K,) float64 arrays, or None when one is not an
-    array of K values (the general path reads it, or says what is wrong)."""
+    """The saved per-slice values as the kernels read them, (K,) float64 arrays (views),
+    or None when one is not a C-contiguous float64 array of K values (the general path
+    converts it, or says what is wrong)."""
     if type(saved) is not dict:
         return None
     out = []
     for name in names:
         a = saved.get(name)
-        if type(a) is not np.ndarray or a.size != k or a.dtype.kind != "f":
+        if type(a) is not np.ndarray or a.size != k or a.dtype != _FLOATS[1] or not a.flags.c_contiguous:
             return None
-        out.append(np.ascontiguousarray(a.reshape(k), dtype=np.float64))
+        out.append(a if a.ndim == 1 else a.reshape(k))
     return tuple(out)
 
 
@@ -136,8 +140,10 @@ def _rows_in(g, dtype, shape, axes, lay, name):
     return (view[:, :, 0] if B == 1 else view), varies
 
 
-def _per_slice(v, shape, axes, name):
-    """A per-slice (scalar-kind) input or saved value as the kernels read it: (K,) float64."""
+def _per_slice(v, shape, axes, name, dtype=np.float64):
+    """A per-slice (scalar-kind) input or saved value as the kernels read it: (K,) of
+    ``dtype``, the data's for an input (as a plain call passes it; the kernels compute
+    in float64), float64 for a saved value."""
     kept = tuple(k for k in range(len(shape)) if k not in axes)
     kshape = tuple(1 if k in axes else s for k, s in enumerate(shape))
     a = np.asarray(v)
@@ -145,7 +151,7 @@ def _per_slice(v, shape, axes, name):
         raise TypeError(f"{name}: the numba target computes real data; use the numpy target for complex values")
     placed = _place(a, shape, kept)
     try:
-        return np.ascontiguousarray(np.broadcast_to(placed, kshape), dtype=np.float64).reshape(-1)
+        return np.ascontiguousarray(np.broadcast_to(placed, kshape), dtype=dtype).reshape(-1)
     except ValueError:
         raise ValueError(f"{name} has shape {a.shape}: a per-slice value must broadcast to {kshape} (one value per "
                          f"slice, constant along the reduced axes {axes})") from None
@@ -180,11 +186,9 @@ def _to_input(value, like, shape, home):
     return _sum_to(placed.shape, value).reshape(np.shape(like))
 
 
-def _slice_gradient(values, like, shape, axes, out, result, plain):
+def _slice_gradient(values, like, shape, axes, out, result):
     """A per-slice gradient, one row of the reduce kernel's result, with the shape of
     its input ``like`` (summed to it when ``like`` broadcasts), written into ``out``."""
-    if plain:  # like has the kept axes' shape, one value per slice
-        return values.reshape(like.shape).astype(result)
     kept = tuple(k for k in range(len(shape)) if k not in axes)
     return _store(_to_input(_unslice(values, shape, axes), like, shape, kept), out, result)
 
@@ -230,6 +234,19 @@ def _row_blocks(lay, itemsize, arrays, slabs):
     if slabs:
         kchunk = max(kchunk, -(-K // _MAX_SLABS))
     return ablock, kchunk
+
+
+@functools.lru_cache(maxsize=256)
+def _blocks(lay, itemsize, arrays, slabs):
+    """(rows per task, slices per chunk, small) of a call's element-wise work.  Small
+    data (the call's ``arrays`` of data shape fit in _SMALL_BYTES, about a core's L2
+    cache; not empty) run in the small kernel, on one thread, as one task: its second
+    read comes from cache (chunks of slices would make a cols row short, and slower).
+    Other data run in the reduce and element-wise kernels (``_row_blocks``)."""
+    _, A, K, B = lay
+    if A * B and K * A * B * itemsize * arrays <= _SMALL_BYTES:  # empty slices: the merge of no blocks
+        return A, max(K, 1), True
+    return (*_row_blocks(lay, itemsize, arrays, slabs), False)
 
 
 def _gradient_buffer(lay, varies, kchunk):

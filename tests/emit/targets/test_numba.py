@@ -95,8 +95,8 @@ def test_complex_data_is_refused_with_a_reason(numba_case):
 
 def test_kernels_compile_lazily_only_the_signatures_used(numba_case):
     """A fresh copy of the module (its own file, so its own dispatchers): one float64 backward on
-    BatchNorm-shaped columns compiles the backward's reduce and element-wise kernels of the cols
-    layout, once, and nothing else (no forward, no runs layout, no float32)."""
+    small BatchNorm-shaped columns compiles the backward's small kernel of the cols layout, once; one on
+    large columns its reduce and element-wise kernels; nothing else (no forward, no runs layout, no float32)."""
     layer, module, _ = numba_case
     if numba.config.DISABLE_JIT:
         pytest.skip("NUMBA_DISABLE_JIT is set: nothing compiles")
@@ -108,7 +108,12 @@ def test_kernels_compile_lazily_only_the_signatures_used(numba_case):
     args, dy = inputs(layer, CASES[0])
     fresh.backward(dy, *args)
     compiled = {name for name, k in kernels.items() if k.signatures}
-    assert compiled == {"_backward_reduce_cols", "_backward_rows_cols"}
+    assert compiled == {"_backward_small_cols"}
+    large = Case("columns", (2048, 64), 0, np.float64)
+    large_args, large_dy = inputs(layer, large)
+    fresh.backward(large_dy, *large_args)
+    compiled = {name for name, k in kernels.items() if k.signatures}
+    assert compiled == {"_backward_small_cols", "_backward_reduce_cols", "_backward_rows_cols"}
     assert all(len(kernels[name].signatures) == 1 for name in compiled)
 
 
@@ -147,6 +152,57 @@ def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, 
     general = run()
     assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
                for f, g in zip(fast, general))
+
+
+MANY_SLICES = [Case("columns, 40 slices", (50, 40), 0, np.float64), Case("rows, 40 slices", (40, 50), -1, np.float32)]
+
+
+@pytest.mark.parametrize("case", CASES + MANY_SLICES, ids=str)
+def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, monkeypatch):
+    """These cases are small: the small kernel does the work (numba_runtime._blocks), on one thread, in one task;
+    forced through the reduce and element-wise kernels instead, every result agrees to the case's tolerance (the
+    sums are grouped otherwise)."""
+    layer, module, _ = numba_case
+    args, dy = inputs(layer, case, seed=9)
+    kw = keywords(layer, case)
+
+    def run():
+        _, saved = module.forward(*args, return_saved=True, **kw)
+        return [module.forward(*args, **kw), *module.backward(dy, *args, **kw), *module.backward(dy, *args, saved=saved, **kw)]
+
+    taken = []
+    blocks = module._blocks
+    monkeypatch.setattr(module, "_blocks", lambda *a: taken.append(blocks(*a)) or taken[-1])
+    small = run()
+    assert taken and all(t[2] for t in taken)
+    monkeypatch.setattr(module, "_blocks", lambda lay, itemsize, arrays, slabs: (*module._row_blocks(lay, itemsize, arrays, slabs), False))
+    two = run()
+    names = ["y", *module.GRADIENTS, *module.GRADIENTS]
+    agree(small, two, case.tolerance, names)
+
+
+def test_sums_added_two_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
+    """A cols sweep adds two rows at a time to its sums (loops.UNROLL: of three sums or more in the reduce kernel,
+    any in the small kernel); printed row by row
+    instead, every result of the small kernel and of the reduce kernel is the same, bit for bit: the order of the
+    additions is the same.  An odd number of rows leaves one row to the loop after the pairs."""
+    layer, module, _ = numba_case
+    if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
+        pytest.skip("checked once, on batchnorm, compiled")
+    from symbn.emit.targets import loops
+    from symbn.emit.targets import numba as numba_target
+
+    monkeypatch.setattr(loops, "UNROLL_SUMS", 1 << 30)
+    monkeypatch.setattr(loops, "SMALL_UNROLL_SUMS", 1 << 30)
+    single = numba_target.emit(layer)
+    assert "_a4" in module.SOURCE and "_a4" not in single
+    one = load(layer, "numba", source=single)
+    for case in [Case("small", (37, 5), 0, np.float32), Case("small", (37, 5), 0, np.float64),
+                 Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64)]:
+        args, dy = inputs(layer, case, seed=3)
+        got = [module.forward(*args), *module.backward(dy, *args)]
+        want = [one.forward(*args), *one.backward(dy, *args)]
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
 def test_float32_blocks_take_one_sweep_and_float64_two(numba_case):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from symbn.emit.targets.numba_runtime import (
+    _blocks,
     _canon,
     _layout,
     _plain,
@@ -35,7 +36,9 @@ def test_layout_and_the_view_of_the_data(shape, axes, lay):
 
 def test_a_plain_call_is_contiguous_arrays_of_one_float_dtype_and_the_inputs_shapes():
     x, g = np.ones((8, 3), np.float32), np.ones(3, np.float32)
-    assert _plain(x, 0, (x,), (g, g), (), None)[:2] == ((0,), (None, 8, 3, 1))
+    assert _plain(x, 0, (x,), (g, g), (), None) == ((0,), (None, 8, 3, 1), (3,), (8,), (8, 3), True, True)
+    image = np.ones((2, 3, 4, 5), np.float32)  # over (0, 2, 3): read as (2, 3, 20), gamma of (3,) as it is
+    assert _plain(image, (0, 2, 3), (), (g,), (), None)[4:] == ((2, 3, 20), False, True)
     assert _plain(x, 1, (), (), (np.ones(3, np.float32),), None) is not None  # a row input of the reduced axes' shape
     refused = {
         "out given": (x, 0, (x,), (g,), (), (None,)),
@@ -46,6 +49,7 @@ def test_a_plain_call_is_contiguous_arrays_of_one_float_dtype_and_the_inputs_sha
         "a list": (x.tolist(), 0, (), (), (), None),
         "gamma of another dtype": (x, 0, (), (g.astype(np.float64),), (), None),
         "gamma keepdims": (x, 0, (), (g.reshape(1, 3),), (), None),
+        "gamma not C-contiguous": (x, 0, (), (np.ones(6, np.float32)[::2],), (), None),
         "gamma a number": (x, 0, (), (np.float32(1),), (), None),
         "a row input of the data's shape": (x, 1, (), (), (x,), None),
         "kept axes apart": (np.ones((4, 3, 5)), 1, (), (), (), None),
@@ -58,8 +62,11 @@ def test_a_plain_call_is_contiguous_arrays_of_one_float_dtype_and_the_inputs_sha
 
 def test_plain_saved_values_are_k_floats_or_the_general_path_reads_them():
     mu = np.arange(3.0).reshape(1, 3)
-    got = _plain_saved({"mu": mu, "ivar": np.ones(3, np.float32)}, ("mu", "ivar"), 3)
-    assert [g.dtype for g in got] == [np.float64, np.float64] and np.array_equal(got[0], [0.0, 1.0, 2.0])
+    got = _plain_saved({"mu": mu, "ivar": np.ones(3)}, ("mu", "ivar"), 3)
+    assert [g.shape for g in got] == [(3,), (3,)] and np.array_equal(got[0], [0.0, 1.0, 2.0])
+    assert np.shares_memory(got[0], mu)  # read as it is
+    assert _plain_saved({"mu": mu, "ivar": np.ones(3, np.float32)}, ("mu", "ivar"), 3) is None  # converted there
+    assert _plain_saved({"mu": np.ones((3, 2))[:, 0], "ivar": mu}, ("mu", "ivar"), 3) is None  # not contiguous
     assert _plain_saved({"mu": mu}, ("mu", "ivar"), 3) is None  # missing: the general path says so
     assert _plain_saved({"mu": np.float64(1.0), "ivar": mu}, ("mu", "ivar"), 3) is None  # one number for all
     assert _plain_saved({"mu": mu, "ivar": np.ones(4)}, ("mu", "ivar"), 3) is None  # other data's
@@ -68,9 +75,9 @@ def test_plain_saved_values_are_k_floats_or_the_general_path_reads_them():
 
 def test_slice_gradients_have_their_inputs_shape():
     values = np.array([1.0, 2.0, 3.0])
-    plain = _slice_gradient(values, np.ones(3, np.float32), (8, 3), (0,), None, np.dtype(np.float32), True)
-    assert plain.dtype == np.float32 and np.array_equal(plain, values)
-    summed = _slice_gradient(values, np.float64(1.0), (8, 3), (0,), None, np.dtype(np.float64), False)
+    each = _slice_gradient(values, np.ones(3, np.float32), (8, 3), (0,), None, np.dtype(np.float32))
+    assert each.dtype == np.float32 and np.array_equal(each, values)
+    summed = _slice_gradient(values, np.float64(1.0), (8, 3), (0,), None, np.dtype(np.float64))
     assert summed.shape == () and summed == 6.0  # a gain shared by every slice gets the sum
 
 
@@ -84,3 +91,18 @@ def test_reduce_blocks_give_the_threads_tasks_and_are_fixed_by_the_shape():
 
 def test_row_blocks_never_give_a_chunk_of_no_slices():
     assert _row_blocks((None, 100000, 0, 1), 8, 3, False)[1] == 1  # the kernel divides by it
+
+
+def test_small_data_run_in_one_task_on_one_thread():
+    """(rows per task, slices per chunk, small): the call's arrays of at most 1 MB go to the small kernel as
+    one task of every slice; larger data to the two kernels."""
+    assert _blocks((None, 256, 256, 1), 4, 3, False) == (256, 256, True)  # BatchNorm 256 x 256 float32: 768 kB
+    assert _blocks((None, 7, 3, 1), 8, 3, False) == (7, 3, True)
+    assert _blocks((None, 1, 256, 256), 4, 3, False) == (1, 256, True)  # LayerNorm's rows
+    assert _blocks((None, 4, 0, 1), 8, 3, False) == (4, 1, True)  # no slices: one chunk of none, never of 0
+    assert _blocks((None, 1 << 15, 4, 1), 2, 4, False) == (1 << 15, 4, True)  # 1 MB exactly
+    for lay, itemsize in [((None, 0, 4, 1), 8),  # empty slices: the merge of no blocks gives their values
+                          ((None, 256, 256, 1), 8), ((None, (1 << 15) + 1, 4, 1), 2),
+                          ((None, 4096, 1024, 1), 4), ((None, 65536, 64, 1), 4)]:
+        assert _blocks(lay, itemsize, 3 if itemsize != 2 else 4, False) == (
+            *_row_blocks(lay, itemsize, 3 if itemsize != 2 else 4, False), False)
