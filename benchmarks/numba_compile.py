@@ -7,7 +7,8 @@ Each measurement is a new process.  "first call" runs in a new, empty cache dire
 first ``backward`` call, which compiles the two kernels it needs (reduce and element-wise)
 for the dtype and layout of its data.  "cached" is a second process on the same
 directory: numba loads the compiled kernels from its cache beside the module.  Then a
-call with saved statistics (its own reduce kernel) and a forward call (two kernels).
+call with saved statistics (its own reduce kernel) and a forward call (two kernels), and
+last a float32 backward at (256, 256), small data: its one serial kernel.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ for dtype in ("float32", "float64"):
     t = time.perf_counter(); module.backward(dy, x, g, b); out[f"backward {dtype}"] = time.perf_counter() - t
     t = time.perf_counter(); _, saved = module.forward(x, g, b, return_saved=True); out[f"forward {dtype}"] = time.perf_counter() - t
     t = time.perf_counter(); module.backward(dy, x, g, b, saved=saved); out[f"backward+saved {dtype}"] = time.perf_counter() - t
+x = rng.standard_normal((256, 256)).astype("float32")  # small data: the one serial kernel
+dy, g, b = x.copy(), np.ones(256, "float32"), np.zeros(256, "float32")
+t = time.perf_counter(); module.backward(dy, x, g, b); out["small backward float32"] = time.perf_counter() - t
 print(json.dumps(out))
 """
 
@@ -54,7 +58,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         first = run(directory, layer)
         cached = [run(directory, layer) for _ in range(3)]
-    print("seconds (BatchNorm, (4096, 1024), the cols layout): first call in a new cache | cached (3 new processes)")
+    print("seconds (BatchNorm, (4096, 1024) but the last, the cols layout): first call in a new cache | cached (3 new processes)")
     for key in first:
         print(f"  {key:<24} {first[key]:8.2f} | " + "  ".join(f"{c[key]:.3f}" for c in cached))
     return 0
