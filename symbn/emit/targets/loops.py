@@ -41,7 +41,8 @@ from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
 
 DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy")'
 # A cols sweep adds UNROLL rows at a time to its sums when it has UNROLL_SUMS of them or more (the small
-# kernel's, SMALL_UNROLL_SUMS): measured, 2 sums in a reduce kernel gained nothing, 4 rows lost at 65536 x 64.
+# kernel's, SMALL_UNROLL_SUMS).  Measured hot in the reduce kernels (NOTES 48): two rows on sweeps of two sums
+# were 7% faster at 4096 x 1024 and 18% slower at 65536 x 64 float64; four rows were slower at 65536 x 64.
 UNROLL, UNROLL_SUMS, SMALL_UNROLL_SUMS = 2, 3, 1
 SERIAL = '@numba.njit(cache=True, error_model="numpy")'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
@@ -136,21 +137,19 @@ class Kernels:
         return "\n".join(lines + ["    return _C"])
 
     def small(self) -> str:
-        """Both kernels' work in one, on one thread, for small data: the slices are summed
-        (the caller passes ``_ablock`` >= A: a slice is one block, and the merge adds one
-        term; ``_kchunk``: the slices of a task, all of them by numba_runtime._blocks), their
-        per-slice ops run, then the outputs written, the data read again from cache.  Below
-        a MB, waking the other threads for three parallel regions and the Python around
-        two kernels cost more than the threads save (NOTES 48)."""
+        """Both kernels' work in one function, on one thread, for small data: the reduce
+        kernel's block tasks, its merge, then the element-wise tasks, in order, the data read
+        the second time from cache.  Below a MB, waking the other threads for three parallel
+        regions and the Python around two kernels cost more than the threads save (NOTES 48)."""
         self._plan_sums()
         self.unroll_sums = SMALL_UNROLL_SUMS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
         lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"], SERIAL)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += self._partials() + [self._per_slice_values(), "    for _t in range(_nab * _nkc):"]
-        merge = ["for _k in range(_k0, min(_K, _k0 + _kchunk)):", *_indent(self._merge(), 1)]
-        lines += _indent(self._block_task() + merge + self._rows_task(), 2)
+        lines += self._partials() + ["    for _t in range(_nab * _nkc):", *_indent(self._block_task(), 2)]
+        lines += [self._per_slice_values(), "    for _k in range(_K):", *_indent(self._merge(), 2)]
+        lines += ["    for _t in range(_nab * _nkc):", *_indent(self._rows_task(), 2)]
         return "\n".join(lines + ["    return _C"])
 
     def _partials(self) -> list[str]:

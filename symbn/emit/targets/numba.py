@@ -177,7 +177,7 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     lines = _prologue(names, False)
     lines += [f"{out} = np.empty(rows[0].shape, dtype)",
               (f"C = _run(_FORWARD, lay, rows, slices, constants, _WHOLE['forward'], ({out},), "
-               "_blocks(lay, dtype.itemsize, len(rows) + 1, False))"),
+               "_blocks(lay, dtype.itemsize, len(rows) + 1, False, _WHOLE['forward']))"),
               f"{out} = ({out} if plain[5] else {out}.reshape(shape)) if plain is not None else _as(result, _restore({out}, shape, lay))"]
     saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
     lines += ["if return_saved:", f"    return {out}, {{{saved}}}", f"return {out}"]
@@ -195,7 +195,8 @@ def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
               f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
               "    if given is None:",
               f"        given = tuple(_saved_slice(saved, v, shape, axes) for v in {plan.saved_order!r})",
-              f"blocks = _blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)})"]
+              (f"blocks = _blocks(lay, dtype.itemsize, len(rows) + 1, {bool(names.others)}, "
+               "_WHOLE['backward' if saved is None else 'backward_saved'])")]
     k_data = layer.differentiable.index(data)
     arrays = _tuple(["dy", *names.inputs])
     lines += [f"d{data}_out = None if plain is not None else _out(out, {k_data}, {count})",  # a plain call has no out

@@ -150,8 +150,8 @@ def _per_slice(v, shape, axes, name, dtype=np.float64):
     if a.dtype.kind == "c":
         raise TypeError(f"{name}: the numba target computes real data; use the numpy target for complex values")
     placed = _place(a, shape, kept)
-    try:
-        return np.ascontiguousarray(np.broadcast_to(placed, kshape), dtype=dtype).reshape(-1)
+    try:  # a copy: writeable, as a plain call's input is, so the kernels compile one signature for both
+        return np.array(np.broadcast_to(placed, kshape), dtype=dtype).reshape(-1)
     except ValueError:
         raise ValueError(f"{name} has shape {a.shape}: a per-slice value must broadcast to {kshape} (one value per "
                          f"slice, constant along the reduced axes {axes})") from None
@@ -237,15 +237,17 @@ def _row_blocks(lay, itemsize, arrays, slabs):
 
 
 @functools.lru_cache(maxsize=256)
-def _blocks(lay, itemsize, arrays, slabs):
-    """(rows per task, slices per chunk, small) of a call's element-wise work.  Small
-    data (the call's ``arrays`` of data shape fit in _SMALL_BYTES, about a core's L2
-    cache; not empty) run in the small kernel, on one thread, as one task: its second
-    read comes from cache (chunks of slices would make a cols row short, and slower).
-    Other data run in the reduce and element-wise kernels (``_row_blocks``)."""
+def _blocks(lay, itemsize, arrays, slabs, whole):
+    """(rows per block, slices per chunk, small) of a call.  Small data (the call's
+    ``arrays`` of data shape fit in _SMALL_BYTES, about a core's L2 cache; not empty)
+    run in the small kernel, on one thread, in blocks of every slice: whole slices
+    when ``whole`` (the statistics need them) or in the runs layout, else (cols) at
+    most _BLOCK_ROWS rows, as the reduce kernel's, so that a float32 sweep centred on
+    a block's first row loses as little (NOTES 43).  Other data run in the reduce and
+    element-wise kernels (``_row_blocks``)."""
     _, A, K, B = lay
     if A * B and K * A * B * itemsize * arrays <= _SMALL_BYTES:  # empty slices: the merge of no blocks
-        return A, max(K, 1), True
+        return (A if whole or B != 1 else min(A, _BLOCK_ROWS)), max(K, 1), True
     return (*_row_blocks(lay, itemsize, arrays, slabs), False)
 
 

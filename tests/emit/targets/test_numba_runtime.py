@@ -93,16 +93,19 @@ def test_row_blocks_never_give_a_chunk_of_no_slices():
     assert _row_blocks((None, 100000, 0, 1), 8, 3, False)[1] == 1  # the kernel divides by it
 
 
-def test_small_data_run_in_one_task_on_one_thread():
-    """(rows per task, slices per chunk, small): the call's arrays of at most 1 MB go to the small kernel as
-    one task of every slice; larger data to the two kernels."""
-    assert _blocks((None, 256, 256, 1), 4, 3, False) == (256, 256, True)  # BatchNorm 256 x 256 float32: 768 kB
-    assert _blocks((None, 7, 3, 1), 8, 3, False) == (7, 3, True)
-    assert _blocks((None, 1, 256, 256), 4, 3, False) == (1, 256, True)  # LayerNorm's rows
-    assert _blocks((None, 4, 0, 1), 8, 3, False) == (4, 1, True)  # no slices: one chunk of none, never of 0
-    assert _blocks((None, 1 << 15, 4, 1), 2, 4, False) == (1 << 15, 4, True)  # 1 MB exactly
+def test_small_data_run_on_one_thread_in_blocks_of_every_slice():
+    """(rows per block, slices per chunk, small): the call's arrays of at most 1 MB go to the small kernel, in
+    blocks of every slice: whole slices when the statistics need them or in the runs layout, else (cols) at most
+    256 rows, as the reduce kernel's; larger data to the two kernels."""
+    assert _blocks((None, 256, 256, 1), 4, 3, False, False) == (256, 256, True)  # BatchNorm 256 x 256 float32: 768 kB
+    assert _blocks((None, 7, 3, 1), 8, 3, False, False) == (7, 3, True)
+    assert _blocks((None, 1, 256, 256), 4, 3, False, False) == (1, 256, True)  # LayerNorm's rows
+    assert _blocks((None, 4, 0, 1), 8, 3, False, False) == (4, 1, True)  # no slices: one chunk of none, never of 0
+    assert _blocks((None, 1 << 15, 4, 1), 2, 4, False, False) == (256, 4, True)  # 1 MB exactly; a sweep of 256 rows
+    assert _blocks((None, 1 << 15, 4, 1), 2, 4, False, True) == (1 << 15, 4, True)  # whole slices
+    assert _blocks((None, 1000, 3, 20), 4, 3, False, False) == (1000, 3, True)  # runs: whole slices
     for lay, itemsize in [((None, 0, 4, 1), 8),  # empty slices: the merge of no blocks gives their values
                           ((None, 256, 256, 1), 8), ((None, (1 << 15) + 1, 4, 1), 2),
                           ((None, 4096, 1024, 1), 4), ((None, 65536, 64, 1), 4)]:
-        assert _blocks(lay, itemsize, 3 if itemsize != 2 else 4, False) == (
-            *_row_blocks(lay, itemsize, 3 if itemsize != 2 else 4, False), False)
+        arrays = 3 if itemsize != 2 else 4
+        assert _blocks(lay, itemsize, arrays, False, False) == (*_row_blocks(lay, itemsize, arrays, False), False)
