@@ -267,22 +267,21 @@ class Kernels:
             reads = {a for op in row_ops for a in op.reads} | {x for _, text in group for x in _words(text)}
             rows = self.read_rows(row_ops, [b for p in passes for b in p.bodies])
             element = [statement(op, "_n") for op in row_ops]
-            total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
-            unrolled = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
-            for u in range(UNROLL):
-                unrolled += [f"{r} = np.float64(_r_{r}_{u}[_j])" for r in rows] + element
-                unrolled += [f"{total[key]} += {text}" for key, text in group]
-            unrolled += [f"{value(key)} = {total[key]}" for key, _ in group]
-            views = [f"_r_{r}_{u} = _in_{r}[_a + {u}, _k0:_k0 + _w]" for u in range(UNROLL) for r in rows]
-            inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
             unroll = len(group) >= self.unroll_sums
-            if unroll:
+            if unroll:  # pairs of rows, the sums in locals; the rows left over below, one at a time
+                total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
+                pair = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
+                for u in range(UNROLL):
+                    pair += [f"{r} = np.float64(_r_{r}_{u}[_j])" for r in rows] + element
+                    pair += [f"{total[key]} += {text}" for key, text in group]
+                pair += [f"{value(key)} = {total[key]}" for key, _ in group]
+                views = [f"_r_{r}_{u} = _in_{r}[_a + {u}, _k0:_k0 + _w]" for u in range(UNROLL) for r in rows]
                 lines += [f"_a4 = _a0 + (_a1 - _a0) // {UNROLL} * {UNROLL}",
                           f"for _a in range(_a0, _a4, {UNROLL}):", *_indent(views, 1), "    for _j in range(_w):",
-                          *_indent(unrolled, 2)]
-            first = "_a4" if unroll else "_a0"
-            lines += [f"for _a in range({first}, _a1):", *_indent(self.views(rows), 1), "    for _j in range(_w):",
-                      *_indent(inner, 2)]
+                          *_indent(pair, 2)]
+            inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
+            lines += [f"for _a in range({'_a4' if unroll else '_a0'}, _a1):", *_indent(self.views(rows), 1),
+                      "    for _j in range(_w):", *_indent(inner, 2)]
             last = passes[-1]
             after = [line for p in passes[:-1] for line in self._store_sums(p, value)] + self._after_pass(last, value)
             made = [r.out for r in last.reductions] + [op.out for op in s.block_ops(last.level)]

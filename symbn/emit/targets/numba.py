@@ -6,7 +6,7 @@ two kernels (:mod:`.loops`): a reduce kernel that reads the data once and
 returns the per-slice values (statistics, the sums of the formulas, per-slice
 gradients), and an element-wise kernel that writes the outputs; or, for data of
 at most a MB (:func:`~.numba_runtime._blocks`), the small kernel that does both on
-one thread, in one task.  The statistics
+one thread.  The statistics
 are summed in float64 whatever the data, in blocks centred on their own mean (on
 a value of their own data, for float32) and merged exactly (:mod:`.shift`), so
 they are as stable as two passes.

@@ -23,7 +23,7 @@ _BLOCK_ROWS = 256  # rows of a cols block: its partial sums are a few % of what 
 _MIN_TASKS, _MIN_BLOCK_ROWS = 4, 16  # a cols block of fewer rows when that makes the tasks for the threads
 _ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
 _MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
-_SMALL_BYTES = 1 << 20  # the call's arrays at most: the small kernel, on one thread, in one task
+_SMALL_BYTES = 1 << 20  # the call's arrays at most: the small kernel, on one thread
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
