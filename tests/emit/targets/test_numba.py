@@ -181,24 +181,27 @@ def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, m
     agree(small, two, case.tolerance, names)
 
 
-def test_sums_added_two_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
-    """A cols sweep adds two rows at a time to its sums (loops.UNROLL: of three sums or more in the reduce kernel,
-    any in the small kernel); printed row by row
-    instead, every result of the small kernel and of the reduce kernel is the same, bit for bit: the order of the
-    additions is the same.  An odd number of rows leaves one row to the loop after the pairs."""
+def test_sums_added_four_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
+    """A cols sweep adds four rows at a time to its sums (loops.UNROLL: in the small kernel always, in the reduce
+    kernel on rows of loops.WIDE_ROW values or more); printed so that every row is added one at a time instead,
+    every result of the small kernel and of the reduce kernel is the same, bit for bit: the order of the additions
+    is the same.  Row counts that are not a multiple of four leave rows to the loop after the groups."""
     layer, module, _ = numba_case
     if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
         pytest.skip("checked once, on batchnorm, compiled")
     from symbn.emit.targets import loops
     from symbn.emit.targets import numba as numba_target
 
-    monkeypatch.setattr(loops, "UNROLL_SUMS", 1 << 30)
-    monkeypatch.setattr(loops, "SMALL_UNROLL_SUMS", 1 << 30)
+    wide, never = loops.WIDE_ROW, 1 << 40
+    monkeypatch.setattr(loops, "WIDE_ROW", never)
+    monkeypatch.setattr(loops, "SMALL_WIDE_ROW", never)
     single = numba_target.emit(layer)
-    assert "_a4" in module.SOURCE and "_a4" not in single
+    assert f"if _w >= {wide} else _a0" in module.SOURCE and f"if _w >= {never} else _a0" not in module.SOURCE
+    assert f"if _w >= {never} else _a0" in single and f"if _w >= {wide} else _a0" not in single
     one = load(layer, "numba", source=single)
-    for case in [Case("small", (37, 5), 0, np.float32), Case("small", (37, 5), 0, np.float64),
-                 Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64)]:
+    for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
+                 Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64),
+                 Case("reduce", (1031, wide), 0, np.float32), Case("reduce", (1030, wide + 3), 0, np.float64)]:
         args, dy = inputs(layer, case, seed=3)
         got = [module.forward(*args), *module.backward(dy, *args)]
         want = [one.forward(*args), *one.backward(dy, *args)]
