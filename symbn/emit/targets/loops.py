@@ -22,9 +22,11 @@ are exact in float64, so centring on a data value instead of the block's mean
 costs nothing float32 can see; float64 data keep the two passes.  The result
 ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
 reads ``_C`` and writes the outputs.  For small data the small kernel does both on one
-thread (:meth:`Kernels.small`): the same printed pieces, each slice one block.  A cols
-sweep adds four rows at a time to its sums (``UNROLL``; in the reduce kernels, rows of ``WIDE_ROW`` values or more).  Names: a file's names as they are; everything
-of the kernel's own starts with an underscore, which no file name can.
+thread (:meth:`Kernels.small`): the same printed pieces, in the same blocks.  A cols
+sweep adds rows to its sums four at a time (``UNROLL``) in the reduce kernels when a
+row has ``WIDE_ROW`` values or more, two at a time in the small kernel.  Names: a
+file's names as they are; everything of the kernel's own starts with an underscore,
+which no file name can.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
 
 DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy")'
 # A cols sweep adds UNROLL rows at a time to its sums when a row of the block has WIDE_ROW values or more (the
-# small kernel's, SMALL_WIDE_ROW: always, its data are in cache; 0 prints no test).  Measured in the reduce kernels
+# small kernel SMALL_UNROLL rows, when SMALL_WIDE_ROW: always, its data are in cache; 0 prints no test).  Measured in the reduce kernels
 # (NOTES 49): four rows at a time read 4096 x 1024 from memory 1.2-1.8 x faster than one, in float32 and float64,
-# even at 640 values, and 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer.
-UNROLL, WIDE_ROW, SMALL_WIDE_ROW = 4, 640, 0
+# even at 640 values, and 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer; in the small kernel, at
+# 256 x 256 float64 recomputing, two rows 7% faster than four.
+UNROLL, WIDE_ROW, SMALL_UNROLL, SMALL_WIDE_ROW = 4, 640, 2, 0
 SERIAL = '@numba.njit(cache=True, error_model="numpy")'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
 
@@ -96,7 +99,7 @@ class Kernels:
         self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
         self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
         self._merged: set[str] = set()  # per-slice ops the merge has run
-        self.wide_row = WIDE_ROW  # a sweep adds UNROLL rows at a time to rows this wide; set by the kernel printed
+        self.unroll, self.wide_row = UNROLL, WIDE_ROW  # a sweep adds this many rows at a time to rows this wide
 
     # --- shared pieces ----------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Kernels:
 
     def reduce(self) -> str:
         self._plan_sums()
-        self.wide_row = WIDE_ROW
+        self.unroll, self.wide_row = UNROLL, WIDE_ROW
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
         lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
@@ -143,7 +146,7 @@ class Kernels:
         the second time from cache.  Below a MB, waking the other threads for three parallel
         regions and the Python around two kernels cost more than the threads save (NOTES 48)."""
         self._plan_sums()
-        self.wide_row = SMALL_WIDE_ROW
+        self.unroll, self.wide_row = SMALL_UNROLL, SMALL_WIDE_ROW
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
         lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"], SERIAL)
@@ -260,11 +263,12 @@ class Kernels:
 
     def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
         """Each sweep reads the block's rows once and sums the bodies of its passes,
-        UNROLL rows at a time where ``_a4`` says (rows of ``self.wide_row`` values or
-        more): a slice's sums are then loaded and stored once for them, and added to
-        in the same order as row by row (the same bits); the other rows one at a time."""
-        s, lines = self.s, []
-        whole = f"_a0 + (_a1 - _a0) // {UNROLL} * {UNROLL}"
+        ``self.unroll`` rows at a time where ``_a4`` says (rows of ``self.wide_row``
+        values or more): a slice's sums are then loaded and stored once for them, and
+        added to in the same order as row by row (the same bits); the other rows one
+        at a time."""
+        s, lines, u = self.s, [], self.unroll
+        whole = f"_a0 + (_a1 - _a0) // {u} * {u}"
         wide = f"_w >= {self.wide_row}"
         for passes, group in sweeps:
             row_ops = [op for op in s.ops if any(op in p.rows for p in passes)]
@@ -273,13 +277,13 @@ class Kernels:
             element = [statement(op, "_n") for op in row_ops]
             total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
             unrolled = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
-            for u in range(UNROLL):
-                unrolled += [f"{r} = np.float64(_r_{r}_{u}[_j])" for r in rows] + element
+            for i in range(u):
+                unrolled += [f"{r} = np.float64(_r_{r}_{i}[_j])" for r in rows] + element
                 unrolled += [f"{total[key]} += {text}" for key, text in group]
             unrolled += [f"{value(key)} = {total[key]}" for key, _ in group]
-            views = [f"_r_{r}_{u} = _in_{r}[_a + {u}, _k0:_k0 + _w]" for u in range(UNROLL) for r in rows]
+            views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
             lines += [f"_a4 = {whole} if {wide} else _a0" if self.wide_row else f"_a4 = {whole}",
-                      f"for _a in range(_a0, _a4, {UNROLL}):", *_indent(views, 1), "    for _j in range(_w):",
+                      f"for _a in range(_a0, _a4, {u}):", *_indent(views, 1), "    for _j in range(_w):",
                       *_indent(unrolled, 2)]
             inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
             lines += ["for _a in range(_a4, _a1):", *_indent(self.views(rows), 1),

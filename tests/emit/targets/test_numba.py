@@ -181,11 +181,12 @@ def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, m
     agree(small, two, case.tolerance, names)
 
 
-def test_sums_added_four_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
-    """A cols sweep adds four rows at a time to its sums (loops.UNROLL: in the small kernel always, in the reduce
-    kernel on rows of loops.WIDE_ROW values or more); printed so that every row is added one at a time instead,
-    every result of the small kernel and of the reduce kernel is the same, bit for bit: the order of the additions
-    is the same.  Row counts that are not a multiple of four leave rows to the loop after the groups."""
+def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
+    """A cols sweep adds rows to its sums several at a time (loops.UNROLL in the reduce kernel, on rows of
+    loops.WIDE_ROW values or more; loops.SMALL_UNROLL in the small kernel); printed so that every row is added one
+    at a time instead, every result of the small kernel and of the reduce kernel is the same, bit for bit: the
+    order of the additions is the same.  Row counts that are not a multiple of the group leave rows to the loop
+    after the groups."""
     layer, module, _ = numba_case
     if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
         pytest.skip("checked once, on batchnorm, compiled")
