@@ -41,14 +41,16 @@ from symbn.emit.targets import shift
 from symbn.emit.targets.schedule import Op, Schedule
 from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
 
-DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy")'
+# fastmath "contract" only: a product added to lets LLVM fuse the two into one FMA, a rounding fewer (4-8% at
+# 256 x 256 float32, NOTES 49); nothing is reordered, so sums keep their order and a kernel its bits on any threads.
+DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})'
 # A cols sweep adds UNROLL rows at a time to its sums when a row of the block has WIDE_ROW values or more (the
 # small kernel SMALL_UNROLL rows, when SMALL_WIDE_ROW: always, its data are in cache; 0 prints no test).  Measured in the reduce kernels
 # (NOTES 49): four rows at a time read 4096 x 1024 from memory 1.2-1.8 x faster than one, in float32 and float64,
 # even at 640 values, and 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer; in the small kernel, at
 # 256 x 256 float64 recomputing, two rows 7% faster than four.
 UNROLL, WIDE_ROW, SMALL_UNROLL, SMALL_WIDE_ROW = 4, 640, 2, 0
-SERIAL = '@numba.njit(cache=True, error_model="numpy")'  # the small kernel: no threads to wake
+SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
 
 
