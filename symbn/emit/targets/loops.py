@@ -50,6 +50,10 @@ DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy", fastmat
 # even at 640 values, and 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer; in the small kernel, at
 # 256 x 256 float64 recomputing, two rows 7% faster than four.
 UNROLL, WIDE_ROW, SMALL_UNROLL, SMALL_WIDE_ROW = 4, 640, 2, 0
+# The element-wise pass takes ROWS_UNROLL rows at a time on rows of WIDE_ROW values or more (the small kernel's
+# too): 1.1-1.2 x faster at 4096 x 1024 float32 (four slices' values are 32 kB there, a core's L1), 8% slower at
+# 65536 x 64.
+ROWS_UNROLL = 2
 SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
 
@@ -362,31 +366,41 @@ class Kernels:
         return "\n".join(lines)
 
     def _rows_task(self) -> list[str]:
-        """One element-wise task: a block of rows of a chunk of slices, from ``_C``."""
+        """One element-wise task: a block of rows of a chunk of slices, from ``_C``.  A
+        cols task takes ROWS_UNROLL rows at a time when a row has WIDE_ROW values or
+        more, each slice's values loaded once for them (each element computed as alone)."""
         s = self.s
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
         slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
         rows = self.read_rows(s.rows, [*self.full, *self.grads])
-        element = self.bind_rows(rows) + [statement(op, "_n") for op in s.rows]
-        element += [f"_w_{o}[{self.inner}] = {o}" for o in self.full]
-        if self.cols:
-            element += [f"_grad_{g}[_kc * (1 - _s_{g}), _a, (_k0 + _j) * _s_{g}, 0] += {g}" for g in self.grads]
-        else:  # a view per row, as for the data
-            element += [f"_g_{g}[_b] += {g}" for g in self.grads]
-            outputs_grads = [f"_g_{g} = _grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}]" for g in self.grads]
+        ops = [statement(op, "_n") for op in s.rows]
         task = ["_kc = _t % _nkc", "_a0 = (_t // _nkc) * _ablock", "_a1 = min(_A, _a0 + _ablock)",
                 "_k0 = _kc * _kchunk", "_w = min(_K, _k0 + _kchunk) - _k0"]
         outputs = self.views(self.full, "_out_", "_w_")
-        if self.cols:  # rows in order, slices innermost: the per-slice values as views of _C
-            task += [f"_c_{v} = _C[{i}, _k0:_k0 + _w]" for i, v in slices]
-            element = [f"{v} = _c_{v}[_j]" for _, v in slices] + element
-            loop = ["for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs, 1),
-                    "    for _j in range(_w):", *_indent(element, 2)]
-        else:
-            loop = ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
-                    "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + outputs_grads, 2),
-                    "        for _b in range(_B):", *_indent(element, 3)]
-        return task + loop
+        if not self.cols:
+            element = self.bind_rows(rows) + ops + [f"_w_{o}[_b] = {o}" for o in self.full]
+            element += [f"_g_{g}[_b] += {g}" for g in self.grads]  # a view per row, as for the data
+            grads = [f"_g_{g} = _grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}]" for g in self.grads]
+            return task + ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
+                           "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + grads, 2),
+                           "        for _b in range(_B):", *_indent(element, 3)]
+
+        def element(u: str, a: str) -> list[str]:  # the row _a + offset: its views end in u
+            lines = [f"{r} = np.float64(_r_{r}{u}[_j])" for r in rows] + ops + [f"_w_{o}{u}[_j] = {o}" for o in self.full]
+            return lines + [f"_grad_{g}[_kc * (1 - _s_{g}), {a}, (_k0 + _j) * _s_{g}, 0] += {g}" for g in self.grads]
+
+        # rows in order, slices innermost: the per-slice values as views of _C
+        task += [f"_c_{v} = _C[{i}, _k0:_k0 + _w]" for i, v in slices]
+        per_slice = [f"{v} = _c_{v}[_j]" for _, v in slices]
+        u = ROWS_UNROLL
+        views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
+        views += [f"_w_{o}_{i} = _out_{o}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for o in self.full]
+        grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
+        return task + [f"_a2 = _a0 + (_a1 - _a0) // {u} * {u} if _w >= {WIDE_ROW} else _a0",
+                       f"for _a in range(_a0, _a2, {u}):", *_indent(views, 1), "    for _j in range(_w):",
+                       *_indent(grouped, 2),
+                       "for _a in range(_a2, _a1):", *_indent(self.views(rows) + outputs, 1),
+                       "    for _j in range(_w):", *_indent(per_slice + element("", "_a"), 2)]
 
 
 def _times(factor: str) -> str:
