@@ -23,8 +23,8 @@ costs nothing float32 can see; float64 data keep the two passes.  The result
 ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
 reads ``_C`` and writes the outputs.  For small data the small kernel does both on one
 thread (:meth:`Kernels.small`): the same printed pieces, in the same blocks.  A cols
-sweep adds rows to its sums four at a time (``UNROLL``) in the reduce kernels when a
-row has ``WIDE_ROW`` values or more, two at a time in the small kernel.  Names: a
+sweep adds rows to its sums several at a time, and the element-wise pass takes
+several rows at a time, as ``REDUCE_GROUPS``, ``SMALL_GROUPS`` and ``ROWS_GROUPS`` say.  Names: a
 file's names as they are; everything of the kernel's own starts with an underscore,
 which no file name can.
 """
@@ -44,16 +44,17 @@ from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p
 # fastmath "contract" only: a product added to lets LLVM fuse the two into one FMA, a rounding fewer (4-8% at
 # 256 x 256 float32, NOTES 49); nothing is reordered, so sums keep their order and a kernel its bits on any threads.
 DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})'
-# A cols sweep adds UNROLL rows at a time to its sums when a row of the block has WIDE_ROW values or more (the
-# small kernel SMALL_UNROLL rows, when SMALL_WIDE_ROW: always, its data are in cache; 0 prints no test).  Measured in the reduce kernels
-# (NOTES 49): four rows at a time read 4096 x 1024 from memory 1.2-1.8 x faster than one, in float32 and float64,
-# even at 640 values, and 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer; in the small kernel, at
-# 256 x 256 float64 recomputing, two rows 7% faster than four.
-UNROLL, WIDE_ROW, SMALL_UNROLL, SMALL_WIDE_ROW = 4, 640, 2, 0
-# The element-wise pass takes ROWS_UNROLL rows at a time on rows of WIDE_ROW values or more (the small kernel's
-# too): 1.1-1.2 x faster at 4096 x 1024 float32 (four slices' values are 32 kB there, a core's L1), 8% slower at
-# 65536 x 64.
-ROWS_UNROLL = 2
+# A cols sweep adds rows to its sums several at a time: the first group that applies, (rows at a time, from a
+# row of this many values (0: any), for sweeps of at least this many sums); the rows left over one at a time.
+# Measured (NOTES 49): in the reduce kernels from memory, four rows 1.2-1.8 x faster than one at 4096 x 1024
+# (float32 and float64), a tie at 640 values, 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer;
+# two rows on sweeps of three sums or more 5% faster at 256 x 256 float64 (in cache) and slower at 65536 x 64
+# on sweeps of two (NOTES 48); in the small kernel (in cache) two rows on every sweep, four 7% slower.
+REDUCE_GROUPS = ((4, 640, 1), (2, 0, 3))
+SMALL_GROUPS = ((2, 0, 1),)
+# The element-wise pass: (rows at a time, from a row of this many values): 1.1-1.2 x faster at 4096 x 1024
+# float32 (four slices' values are 32 kB there, a core's L1), 8% slower at 65536 x 64.
+ROWS_GROUPS = ((2, 640),)
 SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
 
@@ -105,7 +106,7 @@ class Kernels:
         self.stored: dict[str, int] = {}  # _P rows: partial sums and the blocks' estimates
         self.shifted = list(dict.fromkeys(x for p in s.passes for x in p.shifted))
         self._merged: set[str] = set()  # per-slice ops the merge has run
-        self.unroll, self.wide_row = UNROLL, WIDE_ROW  # a sweep adds this many rows at a time to rows this wide
+        self.groups = REDUCE_GROUPS  # how a sweep groups rows: set by the kernel being printed
 
     # --- shared pieces ----------------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class Kernels:
 
     def reduce(self) -> str:
         self._plan_sums()
-        self.unroll, self.wide_row = UNROLL, WIDE_ROW
+        self.groups = REDUCE_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
         lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
@@ -152,7 +153,7 @@ class Kernels:
         the second time from cache.  Below a MB, waking the other threads for three parallel
         regions and the Python around two kernels cost more than the threads save (NOTES 48)."""
         self._plan_sums()
-        self.unroll, self.wide_row = SMALL_UNROLL, SMALL_WIDE_ROW
+        self.groups = SMALL_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
         lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"], SERIAL)
@@ -269,28 +270,29 @@ class Kernels:
 
     def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
         """Each sweep reads the block's rows once and sums the bodies of its passes,
-        ``self.unroll`` rows at a time where ``_a4`` says (rows of ``self.wide_row``
-        values or more): a slice's sums are then loaded and stored once for them, and
-        added to in the same order as row by row (the same bits); the other rows one
-        at a time."""
-        s, lines, u = self.s, [], self.unroll
-        whole = f"_a0 + (_a1 - _a0) // {u} * {u}"
-        wide = f"_w >= {self.wide_row}"
+        several rows at a time as ``self.groups`` says (a slice's sums are then loaded
+        and stored once for them, and added to in the same order as row by row: the
+        same bits), the rows left over one at a time."""
+        s, lines = self.s, []
         for passes, group in sweeps:
             row_ops = [op for op in s.ops if any(op in p.rows for p in passes)]
             reads = {a for op in row_ops for a in op.reads} | {x for _, text in group for x in _words(text)}
             rows = self.read_rows(row_ops, [b for p in passes for b in p.bodies])
             element = [statement(op, "_n") for op in row_ops]
             total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
-            unrolled = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
-            for i in range(u):
-                unrolled += [f"{r} = np.float64(_r_{r}_{i}[_j])" for r in rows] + element
-                unrolled += [f"{total[key]} += {text}" for key, text in group]
-            unrolled += [f"{value(key)} = {total[key]}" for key, _ in group]
-            views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
-            lines += [f"_a4 = {whole} if {wide} else _a0" if self.wide_row else f"_a4 = {whole}",
-                      f"for _a in range(_a0, _a4, {u}):", *_indent(views, 1), "    for _j in range(_w):",
-                      *_indent(unrolled, 2)]
+            branches = []
+            for u, width, sums in self.groups:
+                if len(group) < sums:
+                    continue
+                grouped = [*bind(reads), *(f"{total[key]} = {value(key)}" for key, _ in group)]
+                for i in range(u):
+                    grouped += [f"{r} = np.float64(_r_{r}_{i}[_j])" for r in rows] + element
+                    grouped += [f"{total[key]} += {text}" for key, text in group]
+                grouped += [f"{value(key)} = {total[key]}" for key, _ in group]
+                views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
+                branches.append((width, [f"_a4 = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, _a4, {u}):",
+                                         *_indent(views, 1), "    for _j in range(_w):", *_indent(grouped, 2)]))
+            lines += ["_a4 = _a0", *_branches(branches)]
             inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
             lines += ["for _a in range(_a4, _a1):", *_indent(self.views(rows), 1),
                       "    for _j in range(_w):", *_indent(inner, 2)]
@@ -367,8 +369,8 @@ class Kernels:
 
     def _rows_task(self) -> list[str]:
         """One element-wise task: a block of rows of a chunk of slices, from ``_C``.  A
-        cols task takes ROWS_UNROLL rows at a time when a row has WIDE_ROW values or
-        more, each slice's values loaded once for them (each element computed as alone)."""
+        cols task takes several rows at a time as ROWS_GROUPS says, each slice's values
+        loaded once for them (each element computed as alone)."""
         s = self.s
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
         slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
@@ -392,15 +394,27 @@ class Kernels:
         # rows in order, slices innermost: the per-slice values as views of _C
         task += [f"_c_{v} = _C[{i}, _k0:_k0 + _w]" for i, v in slices]
         per_slice = [f"{v} = _c_{v}[_j]" for _, v in slices]
-        u = ROWS_UNROLL
-        views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
-        views += [f"_w_{o}_{i} = _out_{o}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for o in self.full]
-        grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
-        return task + [f"_a2 = _a0 + (_a1 - _a0) // {u} * {u} if _w >= {WIDE_ROW} else _a0",
-                       f"for _a in range(_a0, _a2, {u}):", *_indent(views, 1), "    for _j in range(_w):",
-                       *_indent(grouped, 2),
-                       "for _a in range(_a2, _a1):", *_indent(self.views(rows) + outputs, 1),
-                       "    for _j in range(_w):", *_indent(per_slice + element("", "_a"), 2)]
+        branches = []
+        for u, width in ROWS_GROUPS:
+            views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
+            views += [f"_w_{o}_{i} = _out_{o}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for o in self.full]
+            grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
+            branches.append((width, [f"_a2 = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, _a2, {u}):",
+                                     *_indent(views, 1), "    for _j in range(_w):", *_indent(grouped, 2)]))
+        return task + ["_a2 = _a0", *_branches(branches), "for _a in range(_a2, _a1):",
+                       *_indent(self.views(rows) + outputs, 1), "    for _j in range(_w):",
+                       *_indent(per_slice + element("", "_a"), 2)]
+
+
+def _branches(branches: list[tuple[int, list[str]]]) -> list[str]:
+    """The first branch whose row width ``_w`` is reached: ``if``/``elif`` on the width,
+    a width of 0 unconditional (the branches after it never run, so none is printed)."""
+    lines = []
+    for width, body in branches:
+        if width == 0:
+            return lines + (["else:", *_indent(body, 1)] if lines else body)
+        lines += [f"{'elif' if lines else 'if'} _w >= {width}:", *_indent(body, 1)]
+    return lines
 
 
 def _times(factor: str) -> str:

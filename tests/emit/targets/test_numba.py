@@ -182,23 +182,23 @@ def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, m
 
 
 def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
-    """A cols sweep adds rows to its sums several at a time (loops.UNROLL in the reduce kernel, on rows of
-    loops.WIDE_ROW values or more; loops.SMALL_UNROLL in the small kernel); printed so that every row is added one
-    at a time instead, every result of the small kernel and of the reduce kernel is the same, bit for bit: the
-    order of the additions is the same.  Row counts that are not a multiple of the group leave rows to the loop
-    after the groups."""
+    """A cols sweep adds rows to its sums several at a time and the element-wise pass takes several rows at a time
+    (loops.REDUCE_GROUPS, SMALL_GROUPS, ROWS_GROUPS: by the row's width and the sweep's number of sums); printed
+    with no groups, every row one at a time, every result of the small kernel and of the reduce kernels is the
+    same, bit for bit: the additions are in the same order.  Narrow and wide rows, float32's one sweep and
+    float64's two passes, row counts that leave rows over after the groups."""
     layer, module, _ = numba_case
     if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
         pytest.skip("checked once, on batchnorm, compiled")
     from symbn.emit.targets import loops
     from symbn.emit.targets import numba as numba_target
 
-    wide, never = loops.WIDE_ROW, 1 << 40
-    monkeypatch.setattr(loops, "WIDE_ROW", never)
-    monkeypatch.setattr(loops, "SMALL_WIDE_ROW", never)
+    wide = loops.REDUCE_GROUPS[0][1]
+    for name in ("REDUCE_GROUPS", "SMALL_GROUPS", "ROWS_GROUPS"):
+        monkeypatch.setattr(loops, name, ())
     single = numba_target.emit(layer)
-    assert f"if _w >= {wide} else _a0" in module.SOURCE and f"if _w >= {never} else _a0" not in module.SOURCE
-    assert f"if _w >= {never} else _a0" in single and f"if _w >= {wide} else _a0" not in single
+    for grouped in ("range(_a0, _a4, 4)", "range(_a0, _a4, 2)", "range(_a0, _a2, 2)", f"if _w >= {wide}:"):
+        assert grouped in module.SOURCE and grouped not in single
     one = load(layer, "numba", source=single)
     for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
                  Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64),
