@@ -186,10 +186,12 @@ def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
     (loops.REDUCE_GROUPS, SMALL_GROUPS, ROWS_GROUPS: by the row's width and the sweep's number of sums); printed
     with no groups, every row one at a time, every result of the small kernel and of the reduce kernels is the
     same, bit for bit: the additions are in the same order.  Narrow and wide rows, float32's one sweep and
-    float64's two passes, row counts that leave rows over after the groups."""
+    float64's two passes, row counts that leave rows over after the groups, wide rows in the small kernel; on
+    BatchNorm, and on LayerNorm over axis 0, whose element-wise pass also sums the gradients of gamma and beta by
+    row."""
     layer, module, _ = numba_case
-    if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
-        pytest.skip("checked once, on batchnorm, compiled")
+    if layer.name not in ("batchnorm", "layernorm") or numba.config.DISABLE_JIT:
+        pytest.skip("checked on batchnorm and layernorm, compiled")
     from symbn.emit.targets import loops
     from symbn.emit.targets import numba as numba_target
 
@@ -202,10 +204,11 @@ def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
     one = load(layer, "numba", source=single)
     for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
                  Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64),
-                 Case("reduce", (1031, wide), 0, np.float32), Case("reduce", (1030, wide + 3), 0, np.float64)]:
+                 Case("reduce", (1031, wide), 0, np.float32), Case("reduce", (1030, wide + 3), 0, np.float64),
+                 Case("small, wide rows", (61, wide + 60), 0, np.float32)]:
         args, dy = inputs(layer, case, seed=3)
-        got = [module.forward(*args), *module.backward(dy, *args)]
-        want = [one.forward(*args), *one.backward(dy, *args)]
+        got = [module.forward(*args, axis=0), *module.backward(dy, *args, axis=0)]
+        want = [one.forward(*args, axis=0), *one.backward(dy, *args, axis=0)]
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
