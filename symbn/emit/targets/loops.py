@@ -290,8 +290,7 @@ class Kernels:
                     grouped += [f"{total[key]} += {text}" for key, text in group]
                 grouped += [f"{value(key)} = {total[key]}" for key, _ in group]
                 views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
-                branches.append((width, [f"_a4 = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, _a4, {u}):",
-                                         *_indent(views, 1), "    for _j in range(_w):", *_indent(grouped, 2)]))
+                branches.append((width, _grouped("_a4", u, views, grouped)))
             lines += ["_a4 = _a0", *_branches(branches)]
             inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
             lines += ["for _a in range(_a4, _a1):", *_indent(self.views(rows), 1),
@@ -399,11 +398,17 @@ class Kernels:
             views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
             views += [f"_w_{o}_{i} = _out_{o}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for o in self.full]
             grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
-            branches.append((width, [f"_a2 = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, _a2, {u}):",
-                                     *_indent(views, 1), "    for _j in range(_w):", *_indent(grouped, 2)]))
+            branches.append((width, _grouped("_a2", u, views, grouped)))
         return task + ["_a2 = _a0", *_branches(branches), "for _a in range(_a2, _a1):",
                        *_indent(self.views(rows) + outputs, 1), "    for _j in range(_w):",
                        *_indent(per_slice + element("", "_a"), 2)]
+
+
+def _grouped(end: str, u: int, views: list[str], body: list[str]) -> list[str]:
+    """A block's rows ``u`` at a time up to ``end`` (the rows after it are left over):
+    ``views`` of rows ``_a`` to ``_a + u - 1``, then ``body`` along them."""
+    return [f"{end} = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, {end}, {u}):", *_indent(views, 1),
+            "    for _j in range(_w):", *_indent(body, 2)]
 
 
 def _branches(branches: list[tuple[int, list[str]]]) -> list[str]:
