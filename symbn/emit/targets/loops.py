@@ -15,7 +15,7 @@ slices, fixed by the shape: every block is read from memory once and summed in
 the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``
 (slice-major, so that the merge reads a slice's blocks in a row); then, per slice,
 the blocks are merged in order (the shift terms of :mod:`.shift`) and the per-slice
-ops run.  A cols block of two passes given ``_one_sweep`` (float32 data) takes both
+ops run.  A cols block of two passes given ``_narrow`` (float32 data) takes both
 in one sweep, the first pass's statistics estimated from the block's first row
 (:meth:`Kernels._first_row`): the difference of two float32 values and its square
 are exact in float64, so centring on a data value instead of the block's mean
@@ -142,7 +142,7 @@ class Kernels:
         self._plan_sums()
         self.groups = REDUCE_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
-        lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_one_sweep"])
+        lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_narrow"])
         lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
         lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *_indent(self._merge(), 2)]
         return "\n".join(lines + ["    return _C"])
@@ -156,7 +156,7 @@ class Kernels:
         self.groups = SMALL_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
-        lines = self.head("small", [*params, "_ablock", "_kchunk", "_one_sweep"], SERIAL)
+        lines = self.head("small", [*params, "_ablock", "_kchunk", "_narrow"], SERIAL)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
         lines += self._partials() + ["    for _t in range(_nab * _nkc):", *_indent(self._block_task(), 2)]
         lines += [self._per_slice_values(), "    for _k in range(_K):", *_indent(self._merge(), 2)]
@@ -266,7 +266,7 @@ class Kernels:
             return lines + passes
         one = self._first_row(s.passes[0], bind, keep)
         one += self._sweeps([(list(s.passes), sums[0] + sums[1])], bind, keep, value)
-        return lines + ["if _one_sweep:", *_indent(one, 1), "else:", *_indent(passes, 1)]
+        return lines + ["if _narrow is not None:", *_indent(one, 1), "else:", *_indent(passes, 1)]
 
     def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
         """Each sweep reads the block's rows once and sums the bodies of its passes,

@@ -199,6 +199,14 @@ def _real(dtype):
     return dtype
 
 
+def _narrow_of(data):
+    """The kernels' ``_narrow`` for ``data``: None for float64, True for float32 (float16 is
+    computed as float32).  numba drops a branch on ``_narrow is not None`` that the argument's
+    type decides before it compiles: each dtype compiles only its own sweeps (float32's one,
+    float64's two passes), not both."""
+    return None if data.dtype.itemsize == 8 else True
+
+
 def _data(a, dtype, shape, name):
     a = np.asarray(a, dtype)
     if a.shape != shape:
