@@ -14,7 +14,7 @@ _ROUNDED = (*_NARROW, jnp.dtype(jnp.float32))  # a mean has an offset worth taki
 
 def _axes(ndim, axis):
     """The reduced axes as a sorted tuple of non-negative ints."""
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)  # a float or None: refused below, in words
     if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
         raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
     out = tuple(sorted({a + ndim if a < 0 else a for a in axes}))

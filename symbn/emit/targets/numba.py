@@ -150,14 +150,14 @@ def _prologue(names: Names, backward: bool) -> list[str]:
                f"axes = _axes({data}.ndim, axis)", "lay = _layout(shape, axes)"]
     if backward:
         general.append("dy = _data(dy, dtype, shape, 'dy')")
-    general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r}, dtype)' for v in names.slices])}")
+    general.append(f"slices = {_tuple([f'_per_slice({v}, shape, axes, {v!r}, dtype, {data!r})' for v in names.slices])}")
     general.append(f"rows = {_tuple([f'_canon({r}, lay)' for r in [data, *(['dy'] if backward else [])]])}")
     lines += ["    " + line for line in general]
     for g in names.others:
-        lines.append(f"{g}_view, {g}_varies = _rows_in({g}, dtype, shape, axes, lay, {g!r})")
+        lines.append(f"{g}_view, {g}_varies = _rows_in({g}, dtype, shape, axes, lay, {g!r}, {data!r})")
     if names.others:
         lines.append(f"rows = (*rows, {', '.join(g + '_view' for g in names.others)})")
-    lines.append(f"constants = {_tuple([f'float({c})' for c in names.constants])}")
+    lines.append(f"constants = {_tuple([f'_constant({c}, {c!r})' for c in names.constants])}")
     return lines
 
 

@@ -77,10 +77,11 @@ def _plain(data, axis, rows, slices, others, out):
     about as long in Python as in the kernels otherwise)."""
     if out is not None or type(data) is not np.ndarray or data.dtype not in _FLOATS or not data.flags.c_contiguous:
         return None
-    try:
-        found = _plain_layout(data.shape, data.ndim, axis)
-    except TypeError:  # an unhashable axis (a list): the general path reads it
+    # an int or a tuple of ints only: the layouts are cached by axis, and 0.0 or True is an equal key to 0 or 1
+    # that _axes refuses; anything else (a list, np.int64) the general path reads
+    if type(axis) is not int and not (type(axis) is tuple and all(type(a) is int for a in axis)):
         return None
+    found = _plain_layout(data.shape, data.ndim, axis)
     if found is None:
         return None
     shape, dtype = data.shape, data.dtype
@@ -124,11 +125,11 @@ def _canon(a, lay):
     return a[:, :, 0] if B == 1 else a
 
 
-def _rows_in(g, dtype, shape, axes, lay, name):
+def _rows_in(g, dtype, shape, axes, lay, name, data="x"):
     """A row input other than the data, broadcast against it (a read-only view):
     the kernels read it like the data."""
     kept = tuple(k for k in range(len(shape)) if k not in axes)
-    placed = _place(np.asarray(g, dtype), shape, axes)
+    placed = _place(np.asarray(g, dtype), shape, axes, name, data, per_slice=False)
     try:
         full = np.broadcast_to(placed, shape)
     except ValueError:
@@ -140,7 +141,7 @@ def _rows_in(g, dtype, shape, axes, lay, name):
     return (view[:, :, 0] if B == 1 else view), varies
 
 
-def _per_slice(v, shape, axes, name, dtype=np.float64):
+def _per_slice(v, shape, axes, name, dtype=np.float64, data="x"):
     """A per-slice (scalar-kind) input or saved value as the kernels read it: (K,) of
     ``dtype``, the data's for an input (as a plain call passes it; the kernels compute
     in float64), float64 for a saved value."""
@@ -149,7 +150,7 @@ def _per_slice(v, shape, axes, name, dtype=np.float64):
     a = np.asarray(v)
     if a.dtype.kind == "c":
         raise TypeError(f"{name}: the numba target computes real data; use the numpy target for complex values")
-    placed = _place(a, shape, kept)
+    placed = _place(a, shape, kept, name, data)
     try:  # a copy: writeable, as a plain call's input is, so the kernels compile one signature for both
         return np.array(np.broadcast_to(placed, kshape), dtype=dtype).reshape(-1)
     except ValueError:
@@ -181,8 +182,9 @@ def _unslice(values, shape, axes):
 
 def _to_input(value, like, shape, home):
     """A gradient of data shape (or broadcasting against it) summed to the input's shape,
-    the input placed on its ``home`` axes as ``_place`` places it."""
-    placed = _place(np.empty(np.shape(like), dtype=np.bool_), shape, home)
+    the input placed on its ``home`` axes as ``_place`` places it (its shape was checked
+    when it was read: here only where it goes)."""
+    placed = _place(np.empty(np.shape(like), dtype=np.bool_), shape, home, per_slice=False)
     return _sum_to(placed.shape, value).reshape(np.shape(like))
 
 
@@ -194,9 +196,23 @@ def _slice_gradient(values, like, shape, axes, out, result):
 
 
 def _real(dtype):
+    """The work dtype, if the kernels compute it: float32 or float64 (float16 arrives as float32)."""
     if dtype.kind == "c":
         raise TypeError("the numba target computes real data (float16/32/64); use the numpy target for complex values")
+    if dtype not in _FLOATS:
+        raise TypeError(f"the numba target computes float16, float32 and float64 data, not {dtype}; convert the "
+                        f"inputs (a.astype(np.float64)) or use the numpy target")
     return dtype
+
+
+def _constant(value, name):
+    """A constant input (eps, a running mean) as the one number the kernels take."""
+    a = np.asarray(value)
+    if a.size != 1 or a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be one real number for the numba target, got "
+                        f"{f'an array of shape {a.shape}' if a.size != 1 else repr(value)}; a value per slice or "
+                        f"per element needs the numpy target")
+    return float(a.reshape(()))
 
 
 def _narrow_of(data):

@@ -250,7 +250,7 @@ def _public(layer: Layer, inputs, consts, twice: bool) -> str:
     lines = [f"{data} = torch.as_tensor({data})",
              *(f"{n} = torch.as_tensor({n}, device={data}.device)" for n in others),
              f"axes = _axes({data}.dim(), axis)",
-             f"return _op({', '.join(inputs)}{''.join(f', float({c})' for c in consts)}, list(axes))[0]"]
+             f"return _op({', '.join(inputs)}{''.join(f', _constant({c}, {c!r})' for c in consts)}, list(axes))[0]"]
     doc = [f'"""{layer.title or layer.name}: y = symbn::{layer.name}(...), differentiable by autograd',
            "with the proved backward (GRADIENTS, FORMULAS)" + (", and its backward with the proved double"
                                                               if twice else ".")]

@@ -14,7 +14,7 @@ _ROUNDED = (torch.float16, torch.bfloat16, torch.float32)  # a mean has an offse
 
 def _axes(ndim, axis):
     """The reduced axes as a sorted tuple of non-negative ints."""
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)  # a float or None: refused below, in words
     if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
         raise ValueError(f"axis must be an int or a non-empty tuple of ints, got {axis!r}")
     out = tuple(sorted({a + ndim if a < 0 else a for a in axes}))
@@ -72,6 +72,16 @@ def _fresh(t, *inputs):
     if any(ptr == i.untyped_storage().data_ptr() for i in inputs):
         return t.clone(memory_format=torch.contiguous_format)
     return t.contiguous()
+
+
+def _constant(value, name):
+    """A constant input (eps) as the one number the operator's schema takes."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be one real number, got {type(value).__name__} "
+                        f"{tuple(getattr(value, 'shape', ()))}; a value per slice or per element needs the numpy "
+                        f"target") from None
 
 
 def _count(shape, axes):

@@ -257,3 +257,43 @@ def test_float32_blocks_take_one_sweep_and_float64_two(numba_case):
     exact = numpy_module.backward(*(a.astype(np.float64) for a in (dy, x, gamma, beta)))
     for got, want in zip(module.backward(dy, x, gamma, beta), exact):
         assert error(got, want) < 2e-6
+
+
+def test_inputs_the_kernels_cannot_take_are_refused_in_words(numba_case):
+    """A float128 array, an array for a constant, a 0.0 axis: the numba module says what is wrong, naming the
+    input, where it would otherwise fail inside numba or take 0.0 for 0 after a call with 0 (a blind review)."""
+    layer, module, _ = numba_case
+    if layer.name != "batchnorm":
+        pytest.skip("checked once, on batchnorm")
+    x, g = np.ones((12, 7)), np.ones(7)
+    if np.dtype(np.longdouble).itemsize > 8:  # float128 where long double is wider than double (x86-64 Linux)
+        with pytest.raises(TypeError, match=f"float16, float32 and float64 data, not {np.dtype(np.longdouble)}"):
+            module.forward(x.astype(np.longdouble), g, g)
+    with pytest.raises(TypeError, match=r"eps must be one real number .* an array of shape \(7,\)"):
+        module.forward(x, g, g, eps=np.full(7, 1e-5))
+    assert np.array_equal(module.forward(x, g, g, eps=np.array([1e-5])), module.forward(x, g, g, eps=1e-5))
+    with pytest.raises(ValueError, match="^beta has shape"):
+        module.forward(x, g, np.ones(5))
+    module.forward(x, g, g, axis=0)
+    for axis in (0.0, (0.0,), True):
+        with pytest.raises(ValueError, match="axis must be an int"):
+            module.forward(x, g, g, axis=axis)
+
+
+def test_row_inputs_of_any_shape_that_broadcasts_as_the_numpy_module_takes_them(numba_case):
+    """A row input (LayerNorm's gamma) of the data's shape, or varying along the kept axes ((N, 1) with axis=1):
+    the NumPy module takes any shape that broadcasts to the data, and so does the numba module, gradients summed
+    to the input's shape (it refused them, in the words of a per-slice input, before a blind review)."""
+    layer, module, numpy_module = numba_case
+    rows = [n for n, i in layer.inputs.items() if i.kind == "row"][1:]
+    if not rows:
+        pytest.skip("no row input but the data")
+    rng = np.random.default_rng(8)
+    x, dy = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    kw = {n: 0.5 for n, i in layer.inputs.items() if i.kind == "constant" and n != "eps"}
+    for axis, shape in ((1, (6, 5)), (1, (6, 1)), (0, (6, 5)), (0, (1, 5))):
+        args = [x, *(rng.standard_normal(shape) for _ in rows)]
+        want = [numpy_module.forward(*args, axis=axis, **kw), *numpy_module.backward(dy, *args, axis=axis, **kw)]
+        got = [module.forward(*args, axis=axis, **kw), *module.backward(dy, *args, axis=axis, **kw)]
+        assert [np.shape(g) for g in got] == [np.shape(w) for w in want]
+        agree(got, want, 1e-12, ["y", *module.GRADIENTS])

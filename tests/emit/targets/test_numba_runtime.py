@@ -55,9 +55,14 @@ def test_a_plain_call_is_contiguous_arrays_of_one_float_dtype_and_the_inputs_sha
         "kept axes apart": (np.ones((4, 3, 5)), 1, (), (), (), None),
         "axis a list": (x, [0], (), (g,), (), None),
         "an axis out of range": (x, 2, (), (), (), None),
+        "axis a float": (x, 0.0, (), (g,), (), None),  # an equal key to 0 in the layouts' cache
+        "axis a bool": (x, True, (), (), (), None),
+        "axis a tuple of floats": (x, (0.0,), (), (g,), (), None),
+        "axis an np.int64": (x, np.int64(0), (), (g,), (), None),
     }
     for why, args in refused.items():
         assert _plain(*args) is None, why
+    assert _plain(x, 0, (x,), (g, g), (), None) is not None  # and after the refused keys, as before
 
 
 def test_plain_saved_values_are_k_floats_or_the_general_path_reads_them():

@@ -59,6 +59,20 @@ def test_the_operator_passes_opcheck(torch_case):
     assert set(result.values()) == {"SUCCESS"}, result
 
 
+def test_an_axis_or_a_constant_it_cannot_take_is_refused_in_words(torch_case):
+    """axis 0.0 or None, and an array for eps: the operator says what is wrong and names it (it said "'float'
+    object is not iterable", and NumPy's "only 0-dimensional arrays can be converted")."""
+    layer, module, _ = torch_case
+    if layer.name != "batchnorm":
+        pytest.skip("checked once, on batchnorm")
+    tensors, _ = doubles(layer)
+    for axis in (0.0, None, (0.0,)):
+        with pytest.raises(ValueError, match="axis must be an int or a non-empty tuple of ints"):
+            module.forward(*tensors, axis=axis)
+    with pytest.raises(TypeError, match=r"^eps must be one real number, got ndarray \(3,\)"):
+        module.forward(*tensors, eps=np.full(3, 1e-5))
+
+
 def test_gradcheck_in_float64(torch_case):
     layer, module, _ = torch_case
     for shape, axis in (((5, 3), 0), ((2, 3, 4), (0, 2))):
