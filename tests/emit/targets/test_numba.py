@@ -297,3 +297,33 @@ def test_row_inputs_of_any_shape_that_broadcasts_as_the_numpy_module_takes_them(
         got = [module.forward(*args, axis=axis, **kw), *module.backward(dy, *args, axis=axis, **kw)]
         assert [np.shape(g) for g in got] == [np.shape(w) for w in want]
         agree(got, want, 1e-12, ["y", *module.GRADIENTS])
+
+
+def test_a_float32_sweep_that_sums_x_minus_its_estimate_does_not_sum_x(numba_case, monkeypatch):
+    """loops.Kernels._derived: in float32's one sweep, BatchNorm's Σ x is ``_nb * mu + Σ (x - mu)`` (mu the block's
+    first-row estimate), not a sum of its own.  Printed without the rule, the sweep adds up x again, and every
+    result agrees to float64's rounding: data of mean 1e4 with an outlier first, both kernels (small and reduce),
+    forward and backward."""
+    layer, module, _ = numba_case
+    if layer.name != "batchnorm" or numba.config.DISABLE_JIT:
+        pytest.skip("checked on batchnorm, compiled")
+    from symbn.emit.targets import loops
+    from symbn.emit.targets import numba as numba_target
+
+    assert "_nb * mu + _acc[" in module.SOURCE
+    monkeypatch.setattr(loops.Kernels, "_derived", lambda self, first, later, value: {})
+    plain = numba_target.emit(layer)
+    assert "_nb * mu + _acc[" not in plain
+    summed = load(layer, "numba", source=plain)
+    rng = np.random.default_rng(13)
+    for shape in ((300, 7), (4099, 33)):
+        x = (1e4 + rng.standard_normal(shape)).astype(np.float32)
+        x[0] += 3000
+        dy = rng.standard_normal(shape).astype(np.float32)
+        gamma, beta = rng.standard_normal(shape[1]).astype(np.float32), np.zeros(shape[1], np.float32)
+        results = []
+        for m in (module, summed):
+            y, saved = m.forward(x, gamma, beta, return_saved=True)
+            results.append([y, saved["mu"], saved["ivar"], *m.backward(dy, x, gamma, beta)])
+        for got, want in zip(*results):
+            assert np.allclose(got, want, rtol=1e-6, atol=1e-6), shape
