@@ -161,6 +161,27 @@ def _prologue(names: Names, backward: bool) -> list[str]:
     return lines
 
 
+def _small_plain(names: Names, backward: bool, table: str, whole: str, outputs: list[str], given: list[str],
+                 done: list[str]) -> list[str]:
+    """A plain call of small data that the kernels read as they are (BatchNorm's (N, C) over axis 0): the small
+    kernel with the least Python around it (a twentieth of a 256 × 256 float32 call less, NOTES 53), on the same
+    values as the plain path.  ``given``: [a line giving the saved values the kernel takes after the per-slice
+    inputs, or None for the plain path (which says what is wrong)], or [].  ``done``: the lines that return.  Not
+    for layers with a row input (LayerNorm's gamma): its gradient is summed by slabs (_gradient_buffer)."""
+    data = names.data
+    rows = [data, *(["dy"] if backward else [])]
+    arrays = len(rows) + 1
+    body = [f"dtype = {data}.dtype",
+            f"blocks = _blocks(plain[1], dtype.itemsize, {arrays}, False, _WHOLE[{whole}])",
+            *([f"given = {given[0]}", "if blocks[2] and given is not None:"] if given else ["if blocks[2]:"]),
+            *(f"    {o} = np.empty({data}.shape, dtype)" for o in outputs),
+            (f"    C = {table}[2][0 if plain[1][3] == 1 else 1]({', '.join(rows + names.slices)}, {'*given, ' if given else ''}"
+             f"{''.join(f'_constant({c}, {c!r}), ' for c in names.constants)}{', '.join(outputs)}, blocks[0], blocks[1], "
+             f"_narrow_of({data}))"),
+            *("    " + d for d in done)]
+    return ["if plain is not None and plain[5] and plain[6]:", *("    " + b for b in body)]
+
+
 def _as_is(names: list[str], view: str, flag: str) -> str:
     """The arrays as they are when ``flag`` (a plain call's: the kernels read them so), else their views."""
     if not names:
@@ -175,11 +196,15 @@ def _tuple(items: list[str]) -> str:
 def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     out = layer.graph.output
     lines = _prologue(names, False)
+    saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
+    if not names.others:
+        lines[1:1] = _small_plain(names, False, "_FORWARD", "'forward'", [out], [],
+                                  [f"shape, axes = {names.data}.shape, plain[0]", "if return_saved:",
+                                   f"    return {out}, {{{saved}}}", f"return {out}"])
     lines += [f"{out} = np.empty(rows[0].shape, dtype)",
               (f"C = _run(_FORWARD, lay, rows, slices, constants, _WHOLE['forward'], ({out},), "
                "_blocks(lay, dtype.itemsize, len(rows) + 1, False, _WHOLE['forward']))"),
               f"{out} = ({out} if plain[5] else {out}.reshape(shape)) if plain is not None else _as(result, _restore({out}, shape, lay))"]
-    saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
     lines += ["if return_saved:", f"    return {out}, {{{saved}}}", f"return {out}"]
     doc = [f'"""{layer.title or layer.name}, forward: returns {out}, or ({out}, saved) with saved =',
            f"{{{', '.join(repr(v) + ': ...' for v in plan.saved_order)}}}, the per-slice stages backward needs",
@@ -191,6 +216,18 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
 def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     count, data = len(layer.differentiable), names.data
     lines = _prologue(names, True)
+    kept = [s.per_slice.index("d" + v) for v in names.slices]
+    if not kept or kept == list(range(kept[0], kept[-1] + 1)):  # one cast for the per-slice gradients
+        cast = [f"G = C[{kept[0]}:{kept[-1] + 1}].astype(dtype)"] if kept else []
+        grads = {v: f"G[{i}]" for i, v in enumerate(names.slices)}
+    else:
+        cast, grads = [], {v: f"C[{r}].astype(dtype)" for v, r in zip(names.slices, kept)}
+    grads[data] = f"d{data}"
+    if not names.others:
+        lines[1:1] = _small_plain(names, True, "(_BACKWARD if saved is None else _BACKWARD_SAVED)",
+                                  "'backward' if saved is None else 'backward_saved'", [f"d{data}"],
+                                  [f"() if saved is None else _plain_saved(saved, {plan.saved_order!r}, plain[1][2])"],
+                                  [*cast, f"return {_tuple([grads[w] for w in layer.differentiable])}"])
     lines += ["if saved is not None:",
               f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",
               "    if given is None:",

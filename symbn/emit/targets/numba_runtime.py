@@ -207,6 +207,8 @@ def _real(dtype):
 
 def _constant(value, name):
     """A constant input (eps, a running mean) as the one number the kernels take."""
+    if type(value) is float:
+        return value
     a = np.asarray(value)
     if a.size != 1 or a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be one real number for the numba target, got "

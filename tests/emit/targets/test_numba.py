@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from symbn.emit.targets import load
+from symbn.ir.primitives import ROW
 
 from ...files import ROOT
 from .cases import CASES, Case, agree, error, inputs, keywords, reference
@@ -152,6 +153,36 @@ def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, 
     general = run()
     assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
                for f, g in zip(fast, general))
+
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=lambda t: np.dtype(t).name)
+def test_small_plain_calls_take_the_small_kernel_directly(numba_case, dtype, monkeypatch):
+    """A plain call of small 2-D data that the kernels read as they are calls the small kernel with no _run around
+    it (numba.py's _small_plain): forward, backward, and backward given saved statistics; with the general path's
+    bits.  Saved statistics the kernels cannot read as they are (a strided view), and layers with a row input
+    (whose gradient is summed by slabs), take the plain path, with the same bits."""
+    layer, module, _ = numba_case
+    args, dy = inputs(layer, Case("columns", (40, 6), 0, dtype), seed=4)
+    run, ran = module._run, []
+    monkeypatch.setattr(module, "_run", lambda *a: ran.append(a) or run(*a))
+
+    def calls(saved_as=lambda v: v):
+        y, saved = module.forward(*args, return_saved=True)
+        saved = {k: saved_as(v) for k, v in saved.items()}
+        return [y, module.forward(*args), *module.backward(dy, *args), *module.backward(dy, *args, saved=saved)]
+
+    direct = calls()
+    row_inputs = [n for n, i in layer.inputs.items() if i.kind == ROW][1:]
+    assert len(ran) == (4 if row_inputs else 0)
+    ran.clear()
+    strided = calls(lambda v: np.stack([v, v], axis=-1)[..., 0])
+    assert len(ran) == (4 if row_inputs else 1)
+    monkeypatch.setattr(module, "_plain", lambda *a: None)
+    general = calls()
+    for got in (direct, strided):
+        assert all(g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w, equal_nan=True)
+                   for g, w in zip(got, general))
 
 
 MANY_SLICES = [Case("columns, 40 slices", (50, 40), 0, np.float64), Case("rows, 40 slices", (40, 50), -1, np.float32)]
