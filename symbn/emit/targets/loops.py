@@ -1,32 +1,26 @@
 """numba text of a :class:`~.schedule.Schedule`: a reduce kernel, an element-wise kernel, and both in one.
 
-The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed,
-each compiled only when a call needs it:
+The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed, each compiled only when a call
+needs it:
 
-- ``cols`` (B = 1, the slice is a column, BatchNorm's (N, C)): rows are read in
-  order and the innermost loop runs along k, over contiguous memory, with one
-  accumulator per slice (an array, so it vectorises as written);
-- ``runs`` (B > 1: LayerNorm's rows, the H×W of (N, C, H, W)): the innermost loop
-  runs along b; its sums go through ``_add``, whose reassociating add lets LLVM
-  vectorise them (the order is then fixed by the compiled code, not by threads).
+- ``cols`` (B = 1, the slice is a column, BatchNorm's (N, C)): rows are read in order and the innermost loop runs
+  along k, over contiguous memory, with one accumulator per slice (an array, so it vectorises as written);
+- ``runs`` (B > 1: LayerNorm's rows, the H×W of (N, C, H, W)): the innermost loop runs along b; its sums go through
+  ``_add``, whose reassociating add lets LLVM vectorise them (the order is then fixed by the compiled code, not by
+  threads).
 
-The reduce kernel splits the data into tasks of a block of rows times a chunk of
-slices, fixed by the shape: every block is read from memory once and summed in
-the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``
-(slice-major, so that the merge reads a slice's blocks in a row); then, per slice,
-the blocks are merged in order (the shift terms of :mod:`.shift`) and the per-slice
-ops run.  A cols block of two passes given ``_narrow`` (float32 data) takes both
-in one sweep, the first pass's statistics estimated from the block's first row
-(:meth:`Kernels._first_row`): the difference of two float32 values and its square
-are exact in float64, so centring on a data value instead of the block's mean
-costs nothing float32 can see; float64 data keep the two passes.  The result
-``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel
-reads ``_C`` and writes the outputs.  For small data the small kernel does both on one
-thread (:meth:`Kernels.small`): the same printed pieces, in the same blocks.  A cols
-sweep adds rows to its sums several at a time, and the element-wise pass takes
-several rows at a time, as ``REDUCE_GROUPS``, ``SMALL_GROUPS`` and ``ROWS_GROUPS`` say.  Names: a
-file's names as they are; everything of the kernel's own starts with an underscore,
-which no file name can.
+The reduce kernel splits the data into tasks of a block of rows times a chunk of slices, fixed by the shape: every
+block is read from memory once and summed in the passes of :class:`~.schedule.Pass` from cache; its partial sums go
+to ``_P`` (slice-major, so that the merge reads a slice's blocks in a row); then, per slice, the blocks are merged
+in order (the shift terms of :mod:`.shift`) and the per-slice ops run.  A cols block of two passes given ``_narrow``
+(float32 data) takes both in one sweep, the first pass's statistics estimated from the block's first row
+(:meth:`Kernels._first_row`): the difference of two float32 values and its square are exact in float64, so centring
+on a data value instead of the block's mean costs nothing float32 can see; float64 data keep the two passes.  The
+result ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes
+the outputs.  For small data the small kernel does both on one thread (:meth:`Kernels.small`): the same printed
+pieces, in the same blocks.  A cols sweep adds rows to its sums several at a time, and the element-wise pass takes
+several rows at a time, as ``REDUCE_GROUPS``, ``SMALL_GROUPS`` and ``ROWS_GROUPS`` say.  Names: a file's names as
+they are; everything of the kernel's own starts with an underscore, which no file name can.
 """
 
 from __future__ import annotations
@@ -44,16 +38,12 @@ from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p, sub_p
 # fastmath "contract" only: a product added to lets LLVM fuse the two into one FMA, a rounding fewer (4-8% at
 # 256 x 256 float32, NOTES 49); nothing is reordered, so sums keep their order and a kernel its bits on any threads.
 DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy", fastmath={"contract"})'
-# A cols sweep adds rows to its sums several at a time: the first group that applies, (rows at a time, from a
-# row of this many values (0: any), for sweeps of at least this many sums); the rows left over one at a time.
-# Measured (NOTES 49): in the reduce kernels from memory, four rows 1.2-1.8 x faster than one at 4096 x 1024
-# (float32 and float64), a tie at 640 values, 1.1-1.8 x slower at 512 float32 or 448 float64 values and fewer;
-# two rows on sweeps of three sums or more 5% faster at 256 x 256 float64 (in cache) and slower at 65536 x 64
-# on sweeps of two (NOTES 48); in the small kernel (in cache) two rows on every sweep, four 7% slower.
+# A cols sweep adds rows to its sums several at a time: the first group that applies, (rows at a time, from a row of
+# this many values (0: any), for sweeps of at least this many sums); the rows left over one at a time.  Why these
+# (four rows from memory at 640 values or more, two on sweeps of three sums, two in the small kernel): NOTES 48-49.
 REDUCE_GROUPS = ((4, 640, 1), (2, 0, 3))
 SMALL_GROUPS = ((2, 0, 1),)
-# The element-wise pass: (rows at a time, from a row of this many values): 1.1-1.2 x faster at 4096 x 1024
-# float32 (four slices' values are 32 kB there, a core's L1), 8% slower at 65536 x 64.
+# The element-wise pass: (rows at a time, from a row of this many values); 8% slower at 65536 x 64 (NOTES 49).
 ROWS_GROUPS = ((2, 640),)
 SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
@@ -305,11 +295,9 @@ class Kernels:
         return lines
 
     def _derived(self, first, later, value) -> dict[str, str]:
-        """Sums of the first pass that one sweep need not add up: Σ b, when b's mean m is
-        estimated by the first row and the sweep sums ``b - m`` (BatchNorm's Σ xmu, for the
-        shift terms) is ``_nb * m + Σ (b - m)``, exactly so in exact arithmetic.  One sum
-        fewer per element (5% of a 256 × 256 float32 backward, NOTES 52), and no less
-        accurate: Σ (b - m) rounds relative to the block's spread, Σ b to its offset."""
+        """Sums of the first pass one sweep need not add up: Σ b, when b's mean m is estimated by the first row and
+        the sweep sums ``b - m`` (BatchNorm's Σ xmu), is ``_nb * m + Σ (b - m)``, no less accurate (Σ (b - m) rounds
+        relative to the block's spread, Σ b to its offset): one sum fewer per element (NOTES 52)."""
         summed = {key for key, text in later if key == text}
         out = {}
         for r in first.reductions:
