@@ -1,39 +1,34 @@
 """numba text of a :class:`~.schedule.Schedule`: a reduce kernel, an element-wise kernel, and both in one.
 
-The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed, each compiled only when a call
-needs it:
+The data are read as (A, K, B): slice k is x[:, k, :].  Two layouts are printed, each compiled when a call needs it:
 
-- ``cols`` (B = 1, the slice is a column, BatchNorm's (N, C)): rows are read in order and the innermost loop runs
-  along k, over contiguous memory, with one accumulator per slice (an array, so it vectorises as written);
+- ``cols`` (B = 1, the slice is a column, BatchNorm's (N, C)): rows are read in order and the innermost loop runs along
+  k, over contiguous memory, with one accumulator per slice (an array, so it vectorises as written);
 - ``runs`` (B > 1: LayerNorm's rows, the H×W of (N, C, H, W)): the innermost loop runs along b; its sums go through
   ``_add``, whose reassociating add lets LLVM vectorise them (the order is then fixed by the compiled code, not by
   threads).
 
-The reduce kernel splits the data into tasks of a block of rows times a chunk of slices, fixed by the shape: every
-block is read from memory once and summed in the passes of :class:`~.schedule.Pass` from cache; its partial sums go
-to ``_P`` (slice-major, so that the merge reads a slice's blocks in a row); then, per slice, the blocks are merged
-in order (the shift terms of :mod:`.shift`) and the per-slice ops run.  A cols block of two passes given ``_narrow``
-(float32 data) takes both in one sweep, the first pass's statistics estimated from the block's first row
-(:meth:`Kernels._first_row`): the difference of two float32 values and its square are exact in float64, so centring
-on a data value instead of the block's mean costs nothing float32 can see; float64 data keep the two passes.  The
-result ``_C`` holds one row per value of ``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes
-the outputs.  For small data the small kernel does both on one thread (:meth:`Kernels.small`): the same printed
-pieces, in the same blocks.  A cols sweep adds rows to its sums several at a time, and the element-wise pass takes
-several rows at a time, as ``REDUCE_GROUPS``, ``SMALL_GROUPS`` and ``ROWS_GROUPS`` say.  Names: a file's names as
-they are; everything of the kernel's own starts with an underscore, which no file name can.
-"""
+The reduce kernel splits the data into tasks of a block of rows times a chunk of slices, fixed by the shape: every block
+is read from memory once and summed in the passes of :class:`~.schedule.Pass` from cache; its partial sums go to ``_P``
+(slice-major, so that the merge reads a slice's blocks in a row); then, per slice, the blocks are merged in order (the
+shift terms of :mod:`.shift`) and the per-slice ops run.  A cols block of two passes given ``_narrow`` (float32 data)
+takes both in one sweep, the first pass's statistics estimated from the block's first row (:meth:`Kernels._first_row`):
+the difference of two float32 values and its square are exact in float64, so centring on a data value instead of the
+block's mean costs nothing float32 can see; float64 data keep the two passes.  The result ``_C`` holds one row per value
+of ``Schedule.per_slice``.  The element-wise kernel reads ``_C`` and writes the outputs.  For small data the small
+kernel does both on one thread (:meth:`Kernels.small`): the same printed pieces, in the same blocks.  A cols sweep adds
+rows to its sums several at a time, and the element-wise pass takes several rows at a time, as ``REDUCE_GROUPS``,
+``SMALL_GROUPS`` and ``ROWS_GROUPS`` say.  Names: a file's names as they are; everything of the kernel's own starts with
+an underscore, which no file name can."""
 
 from __future__ import annotations
 
-import re
-from fractions import Fraction
-
 import sympy as sp
 
-from symbn.emit.printer import number
 from symbn.emit.targets import shift
 from symbn.emit.targets.schedule import Op, Schedule
-from symbn.ir.primitives import id_p, mean_p, neg_p, pow_p, sub_p
+from symbn.emit.targets.statements import atom, indent, statement, words
+from symbn.ir.primitives import mean_p, sub_p
 
 # fastmath "contract" only: a product added to lets LLVM fuse the two into one FMA, a rounding fewer (4-8% at
 # 256 x 256 float32, NOTES 49); nothing is reordered, so sums keep their order and a kernel its bits on any threads.
@@ -47,31 +42,6 @@ SMALL_GROUPS = ((2, 0, 1),)
 ROWS_GROUPS = ((2, 640),)
 SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
-
-
-def atom(a: str | Fraction, n: str) -> str:
-    if isinstance(a, Fraction):
-        text = number(a) if a.denominator != 1 else f"{a.numerator}.0"
-        return f"({text})" if a < 0 else text
-    return n if a == "N" else a
-
-
-def statement(op: Op, n: str) -> str:
-    """One element-wise or per-slice op as an assignment (N read as ``n``)."""
-    args = [atom(a, n) for a in op.args]
-    if op.prim is pow_p and isinstance(op.args[1], Fraction):
-        e = op.args[1]
-        if e == Fraction(1, 2):
-            return f"{op.out} = np.sqrt({args[0]})"
-        if e.denominator == 1:
-            return f"{op.out} = {args[0]} ** {e.numerator}"
-    if op.prim.infix:
-        return f"{op.out} = {args[0]} {op.prim.infix} {args[1]}"
-    if op.prim is neg_p:
-        return f"{op.out} = -{args[0]}"
-    if op.prim is id_p:
-        return f"{op.out} = {args[0]}"
-    return f"{op.out} = np.{op.prim.name}({args[0]})"
 
 
 class Kernels:
@@ -112,9 +82,8 @@ class Kernels:
         return [r for r in self.rows_in if r in reads]
 
     def views(self, rows: list[str], prefix: str = "_in_", name: str = "_r_") -> list[str]:
-        """One row of each array as a view: the innermost loop then counts from 0, so
-        LLVM knows its index is not negative and vectorises it (an index from k0 is
-        wrapped like a negative one, element by element)."""
+        """One row of each array as a view: the innermost loop then counts from 0, so LLVM knows its index is not
+        negative and vectorises it (an index from k0 is wrapped like a negative one, element by element)."""
         part = "[_a, _k0:_k0 + _w]" if self.cols else "[_a, _k]"
         return [f"{name}{r} = {prefix}{r}{part}" for r in rows]
 
@@ -133,24 +102,24 @@ class Kernels:
         self.groups = REDUCE_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_narrow"])
-        lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._block_task(), 2)]
-        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *_indent(self._merge(), 2)]
+        lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *indent(self._block_task(), 2)]
+        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *indent(self._merge(), 2)]
         return "\n".join(lines + ["    return _C"])
 
     def small(self) -> str:
-        """Both kernels' work in one function, on one thread, for small data: the reduce
-        kernel's block tasks, its merge, then the element-wise tasks, in order, the data read
-        the second time from cache.  Below a MB, waking the other threads for three parallel
-        regions and the Python around two kernels cost more than the threads save (NOTES 48)."""
+        """Both kernels' work in one function, on one thread, for small data: the reduce kernel's block tasks, its
+        merge (in two loops, ``_two_loops``), then the element-wise tasks, in order, the data read the second time
+        from cache.  Below a MB, waking the other threads for three parallel regions and the Python around two kernels
+        cost more than the threads save (NOTES 48)."""
         self._plan_sums()
         self.groups = SMALL_GROUPS
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads]
         lines = self.head("small", [*params, "_ablock", "_kchunk", "_narrow"], SERIAL)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += self._partials() + ["    for _t in range(_nab * _nkc):", *_indent(self._block_task(), 2)]
-        lines += [self._per_slice_values(), "    for _k in range(_K):", *_indent(self._merge(), 2)]
-        lines += ["    for _t in range(_nab * _nkc):", *_indent(self._rows_task(), 2)]
+        lines += self._partials() + ["    for _t in range(_nab * _nkc):", *indent(self._block_task(), 2)]
+        lines += [self._per_slice_values(), *indent(self._two_loops(self._merge()), 1)]
+        lines += ["    for _t in range(_nab * _nkc):", *indent(self._rows_task(), 2)]
         return "\n".join(lines + ["    return _C"])
 
     def _partials(self) -> list[str]:
@@ -224,10 +193,10 @@ class Kernels:
             rows = self.read_rows(p.rows, p.bodies)
             inner = self.bind_rows(rows) + [statement(op, "_n") for op in p.rows]
             inner += [f"{names[key]} = _add({names[key]}, {text})" for key, text in sums]
-            body += ["for _a in range(_a0, _a1):", *_indent(self.views(rows), 1), "    for _b in range(_B):",
-                     *_indent(inner, 2)]
+            body += ["for _a in range(_a0, _a1):", *indent(self.views(rows), 1), "    for _b in range(_B):",
+                     *indent(inner, 2)]
             body += self._after_pass(p, lambda key, names=names: names[key])
-        return lines + _indent(body, 1)
+        return lines + indent(body, 1)
 
     def _blocks_cols(self) -> list[str]:
         s = self.s
@@ -250,7 +219,7 @@ class Kernels:
             return f"_acc[{acc[key]}, _j]"
 
         first = self.slice_values("_n")
-        lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(first + keep(self.slices_in + [op.out for op in s.level0()]), 1)]
+        lines += ["for _j in range(_w):", "    _k = _k0 + _j", *indent(first + keep(self.slices_in + [op.out for op in s.level0()]), 1)]
         passes = self._sweeps([([p], group) for p, group in zip(s.passes, sums)], bind, keep, value)
         if not self.fused:
             return lines + passes
@@ -258,17 +227,18 @@ class Kernels:
         derived = self._derived(s.passes[0], sums[1], value)
         group = [g for g in sums[0] if g[0] not in derived] + sums[1]
         one += self._sweeps([(list(s.passes), group)], bind, keep, lambda key: derived.get(key) or value(key))
-        return lines + ["if _narrow is not None:", *_indent(one, 1), "else:", *_indent(passes, 1)]
+        return lines + ["if _narrow is not None:", *indent(one, 1), "else:", *indent(passes, 1)]
 
     def _sweeps(self, sweeps, bind, keep, value) -> list[str]:
-        """Each sweep reads the block's rows once and sums the bodies of its passes,
-        several rows at a time as ``self.groups`` says (a slice's sums are then loaded
-        and stored once for them, and added to in the same order as row by row: the
-        same bits), the rows left over one at a time."""
+        """Each sweep reads the block's rows once and sums the bodies of its passes, several rows at a time as
+        ``self.groups`` says (a slice's sums are then loaded and stored once for them, and added to in the same order
+        as row by row: the same bits), the rows left over one at a time.  What a block computes after its sweep and
+        no later sweep reads (the last sweep's statistics: the merge reads ``_P``) is not printed (``_live``)."""
         s, lines = self.s, []
-        for passes, group in sweeps:
-            row_ops = [op for op in s.ops if any(op in p.rows for p in passes)]
-            reads = {a for op in row_ops for a in op.reads} | {x for _, text in group for x in _words(text)}
+        ops_of = [[op for op in s.ops if any(op in p.rows for p in passes)] for passes, _ in sweeps]
+        reads_of = [{a for op in ops for a in op.reads} | {x for _, t in g for x in words(t)} for ops, (_, g) in zip(ops_of, sweeps)]
+        for at, (passes, group) in enumerate(sweeps):
+            row_ops, reads, later = ops_of[at], reads_of[at], set().union(*reads_of[at + 1:])
             rows = self.read_rows(row_ops, [b for p in passes for b in p.bodies])
             element = [statement(op, "_n") for op in row_ops]
             total = {key: f"_s{i}" for i, (key, _) in enumerate(group)}
@@ -285,13 +255,14 @@ class Kernels:
                 branches.append((width, _grouped("_a4", u, views, grouped)))
             lines += ["_a4 = _a0", *_branches(branches)]
             inner = [*self.bind_rows(rows), *bind(reads), *element, *(f"{value(key)} += {text}" for key, text in group)]
-            lines += ["for _a in range(_a4, _a1):", *_indent(self.views(rows), 1),
-                      "    for _j in range(_w):", *_indent(inner, 2)]
+            lines += ["for _a in range(_a4, _a1):", *indent(self.views(rows), 1),
+                      "    for _j in range(_w):", *indent(inner, 2)]
             last = passes[-1]
             after = [line for p in passes[:-1] for line in self._store_sums(p, value)] + self._after_pass(last, value)
             made = [r.out for r in last.reductions] + [op.out for op in s.block_ops(last.level)]
-            needed = {x for line in after for x in _words(line)}
-            lines += ["for _j in range(_w):", "    _k = _k0 + _j", *_indent(bind(needed - set(made)) + after + keep(made), 1)]
+            after, made = _live(after, made, later)
+            needed = {x for line in after for x in words(line)}
+            lines += ["for _j in range(_w):", "    _k = _k0 + _j", *indent(bind(needed - set(made)) + after + keep(made), 1)]
         return lines
 
     def _derived(self, first, later, value) -> dict[str, str]:
@@ -328,11 +299,11 @@ class Kernels:
         body += [statement(op, "_nb") for op in ops]
         made = [r.out for r in p.reductions] + [op.out for op in ops]
         body += keep(made) + self._store_estimates(set(made))
-        return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *_indent(body, 1)]
+        return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *indent(body, 1)]
 
     def _merge(self) -> list[str]:
         """Slice ``_k``: its blocks merged in order, then the per-slice ops, to ``_C``."""
-        s = self.s
+        s, self._cut = self.s, 0
         body = self.slice_values("_n")
         for p in s.passes:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
@@ -343,14 +314,28 @@ class Kernels:
                 parts = [f"_P[_k, _ab, {self.stored[b]}]"]
                 for k, t in enumerate(p.terms[b]):
                     key, factor = self.source[f"{b}#{k}"]
-                    value = f"_nb * {factor}" if not key else f"{_times(factor)}_P[_k, _ab, {self.stored[key]}]"
-                    parts.append(f"{_monomial(p.shifted, t.powers)} * {value}")
+                    times = "" if factor == "1.0" else f"{factor} * "
+                    value = f"_nb * {factor}" if not key else f"{times}_P[_k, _ab, {self.stored[key]}]"
+                    parts.append(f"{shift.monomial(p.shifted, t.powers)} * {value}")
                 inner.append(f"_r{i} += {' + '.join(parts)}")
-            body += ["for _ab in range(_nab):", *_indent(inner, 1)]
+            body += ["for _ab in range(_nab):", *indent(inner, 1)]
+            self._cut = len(body)  # the last pass's blocks merged: what follows is per slice alone
             total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
             body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
             body += [statement(op, "_n") for op in self._merge_ops(p)]
         return body + [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
+
+    def _two_loops(self, body: list[str]) -> list[str]:
+        """The small kernel's merge as two loops over the slices: the blocks merged (inner loops), then the per-slice
+        ops, a loop without inner loops that LLVM vectorises (the divisions and square roots of 8 slices at once)."""
+        start, cut = len(self.slice_values("_n")), self._cut
+        made = {line.split(" = ", 1)[0] for line in body[start:cut] if not line.startswith((" ", "for "))}
+        carried = sorted(made & {x for line in body[cut:] for x in words(line)})
+        if not cut or not carried:
+            return ["for _k in range(_K):", *indent(body, 1)]
+        return [f"_M = np.empty(({len(carried)}, _K))", "for _k in range(_K):",
+                *indent(body[:cut] + [f"_M[{i}, _k] = {v}" for i, v in enumerate(carried)], 1), "for _k in range(_K):",
+                *indent(body[:start] + [f"{v} = _M[{i}, _k]" for i, v in enumerate(carried)] + body[cut:], 1)]
 
     def _merge_ops(self, p) -> list[Op]:
         """The per-slice ops the merge runs after pass p: those of its level that later
@@ -371,7 +356,7 @@ class Kernels:
         params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk"]
         lines = self.head("rows", params)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += ["    for _t in numba.prange(_nab * _nkc):", *_indent(self._rows_task(), 2)]
+        lines += ["    for _t in numba.prange(_nab * _nkc):", *indent(self._rows_task(), 2)]
         return "\n".join(lines)
 
     def _rows_task(self) -> list[str]:
@@ -390,9 +375,9 @@ class Kernels:
             element = self.bind_rows(rows) + ops + [f"_w_{o}[_b] = {o}" for o in self.full]
             element += [f"_g_{g}[_b] += {g}" for g in self.grads]  # a view per row, as for the data
             grads = [f"_g_{g} = _grad_{g}[_kc * (1 - _s_{g}), _a, _k * _s_{g}]" for g in self.grads]
-            return task + ["for _k in range(_k0, _k0 + _w):", *_indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
-                           "    for _a in range(_a0, _a1):", *_indent(self.views(rows) + outputs + grads, 2),
-                           "        for _b in range(_B):", *_indent(element, 3)]
+            return task + ["for _k in range(_k0, _k0 + _w):", *indent([f"{v} = _C[{i}, _k]" for i, v in slices], 1),
+                           "    for _a in range(_a0, _a1):", *indent(self.views(rows) + outputs + grads, 2),
+                           "        for _b in range(_B):", *indent(element, 3)]
 
         def element(u: str, a: str) -> list[str]:  # the row _a + offset: its views end in u
             lines = [f"{r} = np.float64(_r_{r}{u}[_j])" for r in rows] + ops + [f"_w_{o}{u}[_j] = {o}" for o in self.full]
@@ -408,43 +393,35 @@ class Kernels:
             grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
             branches.append((width, _grouped("_a2", u, views, grouped)))
         return task + ["_a2 = _a0", *_branches(branches), "for _a in range(_a2, _a1):",
-                       *_indent(self.views(rows) + outputs, 1), "    for _j in range(_w):",
-                       *_indent(per_slice + element("", "_a"), 2)]
+                       *indent(self.views(rows) + outputs, 1), "    for _j in range(_w):",
+                       *indent(per_slice + element("", "_a"), 2)]
 
 
 def _grouped(end: str, u: int, views: list[str], body: list[str]) -> list[str]:
-    """A block's rows ``u`` at a time up to ``end`` (the rows after it are left over):
-    ``views`` of rows ``_a`` to ``_a + u - 1``, then ``body`` along them."""
-    return [f"{end} = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, {end}, {u}):", *_indent(views, 1),
-            "    for _j in range(_w):", *_indent(body, 2)]
+    """A block's rows ``u`` at a time up to ``end`` (rows after it left over): ``views`` of ``_a`` to ``_a + u - 1``,
+    then ``body`` along them."""
+    return [f"{end} = _a0 + (_a1 - _a0) // {u} * {u}", f"for _a in range(_a0, {end}, {u}):", *indent(views, 1),
+            "    for _j in range(_w):", *indent(body, 2)]
 
 
 def _branches(branches: list[tuple[int, list[str]]]) -> list[str]:
-    """The first branch whose row width ``_w`` is reached: ``if``/``elif`` on the width,
-    a width of 0 unconditional (the branches after it never run, so none is printed)."""
+    """The first branch whose row width ``_w`` is reached: ``if``/``elif`` on the width, a width of 0 unconditional
+    (the branches after it never run, so none is printed)."""
     lines = []
     for width, body in branches:
         if width == 0:
-            return lines + (["else:", *_indent(body, 1)] if lines else body)
-        lines += [f"{'elif' if lines else 'if'} _w >= {width}:", *_indent(body, 1)]
+            return lines + (["else:", *indent(body, 1)] if lines else body)
+        lines += [f"{'elif' if lines else 'if'} _w >= {width}:", *indent(body, 1)]
     return lines
 
 
-def _times(factor: str) -> str:
-    return "" if factor == "1.0" else f"{factor} * "
+def _live(lines: list[str], made: list[str], later: set[str]) -> tuple[list[str], list[str]]:
+    """``lines`` less those making a value of ``made`` that no later sweep (``later``) or line reads; the rest of made."""
+    needed, out = set(later), []
+    for line in reversed(lines):  # a line's value is read below it, if at all
+        if line.split(" = ", 1)[0] not in made or line.split(" = ", 1)[0] in needed:
+            needed, out = needed | words(line), [line, *out]
+    return out, [v for v in made if v in later]
 
 
-def _monomial(shifted: list[str], powers: tuple[int, ...]) -> str:
-    parts = [f"{shift.delta(x)}" + (f"**{e}" if e > 1 else "") for x, e in zip(shifted, powers) if e]
-    return "*".join(parts) or "1.0"
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
-
-
-def _indent(lines: list[str], depth: int) -> list[str]:
-    return ["    " * depth + line for line in lines]
-
-
-__all__ = ["DECORATOR", "Kernels", "atom", "statement"]
+__all__ = ["DECORATOR", "Kernels"]

@@ -46,6 +46,12 @@ def delta(name: str) -> sp.Symbol:
     return sp.Symbol(f"_d_{name}")
 
 
+def monomial(shifted: Sequence[str], powers: tuple[int, ...]) -> str:
+    """A term's product of shifts as text: ``_d_mu**2``, or ``1.0`` for none."""
+    parts = [f"{delta(x)}" + (f"**{e}" if e > 1 else "") for x, e in zip(shifted, powers) if e]
+    return "*".join(parts) or "1.0"
+
+
 def terms(rows: Sequence, bodies: Sequence[str], shifted: Sequence[str], kind: Callable[[str], str]) -> dict[str, list[Term]]:
     """For each body a pass sums, its shift terms (see the module)."""
     deltas = [delta(s) for s in shifted]
@@ -109,4 +115,4 @@ def python(e: sp.Expr) -> str:
     raise NotPolynomial(str(e))
 
 
-__all__ = ["NotPolynomial", "Term", "delta", "python", "terms"]
+__all__ = ["NotPolynomial", "Term", "delta", "monomial", "python", "terms"]

@@ -243,6 +243,55 @@ def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
+def test_values_no_later_sweep_reads_are_not_computed(numba_case, monkeypatch):
+    """After its sweep a block computes only what a later sweep or its own stores to _P read (loops._live): the last
+    sweep's statistics (BatchNorm's var = Σ/_nb, a division per slice and block) reach the merge through _P, so they
+    are not printed.  Printed with every value computed, every result is the same, bit for bit; on BatchNorm and on
+    LayerNorm over axis 0, float32's one sweep and float64's two passes, in the small and the reduce kernels."""
+    layer, module, _ = numba_case
+    if layer.name not in ("batchnorm", "layernorm") or numba.config.DISABLE_JIT:
+        pytest.skip("checked on batchnorm and layernorm, compiled")
+    from symbn.emit.targets import loops
+    from symbn.emit.targets import numba as numba_target
+
+    monkeypatch.setattr(loops, "_live", lambda lines, made, later: (lines, made))
+    every = numba_target.emit(layer)
+    assert module.SOURCE.count("/ _nb\n") < every.count("/ _nb\n")
+    one = load(layer, "numba", source=every)
+    for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
+                 Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64)]:
+        args, dy = inputs(layer, case, seed=5)
+        y, saved = module.forward(*args, axis=0, return_saved=True)
+        got = [y, *module.backward(dy, *args, axis=0), *module.backward(dy, *args, axis=0, saved=saved)]
+        y, saved = one.forward(*args, axis=0, return_saved=True)
+        want = [y, *one.backward(dy, *args, axis=0), *one.backward(dy, *args, axis=0, saved=saved)]
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
+
+
+def test_the_small_kernels_merge_in_two_loops_gives_the_same_bits(numba_case, monkeypatch):
+    """The small kernel merges its blocks in one loop over the slices and runs the per-slice ops (divisions, square
+    roots) in a second, which LLVM vectorises (loops.Kernels._two_loops); printed as one loop, every result is the
+    same, bit for bit: forward, backward, backward with saved statistics, float32 and float64."""
+    layer, module, _ = numba_case
+    if layer.name not in ("batchnorm", "layernorm") or numba.config.DISABLE_JIT:
+        pytest.skip("checked on batchnorm and layernorm, compiled")
+    from symbn.emit.targets import loops
+    from symbn.emit.targets import numba as numba_target
+
+    monkeypatch.setattr(loops.Kernels, "_two_loops", lambda self, body: ["for _k in range(_K):", *loops.indent(body, 1)])
+    one_loop = numba_target.emit(layer)
+    assert "_M = np.empty(" in module.SOURCE and "_M = np.empty(" not in one_loop
+    one = load(layer, "numba", source=one_loop)
+    for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
+                 Case("small, two blocks", (300, 9), 0, np.float64)]:
+        args, dy = inputs(layer, case, seed=7)
+        y, saved = module.forward(*args, axis=0, return_saved=True)
+        got = [y, *module.backward(dy, *args, axis=0), *module.backward(dy, *args, axis=0, saved=saved)]
+        y, saved = one.forward(*args, axis=0, return_saved=True)
+        want = [y, *one.backward(dy, *args, axis=0), *one.backward(dy, *args, axis=0, saved=saved)]
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
+
+
 def test_small_float32_data_keep_their_statistics_with_an_outlier_first(numba_case):
     """The small kernel sums cols data in blocks of at most 256 rows, as the reduce kernel does: a float32 sweep
     centred on its block's first row, here an outlier 1e4 away from 131072 values within 0.01, keeps the saved
