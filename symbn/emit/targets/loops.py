@@ -103,7 +103,7 @@ class Kernels:
         params = [f"_in_{r}" for r in self.rows_in] + [f"_in_{v}" for v in self.slices_in] + self.constants
         lines = self.head("reduce", [*params, "_ablock", "_kchunk", "_narrow"])
         lines += self._partials() + ["    for _t in numba.prange(_nab * _nkc):", *indent(self._block_task(), 2)]
-        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *indent(self._merge(), 2)]
+        lines += [self._per_slice_values(), "    for _k in numba.prange(_K):", *indent(self._merge()[0], 2)]
         return "\n".join(lines + ["    return _C"])
 
     def small(self) -> str:
@@ -118,7 +118,7 @@ class Kernels:
         lines = self.head("small", [*params, "_ablock", "_kchunk", "_narrow"], SERIAL)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
         lines += self._partials() + ["    for _t in range(_nab * _nkc):", *indent(self._block_task(), 2)]
-        lines += [self._per_slice_values(), *indent(self._two_loops(self._merge()), 1)]
+        lines += [self._per_slice_values(), *indent(self._two_loops(*self._merge()), 1)]
         lines += ["    for _t in range(_nab * _nkc):", *indent(self._rows_task(), 2)]
         return "\n".join(lines + ["    return _C"])
 
@@ -301,9 +301,10 @@ class Kernels:
         body += keep(made) + self._store_estimates(set(made))
         return ["_a = _a0", *self.views(rows), "for _j in range(_w):", "    _k = _k0 + _j", *indent(body, 1)]
 
-    def _merge(self) -> list[str]:
-        """Slice ``_k``: its blocks merged in order, then the per-slice ops, to ``_C``."""
-        s, self._cut = self.s, 0
+    def _merge(self) -> tuple[list[str], int]:
+        """Slice ``_k``: its blocks merged in order, then the per-slice ops, to ``_C``; and where the last blocks'
+        merge ends (what follows reads per-slice values alone)."""
+        s, cut = self.s, 0
         body = self.slice_values("_n")
         for p in s.passes:
             body += [f"_r{i} = 0.0" for i in range(len(p.bodies))]
@@ -319,16 +320,16 @@ class Kernels:
                     parts.append(f"{shift.monomial(p.shifted, t.powers)} * {value}")
                 inner.append(f"_r{i} += {' + '.join(parts)}")
             body += ["for _ab in range(_nab):", *indent(inner, 1)]
-            self._cut = len(body)  # the last pass's blocks merged: what follows is per slice alone
+            cut = len(body)
             total = {b: f"_r{i}" for i, b in enumerate(p.bodies)}
             body += [f"{r.out} = {total[r.args[0]]}{' / _n' if r.prim is mean_p else ''}" for r in p.reductions]
             body += [statement(op, "_n") for op in self._merge_ops(p)]
-        return body + [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)]
+        return body + [f"_C[{i}, _k] = {v}" for i, v in enumerate(s.per_slice)], cut
 
-    def _two_loops(self, body: list[str]) -> list[str]:
+    def _two_loops(self, body: list[str], cut: int) -> list[str]:
         """The small kernel's merge as two loops over the slices: the blocks merged (inner loops), then the per-slice
         ops, a loop without inner loops that LLVM vectorises (the divisions and square roots of 8 slices at once)."""
-        start, cut = len(self.slice_values("_n")), self._cut
+        start = len(self.slice_values("_n"))
         made = {line.split(" = ", 1)[0] for line in body[start:cut] if not line.startswith((" ", "for "))}
         carried = sorted(made & {x for line in body[cut:] for x in words(line)})
         if not cut or not carried:

@@ -278,7 +278,7 @@ def test_the_small_kernels_merge_in_two_loops_gives_the_same_bits(numba_case, mo
     from symbn.emit.targets import loops
     from symbn.emit.targets import numba as numba_target
 
-    monkeypatch.setattr(loops.Kernels, "_two_loops", lambda self, body: ["for _k in range(_K):", *loops.indent(body, 1)])
+    monkeypatch.setattr(loops.Kernels, "_two_loops", lambda self, body, cut: ["for _k in range(_K):", *loops.indent(body, 1)])
     one_loop = numba_target.emit(layer)
     assert "_M = np.empty(" in module.SOURCE and "_M = np.empty(" not in one_loop
     one = load(layer, "numba", source=one_loop)
