@@ -164,22 +164,25 @@ def _prologue(names: Names, backward: bool) -> list[str]:
 def _small_plain(names: Names, backward: bool, table: str, whole: str, outputs: list[str], given: list[str],
                  done: list[str]) -> list[str]:
     """A plain call of small data that the kernels read as they are (BatchNorm's (N, C) over axis 0): the small
-    kernel with the least Python around it (0.4-1.5 µs of a 45 µs 256 × 256 float32 call, NOTES 53), on the same
-    values as the plain path.  ``given``: [a line giving the saved values the kernel takes after the per-slice
-    inputs, or None for the plain path (which says what is wrong)], or [].  ``done``: the lines that return.  Not
-    for layers with a row input (LayerNorm's gamma): its gradient is summed by slabs (_gradient_buffer)."""
+    kernel with the least Python around it, on the same values as the plain path: one cached look-up from the data
+    (``_small``) and the other inputs checked inline, as :func:`_plain` checks them (NOTES 53, 55).  ``given``: [a
+    line giving the saved values the kernel takes after the per-slice inputs, or None for the plain path (which says
+    what is wrong)], or [].  ``done``: the lines that return.  Not for layers with a row input (LayerNorm's gamma):
+    its gradient is summed by slabs (_gradient_buffer)."""
     data = names.data
     rows = [data, *(["dy"] if backward else [])]
-    arrays = len(rows) + 1
-    body = [f"dtype = {data}.dtype",
-            f"blocks = _blocks(plain[1], dtype.itemsize, {arrays}, False, _WHOLE[{whole}])",
-            *([f"given = {given[0]}", "if blocks[2] and given is not None:"] if given else ["if blocks[2]:"]),
-            *(f"    {o} = np.empty({data}.shape, dtype)" for o in outputs),
-            (f"    C = {table}[2][0 if plain[1][3] == 1 else 1]({', '.join(rows + names.slices)}, {'*given, ' if given else ''}"
-             f"{''.join(f'_constant({c}, {c!r}), ' for c in names.constants)}{', '.join(outputs)}, blocks[0], blocks[1], "
-             f"_narrow_of({data}))"),
-            *("    " + d for d in done)]
-    return ["if plain is not None and plain[5] and plain[6]:", *("    " + b for b in body)]
+    checks = [f"type({a}) is np.ndarray and {a}.dtype == {data}.dtype and {a}.shape == {shape} and {a}.flags.c_contiguous"
+              for a, shape in [(r, f"{data}.shape") for r in rows[1:]] + [(v, "small[5]") for v in names.slices]]
+    call = [*(f"{o} = np.empty({data}.shape, dtype)" for o in outputs),
+            (f"C = {table}[2][small[4]]({', '.join(rows + names.slices)}, {'*given, ' if given else ''}"
+             f"{''.join(f'_constant({c}, {c!r}), ' for c in names.constants)}{', '.join(outputs)}, small[1], small[2], "
+             "small[3])"), *done]
+    body = [f"dtype = {data}.dtype", *([f"given = {given[0]}", "if given is not None:", *("    " + c for c in call)]
+                                        if given else call)]
+    return [f"small = {'None if out is not None else ' if backward else ''}_small({data}, axis, {len(rows) + 1}, _WHOLE[{whole}])",
+            *(["if small is not None:"] if not checks else
+              ["if (small is not None", *(f"        and {c}" for c in checks[:-1]), f"        and {checks[-1]}):"]),
+            *("    " + b for b in body)]
 
 
 def _as_is(names: list[str], view: str, flag: str) -> str:
@@ -198,8 +201,8 @@ def _forward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
     lines = _prologue(names, False)
     saved = ", ".join(f"{v!r}: _unslice(C[{s.per_slice.index(v)}], shape, axes)" for v in plan.saved_order)
     if not names.others:
-        lines[1:1] = _small_plain(names, False, "_FORWARD", "'forward'", [out], [],
-                                  [f"shape, axes = {names.data}.shape, plain[0]", "if return_saved:",
+        lines[0:0] = _small_plain(names, False, "_FORWARD", "'forward'", [out], [],
+                                  [f"shape, axes = {names.data}.shape, small[0]", "if return_saved:",
                                    f"    return {out}, {{{saved}}}", f"return {out}"])
     lines += [f"{out} = np.empty(rows[0].shape, dtype)",
               (f"C = _run(_FORWARD, lay, rows, slices, constants, _WHOLE['forward'], ({out},), "
@@ -224,9 +227,9 @@ def _backward(layer: Layer, plan: Plan, names: Names, s: Schedule) -> str:
         else:
             cast, grads = [], {v: f"C[{r}].astype(dtype)" for v, r in zip(names.slices, kept)}
         grads[data] = f"d{data}"
-        lines[1:1] = _small_plain(names, True, "(_BACKWARD if saved is None else _BACKWARD_SAVED)",
+        lines[0:0] = _small_plain(names, True, "(_BACKWARD if saved is None else _BACKWARD_SAVED)",
                                   "'backward' if saved is None else 'backward_saved'", [f"d{data}"],
-                                  [f"() if saved is None else _plain_saved(saved, {plan.saved_order!r}, plain[1][2])"],
+                                  [f"() if saved is None else _plain_saved(saved, {plan.saved_order!r}, small[6])"],
                                   [*cast, f"return {_tuple([grads[w] for w in layer.differentiable])}"])
     lines += ["if saved is not None:",
               f"    given = None if plain is None else _plain_saved(saved, {plan.saved_order!r}, lay[2])",

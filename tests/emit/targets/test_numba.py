@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from symbn.emit.targets import load
-from symbn.ir.primitives import ROW
+from symbn.ir.primitives import CONSTANT, ROW
 
 from ...files import ROOT
 from .cases import CASES, Case, agree, error, inputs, keywords, reference
@@ -148,8 +148,9 @@ def test_a_plain_call_and_the_general_path_give_the_same_bits(numba_case, case, 
     plain = module._plain
     monkeypatch.setattr(module, "_plain", lambda *a: taken.append(plain(*a)) or taken[-1])
     fast = run()
-    assert all(t is not None for t in taken)  # these calls are plain
+    assert all(t is not None for t in taken)  # these calls are plain (small plain calls do not reach _plain)
     monkeypatch.setattr(module, "_plain", lambda *a: None)
+    monkeypatch.setattr(module, "_small", lambda *a: None)
     general = run()
     assert all(f.dtype == g.dtype and f.shape == g.shape and np.array_equal(f, g, equal_nan=True)
                for f, g in zip(fast, general))
@@ -179,10 +180,49 @@ def test_small_plain_calls_take_the_small_kernel_directly(numba_case, dtype, mon
     strided = calls(lambda v: np.stack([v, v], axis=-1)[..., 0])
     assert len(ran) == (4 if row_inputs else 1)
     monkeypatch.setattr(module, "_plain", lambda *a: None)
+    monkeypatch.setattr(module, "_small", lambda *a: None)
     general = calls()
     for got in (direct, strided):
         assert all(g.dtype == w.dtype and g.shape == w.shape and np.array_equal(g, w, equal_nan=True)
                    for g, w in zip(got, general))
+
+
+def test_the_small_path_takes_exactly_the_calls_plain_takes(numba_case, monkeypatch):
+    """A small call is checked by one cached look-up of the data (_small) and the other inputs inline, not through
+    _plain (NOTES 55): it takes the small kernel exactly when _plain would take it as plain, 2-D and small.  Every
+    input the kernels cannot read as it is (another dtype, a strided or Fortran-ordered view, another shape, a list,
+    an axis of another type, an out buffer) sends the call on to _plain, with the same results."""
+    layer, module, _ = numba_case
+    if [n for n, i in layer.inputs.items() if i.kind == ROW][1:]:
+        pytest.skip("a layer with a row input has no small path")
+    args, dy = inputs(layer, Case("columns", (40, 6), 0, np.float32), seed=2)
+    kinds = [i.kind for i in layer.inputs.values() if i.kind != CONSTANT]
+    at = kinds.index(ROW)
+    x, slices = args[at], [a for a, kind in zip(args, kinds) if kind != ROW]
+    other = np.float64 if x.dtype == np.float32 else np.float32
+    variants = {"plain": ({}, dy, {}), "dy in another dtype": ({}, dy.astype(other), {}),
+                "dy Fortran-ordered": ({}, np.asfortranarray(dy), {}), "dy a list": ({}, dy.tolist(), {}),
+                "x strided": ({at: np.repeat(x, 2, axis=1)[:, ::2]}, dy, {}), "axis np.int64": ({}, dy, {"axis": np.int64(0)}),
+                "axis a tuple": ({}, dy, {"axis": (0,)}), "out given": ({}, dy, {"out": np.empty_like(x)})}
+    if slices:
+        k = next(i for i, a in enumerate(args) if a is slices[0])
+        variants |= {"a per-slice input strided": ({k: np.repeat(slices[0], 2)[::2]}, dy, {}),
+                     "a per-slice input 2-D": ({k: slices[0][None, :]}, dy, {}),
+                     "a per-slice input in another dtype": ({k: slices[0].astype(other)}, dy, {})}
+    plain = module._plain
+    for name, (change, d, kw) in variants.items():
+        given = [change.get(i, a) for i, a in enumerate(args)]
+        found = plain(given[at], kw.get("axis", 0), (d,), tuple(a for a, kind in zip(given, kinds) if kind != ROW), (),
+                      kw.get("out"))
+        small = found is not None and found[5] and found[6]
+        called = []
+        monkeypatch.setattr(module, "_plain", lambda *a, called=called: called.append(1) or plain(*a))
+        got = module.backward(d, *given, **kw)
+        assert (not called) == small == (name in ("plain", "axis a tuple")), name
+        monkeypatch.setattr(module, "_small", lambda *a: None)
+        want = module.backward(d, *given, **kw)
+        monkeypatch.undo()
+        assert all(np.array_equal(g, w) for g, w in zip(got, want)), name
 
 
 MANY_SLICES = [Case("columns, 40 slices", (50, 40), 0, np.float64), Case("rows, 40 slices", (40, 50), -1, np.float32)]
@@ -203,10 +243,12 @@ def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, m
 
     taken = []
     blocks = module._blocks
+    module._small_layout.cache_clear()  # a small plain call asks _blocks once per shape, then its cache
     monkeypatch.setattr(module, "_blocks", lambda *a: taken.append(blocks(*a)) or taken[-1])
     small = run()
     assert taken and all(t[2] for t in taken)
     monkeypatch.setattr(module, "_blocks", lambda lay, itemsize, arrays, slabs, whole: (*module._row_blocks(lay, itemsize, arrays, slabs), False))
+    monkeypatch.setattr(module, "_small", lambda *a: None)
     two = run()
     names = ["y", *module.GRADIENTS, *module.GRADIENTS]
     agree(small, two, case.tolerance, names)
