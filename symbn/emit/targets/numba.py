@@ -15,7 +15,9 @@ The Python functions around the kernels have the NumPy module's signatures and
 shape rules; the view of the data the kernels read is :mod:`.numba_runtime`'s.  A
 plain call (contiguous arrays of one float dtype, inputs of the kept or reduced
 axes' shape, no ``out``: :func:`~.numba_runtime._plain`) skips the shape rules'
-Python, which otherwise takes as long as the kernels at 256 × 256.
+Python, which otherwise takes as long as the kernels at 256 × 256; a plain call of
+small 2-D data goes straight to the small kernel, decided from the data by one
+cached look-up (:func:`~.numba_runtime._small`) and its other inputs checked inline.
 """
 
 from __future__ import annotations
