@@ -285,6 +285,12 @@ def test_sums_added_rows_at_a_time_give_the_same_bits(numba_case, monkeypatch):
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
+def _every_result(module, args, dy):
+    """y, the backward's gradients, and the backward's gradients given forward's saved statistics (axis 0)."""
+    y, saved = module.forward(*args, axis=0, return_saved=True)
+    return [y, *module.backward(dy, *args, axis=0), *module.backward(dy, *args, axis=0, saved=saved)]
+
+
 def test_values_no_later_sweep_reads_are_not_computed(numba_case, monkeypatch):
     """After its sweep a block computes only what a later sweep or its own stores to _P read (loops._live): the last
     sweep's statistics (BatchNorm's var = Σ/_nb, a division per slice and block) reach the merge through _P, so they
@@ -303,10 +309,7 @@ def test_values_no_later_sweep_reads_are_not_computed(numba_case, monkeypatch):
     for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
                  Case("reduce", (4099, 33), 0, np.float32), Case("reduce", (2051, 70), 0, np.float64)]:
         args, dy = inputs(layer, case, seed=5)
-        y, saved = module.forward(*args, axis=0, return_saved=True)
-        got = [y, *module.backward(dy, *args, axis=0), *module.backward(dy, *args, axis=0, saved=saved)]
-        y, saved = one.forward(*args, axis=0, return_saved=True)
-        want = [y, *one.backward(dy, *args, axis=0), *one.backward(dy, *args, axis=0, saved=saved)]
+        got, want = _every_result(module, args, dy), _every_result(one, args, dy)
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
@@ -327,10 +330,7 @@ def test_the_small_kernels_merge_in_two_loops_gives_the_same_bits(numba_case, mo
     for case in [Case("small", (37, 5), 0, np.float32), Case("small", (38, 5), 0, np.float64),
                  Case("small, two blocks", (300, 9), 0, np.float64)]:
         args, dy = inputs(layer, case, seed=7)
-        y, saved = module.forward(*args, axis=0, return_saved=True)
-        got = [y, *module.backward(dy, *args, axis=0), *module.backward(dy, *args, axis=0, saved=saved)]
-        y, saved = one.forward(*args, axis=0, return_saved=True)
-        want = [y, *one.backward(dy, *args, axis=0), *one.backward(dy, *args, axis=0, saved=saved)]
+        got, want = _every_result(module, args, dy), _every_result(one, args, dy)
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), case
 
 
