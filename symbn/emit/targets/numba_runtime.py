@@ -24,6 +24,7 @@ _MIN_TASKS, _MIN_BLOCK_ROWS = 4, 16  # a cols block of fewer rows when that make
 _ROW_TASK_BYTES = 1 << 16  # data an element-wise task reads
 _MAX_SLABS = 8  # partial sums of a gradient summed over slices: one slab per chunk of slices
 _SMALL_BYTES = 1 << 20  # the call's arrays at most: the small kernel, on one thread
+_SMALL_WIDE_BYTES, _WIDE_ROW = 1 << 21, 2048  # or at most 2 MB when a cols row has 2 kB or more (NOTES 56)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -293,9 +294,13 @@ def _blocks(lay, itemsize, arrays, slabs, whole):
     when ``whole`` (the statistics need them) or in the runs layout, else (cols) at
     most _BLOCK_ROWS rows, as the reduce kernel's, so that a float32 sweep centred on
     a block's first row loses as little (NOTES 43).  Other data run in the reduce and
-    element-wise kernels (``_row_blocks``)."""
+    element-wise kernels (``_row_blocks``).  Up to _SMALL_WIDE_BYTES, cols data whose rows have _WIDE_ROW bytes or
+    more are small too: there the one thread's long loops beat two threads woken for three parallel regions, and
+    narrower rows lose (NOTES 56)."""
     _, A, K, B = lay
-    if A * B and K * A * B * itemsize * arrays <= _SMALL_BYTES:  # empty slices: the merge of no blocks
+    size = K * A * B * itemsize * arrays
+    wide = B == 1 and K * itemsize >= _WIDE_ROW and size <= _SMALL_WIDE_BYTES
+    if A * B and (size <= _SMALL_BYTES or wide):  # empty slices: the merge of no blocks
         return (A if whole or B != 1 else min(A, _BLOCK_ROWS)), max(K, 1), True
     return (*_row_blocks(lay, itemsize, arrays, slabs), False)
 

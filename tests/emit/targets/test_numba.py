@@ -226,9 +226,12 @@ def test_the_small_path_takes_exactly_the_calls_plain_takes(numba_case, monkeypa
 
 
 MANY_SLICES = [Case("columns, 40 slices", (50, 40), 0, np.float64), Case("rows, 40 slices", (40, 50), -1, np.float32)]
+# 384 kB an array, rows of 2 kB: a backward of 3 to 5 such arrays (1.1 to 1.9 MB) is small by the wide-rows rule only
+# (numba_runtime._blocks, NOTES 56)
+WIDE = [Case("columns, wide rows", (192, 256), 0, np.float64), Case("columns, wide rows", (192, 512), 0, np.float32)]
 
 
-@pytest.mark.parametrize("case", CASES + MANY_SLICES, ids=str)
+@pytest.mark.parametrize("case", CASES + MANY_SLICES + WIDE, ids=str)
 def test_small_data_in_one_kernel_agree_with_the_two_kernels(numba_case, case, monkeypatch):
     """These cases are small: the small kernel does the work (numba_runtime._blocks), on one thread; forced
     through the reduce and element-wise kernels instead, every result agrees to the case's tolerance (the sums

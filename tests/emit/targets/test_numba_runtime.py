@@ -110,7 +110,21 @@ def test_small_data_run_on_one_thread_in_blocks_of_every_slice():
     assert _blocks((None, 1 << 15, 4, 1), 2, 4, False, True) == (1 << 15, 4, True)  # whole slices
     assert _blocks((None, 1000, 3, 20), 4, 3, False, False) == (1000, 3, True)  # runs: whole slices
     for lay, itemsize in [((None, 0, 4, 1), 8),  # empty slices: the merge of no blocks gives their values
-                          ((None, 256, 256, 1), 8), ((None, (1 << 15) + 1, 4, 1), 2),
+                          ((None, (1 << 15) + 1, 4, 1), 2),
                           ((None, 4096, 1024, 1), 4), ((None, 65536, 64, 1), 4)]:
         arrays = 3 if itemsize != 2 else 4
         assert _blocks(lay, itemsize, arrays, False, False) == (*_row_blocks(lay, itemsize, arrays, False), False)
+
+
+def test_wide_rows_are_small_up_to_2_mb():
+    """Cols data whose rows have 2 kB or more go to the small kernel up to 2 MB (NOTES 56: the one thread's long
+    loops beat two threads there); narrower rows, the runs layout and more than 2 MB do not."""
+    assert _blocks((None, 256, 256, 1), 8, 3, False, False) == (256, 256, True)  # BatchNorm 256 x 256 float64: 1.5 MB
+    assert _blocks((None, 256, 512, 1), 4, 3, False, False) == (256, 512, True)  # float32, a row of 2 kB
+    assert _blocks((None, 341, 256, 1), 8, 3, False, False) == (256, 256, True)  # 2 MB less 2 kB
+    assert _blocks((None, 341, 256, 1), 8, 3, False, True) == (341, 256, True)  # whole slices
+    for lay, itemsize in [((None, 342, 256, 1), 8),  # 2 MB and 4 kB
+                          ((None, 512, 128, 1), 8), ((None, 512, 255, 1), 8),  # rows of 1 kB, and 8 bytes short of 2 kB
+                          ((None, 2048, 64, 1), 4),
+                          ((None, 16, 2, 4096), 8), ((None, 4, 256, 64), 8)]:  # runs: 1.5 MB
+        assert _blocks(lay, itemsize, 3, False, False) == (*_row_blocks(lay, itemsize, 3, False), False), lay
