@@ -12,6 +12,7 @@ Semantics follow NumPy broadcasting over one slice of N values: a row name outsi
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -21,6 +22,7 @@ BINARY_OPS = ("+", "-", "*", "/", "**")
 
 MAX_LITERAL_DIGITS = 40  # a literal beyond this is almost surely a mistake (or an attack)
 MAX_EXPONENT = 64  # |k| in x**k for a literal k; larger powers blow up expansion
+MAX_DECIMAL_EXPONENT = 400  # |k| in 1ek: beyond float64's range, and 1e100000000 is an exact integer of 10**8 digits
 
 
 class ExprError(ValueError):
@@ -197,6 +199,10 @@ class _Converter:
         text = text.replace("_", "")
         if len(text) > MAX_LITERAL_DIGITS:
             raise ExprError(f"the number {text[:20]}... has more than {MAX_LITERAL_DIGITS} characters", col)
+        power = re.search(r"[eE]([+-]?\d+)$", text)
+        if power and abs(int(power.group(1))) > MAX_DECIMAL_EXPONENT:
+            raise ExprError(f"the number {text} has an exponent larger than {MAX_DECIMAL_EXPONENT} in size: no layer's "
+                            f"constant needs it, and its exact value would have {abs(int(power.group(1)))} digits", col)
         try:
             return Fraction(text)  # exact: "0.1" is 1/10, "1e-5" is 1/100000
         except (ValueError, ZeroDivisionError):

@@ -13,8 +13,8 @@ import re
 
 from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
-from symbn.lang.expr import ExprError
-from symbn.lang.latex import read_latex
+from symbn.lang.expr import Expr, ExprError, Name
+from symbn.lang.latex.reader import read_sides
 from symbn.proof.prover import check_formula, claim_side, run, truth_side
 from symbn.proof.report import Checked, Report
 from symbn.proof.second import second_order
@@ -40,18 +40,55 @@ def _is_symbol(tex: str) -> bool:
 
 
 def from_latex(layer: Layer, tex: str, key: str, order: int = 1) -> Formula:
-    """A LaTeX formula read over the layer's names (a second-order one also over dy, dd<k>, d<name>)."""
+    """A LaTeX formula read over the layer's names (a second-order one also over dy, dd<k>, d<name>); of an
+    equation, the side it ends with (what a document shows)."""
+    return latex_sides(layer, tex, key, order)[0][-1][1]
+
+
+def latex_sides(
+    layer: Layer, tex: str, key: str, order: int = 1, wrt: str | None = None
+) -> tuple[list[tuple[int, Formula]], list[int]]:
+    """(position, formula) of each side of a LaTeX formula or equation (position 1 for a plain formula), and
+    the positions of earlier sides in notation symbn does not read (a chain rule's ∂y/∂x): those are not checked.
+    With ``wrt``, a side that is only the derivative claimed (the ∂f/∂γ of ∂f/∂γ = ...) is its label and is
+    left out; every other side is a claim about that derivative, so a chain's every step is checked and a
+    left-hand side naming another derivative is checked too (and refuted), not ignored."""
     extra = layer.second_order_kinds() if order == 2 else {"dy": layer.output_kind, **layer.adjoint_kinds()}
     try:
         kinds = {**layer.graph.kinds, **extra}
         rows = {n for n, k in kinds.items() if k == ROW and not n.startswith("%")}
         rows |= {"d" + n for n in rows}
-        expr = read_latex(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
+        sides = read_sides(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
     except ExprError as err:
         raise SpecError(layer.path, key, f"{err} in {tex!r}") from None
+    unread = [k for k, e in enumerate(sides, 1) if isinstance(e, ExprError)]
+    kept = [(k, e) for k, e in enumerate(sides, 1) if not isinstance(e, ExprError) and (wrt is None or not _names(e, "d" + wrt))]
+    if not kept:
+        raise SpecError(layer.path, key, f"{tex!r} only names the derivative d f/d {wrt}: write what it equals")
     if order == 2:
-        return layer.second_order_formula(expr, key, tex)
-    return layer.formula_from_expr(expr, key, tex, adjoints=True)
+        return [(k, layer.second_order_formula(e, key, tex)) for k, e in kept], unread
+    return [(k, layer.formula_from_expr(e, key, tex, adjoints=True)) for k, e in kept], unread
+
+
+def _names(e: Expr, name: str) -> bool:
+    return isinstance(e, Name) and e.id == name
+
+
+def _latex_forms(layer: Layer, tex: str, key: str, shown: str, order: int, wrt: str) -> list[tuple[str, str, Formula]]:
+    """(shown, label, formula) per checked side: one side is shown as ``shown``, several with their position."""
+    sides, unread = latex_sides(layer, tex, key, order, wrt)
+    if len(sides) == 1 and not unread:
+        return [(shown, key, sides[0][1])]
+    out = []
+    for k, formula in sides:
+        words = [f"side {k}"] + ([f"{_plural(unread)} not read"] if unread else [])
+        tail = "; ".join(words)
+        out.append((f"{shown[:-1]}; {tail})" if shown.endswith(")") else f"{shown} ({tail})", f"{key}.{k}", formula))
+    return out
+
+
+def _plural(positions: list[int]) -> str:
+    return ("side " if len(positions) == 1 else "sides ") + ", ".join(map(str, positions))
 
 
 def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 60.0) -> Report:
@@ -66,8 +103,7 @@ def check_claims(layer: Layer, n: int | None = None, time_limit: float | None = 
         for claim in claims:
             forms = [(claim.id, claim.id, claim.formula)]
             if claim.latex:
-                latex = from_latex(layer, claim.latex, f"claims.{claim.id}.latex", order)
-                forms.append((f"{claim.id} (LaTeX)", f"{claim.id}.latex", latex))
+                forms += _latex_forms(layer, claim.latex, f"claims.{claim.id}.latex", f"{claim.id} (LaTeX)", order, claim.wrt)
             for shown, label, formula in forms:
                 checks.append((shown, claim))
                 obligations.append((claim.wrt, (truth_side(claim.wrt), claim_side(label, formula, claim.wrt))))
@@ -93,11 +129,12 @@ def check_one(
 ) -> Report:
     layer.check_wrt(wrt, "--wrt")
     if tex is not None:
-        parsed = from_latex(layer, tex, "--latex")
+        forms = _latex_forms(layer, tex, "--latex", "formula", 1, wrt)
     else:
-        parsed = layer.formula(formula or "", "--formula", adjoints=True)
-    check_kind(layer.path, parsed, layer.graph.kinds[wrt], wrt)
-    result = check_formula(layer, wrt, parsed, "formula", n, time_limit)
+        forms = [("formula", "formula", layer.formula(formula or "", "--formula", adjoints=True))]
+    for _, _, parsed in forms:
+        check_kind(layer.path, parsed, layer.graph.kinds[wrt], wrt)
     report = Report(layer.name, n)
-    report.items.append(Checked("formula", result))
+    for shown, _, parsed in forms:
+        report.items.append(Checked(shown, check_formula(layer, wrt, parsed, "formula", n, time_limit)))
     return report

@@ -58,10 +58,10 @@ def show(value) -> str:
     if value.is_Rational and _digits(value) <= 60:
         return str(value)
     if value.is_Rational:
-        return f"≈ {sp.N(value, 6)} (a rational of {_digits(value)} digits)"
+        return f"≈ {sp.N(value, 6)!s} (a rational of {_digits(value)} digits)"
     decimal = sp.N(value, 6)
     text = str(simplified(value))
-    return f"{text} (≈ {decimal})" if len(text) <= 60 else f"≈ {decimal}"
+    return f"{text} (≈ {decimal!s})" if len(text) <= 60 else f"≈ {decimal!s}"  # !s: format() goes through Decimal, which refuses huge exponents
 
 
 def _digits(q: sp.Rational) -> int:

@@ -71,3 +71,12 @@ def test_assignment():
 
 def test_names():
     assert names(parse("gamma*mean(x*dy) + N")) == {"gamma", "x", "dy", "N"}
+
+
+def test_a_decimal_exponent_is_at_most_400_in_size():
+    """1e100000000 is an exact integer of 10**8 digits: refused before anything computes with it."""
+    assert parse("1e400") == Num(Fraction(10**400))
+    assert parse("2.5e-400") == Num(Fraction(25, 10**401))
+    for text in ["1e401", "dy*1e100000000", "1E-401"]:
+        with pytest.raises(ExprError, match="exponent larger than 400"):
+            parse(text)

@@ -255,3 +255,36 @@ def test_a_row_symbol_without_index_inside_a_sum_is_refused(bn):
         check_one(bn, "x", tex=tex)
     (item,) = check_one(bn, "x", tex=tex.replace(r"\hat{x}\right", r"\hat{x}_j\right")).items
     assert item.result.verdict == PROVED
+
+
+DY = r"\sum_{i=1}^N \frac{\partial f}{\partial y_i}"
+DY_XHAT = r"\sum_{i=1}^N \frac{\partial f}{\partial y_i}\hat{x}_i"
+
+
+def _verdicts(layer, wrt, tex):
+    return [(item.id, item.result.verdict) for item in check_one(layer, wrt, tex=tex).items]
+
+
+def test_every_step_of_an_equation_is_checked_not_only_the_last(bn):
+    """A chain is a claim that each of its sides is the derivative: a wrong step before a right one is refuted
+    (the step named), and the same chain with the step right is proved."""
+    assert _verdicts(bn, "gamma", f"{DY} = {DY_XHAT}") == [("formula (side 1)", REFUTED), ("formula (side 2)", PROVED)]
+    assert _verdicts(bn, "gamma", f"{DY_XHAT} = {DY_XHAT}") == [("formula (side 1)", PROVED), ("formula (side 2)", PROVED)]
+    aligned = r"\begin{aligned} \frac{\partial f}{\partial \beta} &= 0 \\ &= " + DY + r" \end{aligned}"
+    assert _verdicts(bn, "beta", aligned) == [("formula (side 2)", REFUTED), ("formula (side 3)", PROVED)]
+
+
+def test_a_left_hand_side_is_the_label_only_when_it_names_the_derivative_checked(bn):
+    r"""∂f/∂γ = Σ dy·x̂ is proved with one side checked; ∂f/∂β = Σ dy·x̂ for --wrt gamma is refuted, not read as
+    a label; a lone ∂f/∂γ says what is missing."""
+    assert _verdicts(bn, "gamma", r"\frac{\partial f}{\partial \gamma} = " + DY_XHAT) == [("formula", PROVED)]
+    assert _verdicts(bn, "gamma", r"\frac{\partial f}{\partial \beta} = " + DY_XHAT) == [("formula (side 1)", REFUTED), ("formula (side 2)", PROVED)]
+    with pytest.raises(SpecError, match="only names the derivative"):
+        check_one(bn, "gamma", tex=r"\frac{\partial f}{\partial \gamma}")
+
+
+def test_a_step_in_notation_not_read_is_said_to_be_unchecked(bn):
+    r"""The chain rule's ∂y_i/∂γ is not read: the verdict is the other sides', and the id says which was not."""
+    chain = r"\frac{\partial f}{\partial \gamma} = \sum_{i=1}^N \frac{\partial f}{\partial y_i}\frac{\partial y_i}{\partial \gamma} = "
+    assert _verdicts(bn, "gamma", chain + DY_XHAT) == [("formula (side 3; side 2 not read)", PROVED)]
+    assert _verdicts(bn, "gamma", chain + DY) == [("formula (side 3; side 2 not read)", REFUTED)]

@@ -21,3 +21,11 @@ def test_the_line_shows_both_sides_and_the_data():
     ce = Counterexample(3, 0, {"x": [sp.Rational(3, 2), -4, sp.Rational(7, 2)], "eps": 1}, NEST, sp.Rational(1, 2))
     assert str(ce) == ("N=3, j=0: 12399/53138 - 769329*sqrt(362)/38471912 (≈ -0.147136) != 1/2 at "
                        "x=[3/2, -4, 7/2], eps=1")
+
+
+def test_a_value_too_large_for_a_decimal_is_still_shown():
+    """exp(exp(exp(exp(3/2)))) has an exponent of 43 digits: Python's Decimal refuses it, format() went through it."""
+    huge = sp.exp(sp.exp(sp.exp(sp.exp(sp.Rational(3, 2)))))
+    assert "e+105291994104484703201202159822130141903" in show(huge)
+    assert "e-105291994104484703201202159822130141904" in show(1 / huge)
+    assert show(sp.Rational(1, 3)) == "1/3"

@@ -2,17 +2,19 @@ r"""Prepare a pasted formula for the grammar by *blanking* what is not mathemati
 
 Text is only ever replaced by spaces, never deleted, so a column in the prepared text is
 the column in what the user wrote, and every error can point there.  Blanked: a
-surrounding ``$..$``, ``$$..$$``, ``\[..\]``, ``\begin{aligned}``/``\end`` ..., everything
-up to the last ``=`` outside brackets (a left-hand side ``\frac{\partial f}{\partial x_j}
-=``, or the earlier steps of an aligned chain) and an empty ``\text{}``.  A non-empty
-``\text{..}`` is prose, and an error.  Brackets are checked to pair up here, where the
-message can name both ends.
+surrounding ``$..$``, ``$$..$$``, ``\[..\]``, ``\begin{aligned}``/``\end`` ... and an empty
+``\text{}``.  A non-empty ``\text{..}`` is prose, and an error.  Brackets are checked to pair
+up here, where the message can name both ends.  An equation (a left-hand side
+``\frac{\partial f}{\partial x_j} =``, or the steps of an aligned chain) is cut at each ``=``
+outside brackets into its sides, each with the others blanked: every side is read, and every
+one but the derivative it names is checked, so a wrong step cannot hide before a right one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 
 from symbn.lang.expr import ExprError
 
@@ -27,20 +29,25 @@ _OPENING = {"{": "}", "(": ")", "[": "]", "\\{": "\\}"}
 _CLOSING = {close: open_ for open_, close in _OPENING.items()}
 
 
-def prepare(tex: str) -> str:
-    """``tex`` with wrappers, environments, the left-hand sides and empty text blanked."""
+def prepare(tex: str) -> list[str]:
+    """The sides of ``tex`` (one, or one per ``=``-separated part of an equation), each the
+    whole text with wrappers, environments, empty text and the other sides blanked."""
     text = _strip_wrapper(tex)
     text = _ENVIRONMENT.sub(lambda m: " " * len(m.group()), text)
     equals = _check_brackets(text)
-    if equals:
-        text = _blank(text, 0, equals[-1] + 1)
     text = _EMPTY_TEXT.sub(lambda m: " " * len(m.group()), text)
     prose = _TEXT.search(text)
     if prose:
         raise ExprError(f"{prose.group()}{{...}} is prose, not mathematics: remove it", prose.start() + 1)
-    if not text.strip():
-        raise ExprError("the formula is empty" + (" after '='" if equals else ""), len(tex.rstrip()) + 1)
-    return text
+    cuts = [-1, *equals, len(text)]
+    sides = []
+    for start, end in pairwise(cuts):
+        side = _blank(_blank(text, end, len(text)), 0, start + 1)
+        if not side.strip():
+            where = "" if not equals else " after '='" if start >= 0 and end == len(text) else " before '='"
+            raise ExprError("the formula is empty" + where, (end if end < len(text) else len(tex.rstrip())) + 1)
+        sides.append(side)
+    return sides
 
 
 def _blank(text: str, start: int, end: int) -> str:

@@ -43,7 +43,15 @@ _LONE_PARTIAL = r"\partial must be part of a derivative \frac{\partial f}{\parti
 
 
 def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), slices: Iterable[str] = ()) -> Expr:
-    """Read one LaTeX formula into symbn's AST; ``symbols`` maps LaTeX symbols to names.
+    """The last side of :func:`read_sides`: one formula, or what an equation ends with."""
+    last = read_sides(tex, symbols, rows, slices)[-1]
+    assert isinstance(last, Expr)  # read_sides raises the last side's error
+    return last
+
+
+def read_sides(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), slices: Iterable[str] = ()) -> list[Expr | ExprError]:
+    """Read one LaTeX formula, or each side of an equation, into symbn's AST; ``symbols`` maps LaTeX symbols to names.
+    The last side must read; an earlier one that does not is its error (the caller says it was not checked).
     ``rows``: the names that vary along the slice; inside a sum one of them must carry an
     index (an unindexed x there is neither clearly x_i nor clearly x_j).  ``slices``: keys
     of ``symbols`` that stand for a row at every position of the slice, like X for x."""
@@ -57,13 +65,19 @@ def read_latex(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), s
     whole = frozenset(normalise(s) if isinstance(s, str) else "" for s in slices)
     if not whole <= table.keys():
         raise ExprError(f"a symbol for a whole slice must be a key of the symbol table: {list(slices)!r}")
-    text = prepare(tex)
-    tree = _parse(text)
-    style = row_style(tree, table)
-    try:
-        return _Reader(table, style, text, frozenset(rows), whole).read(tree)
-    except RecursionError:
-        raise ExprError("the formula is nested too deeply or is too long") from None
+    texts = prepare(tex)
+    sides: list[Expr | ExprError] = []
+    for k, text in enumerate(texts):
+        try:
+            tree = _parse(text)
+            sides.append(_Reader(table, row_style(tree, table), text, frozenset(rows), whole).read(tree))
+        except RecursionError:
+            raise ExprError("the formula is nested too deeply or is too long") from None
+        except ExprError as err:  # an earlier step in notation symbn does not read (the chain rule's dy/dx): said so
+            if k == len(texts) - 1:
+                raise
+            sides.append(err)
+    return sides
 
 
 def _parse(text: str) -> Tree:
@@ -209,6 +223,12 @@ class _Reader:
 
     def _scripted(self, node: Tree) -> Expr:
         atom, sub, sup = scripts(node)
+        inner = single(atom) if isinstance(atom, Tree) and atom.data == "brace" else None
+        if inner is not None and is_symbol(inner):  # {\sigma}^2 and {\sigma_B}^2 print as \sigma^2 and \sigma_B^2
+            if inner.data != "scripted":
+                atom = inner
+            elif sub is None and scripts(inner)[2] is None:
+                atom, sub = scripts(inner)[:2]
         if is_symbol(atom):
             return self.symbol(atom, sub, sup)
         if sub is not None:

@@ -7,6 +7,7 @@ import pytest
 from symbn.lang.expr import Call, Name, parse
 from symbn.lang.latex import read_latex
 from symbn.lang.latex.prepare import prepare
+from symbn.lang.latex.reader import read_sides
 
 from .support import SEED_000, error
 
@@ -36,10 +37,20 @@ def test_brackets_and_sizes() -> None:
 
 def test_preparing_blanks_and_never_moves_a_column() -> None:
     tex = r"$$\frac{\partial f}{\partial x_j} = \gamma \, x_j \text{} $$"
-    text = prepare(tex)
-    assert len(text) == len(tex)
+    label, text = prepare(tex)
+    assert len(text) == len(label) == len(tex)
     assert text.strip() == r"\gamma \, x_j"
+    assert label.strip() == r"\frac{\partial f}{\partial x_j}"
     assert text.index(r"\gamma") == tex.index(r"\gamma")
+
+
+def test_an_equation_is_cut_into_its_sides_at_each_top_level_equals() -> None:
+    """Every side is read (tests/proof/test_claims.py: every one but the label is checked)."""
+    tex = r"\begin{aligned} a &= \sum_{i=1}^{N} b_i \\ &= c \end{aligned}"
+    sides = prepare(tex)
+    assert [" ".join(s.replace("&", " ").replace("\\\\", " ").split()) for s in sides] == ["a", r"\sum_{i=1}^{N} b_i", "c"]
+    assert all(len(s) == len(tex) for s in sides)
+    assert read_sides(r"x_j = \mu = \beta", SEED_000) == [Name("x"), Name("mu"), Name("beta")]
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -54,6 +65,7 @@ def test_preparing_blanks_and_never_moves_a_column() -> None:
         ("", 1, "empty"),
         ("   ", 1, "empty"),
         ("x_j =", 6, "empty"),
+        ("x_j = = y_j", 7, "empty before"),
         (r"x_j + \text{ where } x_j", 7, "prose"),
         ("(" * 60 + "x" + ")" * 60, 51, "nested"),
     ],

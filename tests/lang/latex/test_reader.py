@@ -287,3 +287,14 @@ def test_the_modules_import_each_other_without_a_cycle() -> None:
         }
         assert imported <= set(order[:rank]), (name, imported)
         assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree)), name
+
+
+def test_a_braced_symbol_with_a_power_is_the_symbol_with_the_power():
+    r"""{\sigma}^2 prints as \sigma^2, so it is the notation's \sigma^2 (BatchNorm's variance, seed 001), not σ·σ;
+    (\sigma)^2 prints otherwise and is σ·σ."""
+    import symbn
+    from symbn.proof.claims import latex_symbols
+
+    table = latex_symbols(symbn.load(Path(__file__).parents[3] / "derivations" / "batchnorm.toml"))
+    assert read_latex(r"\sigma^2", table) == read_latex(r"{\sigma}^2", table) == read_latex(r"{\sigma}^{2}", table) == Name("var")
+    assert read_latex(r"(\sigma)^2", table) == BinOp("**", Name("sqrtvar"), Num(2))
