@@ -42,7 +42,9 @@ def _is_symbol(tex: str) -> bool:
 def from_latex(layer: Layer, tex: str, key: str, order: int = 1) -> Formula:
     """A LaTeX formula read over the layer's names (a second-order one also over dy, dd<k>, d<name>); of an
     equation, the side it ends with (what a document shows)."""
-    return latex_sides(layer, tex, key, order)[0][-1][1]
+    last = _read(layer, tex, key, order)[-1]
+    assert not isinstance(last, ExprError)  # read_sides raises the last side's error
+    return _formula(layer, last, key, tex, order)
 
 
 def latex_sides(
@@ -53,21 +55,29 @@ def latex_sides(
     With ``wrt``, a side that is only the derivative claimed (the ∂f/∂γ of ∂f/∂γ = ...) is its label and is
     left out; every other side is a claim about that derivative, so a chain's every step is checked and a
     left-hand side naming another derivative is checked too (and refuted), not ignored."""
+    sides = _read(layer, tex, key, order)
+    unread = [k for k, e in enumerate(sides, 1) if isinstance(e, ExprError)]
+    kept = [(k, e) for k, e in enumerate(sides, 1) if not isinstance(e, ExprError) and (wrt is None or not _names(e, "d" + wrt))]
+    if not kept:
+        raise SpecError(layer.path, key, f"{tex!r} only names the derivative d f/d {wrt}: write what it equals")
+    return [(k, _formula(layer, e, key, tex, order)) for k, e in kept], unread
+
+
+def _read(layer: Layer, tex: str, key: str, order: int) -> list[Expr | ExprError]:
     extra = layer.second_order_kinds() if order == 2 else {"dy": layer.output_kind, **layer.adjoint_kinds()}
     try:
         kinds = {**layer.graph.kinds, **extra}
         rows = {n for n, k in kinds.items() if k == ROW and not n.startswith("%")}
         rows |= {"d" + n for n in rows}
-        sides = read_sides(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
+        return read_sides(tex, latex_symbols(layer), rows, latex_slices(layer, rows))
     except ExprError as err:
         raise SpecError(layer.path, key, f"{err} in {tex!r}") from None
-    unread = [k for k, e in enumerate(sides, 1) if isinstance(e, ExprError)]
-    kept = [(k, e) for k, e in enumerate(sides, 1) if not isinstance(e, ExprError) and (wrt is None or not _names(e, "d" + wrt))]
-    if not kept:
-        raise SpecError(layer.path, key, f"{tex!r} only names the derivative d f/d {wrt}: write what it equals")
+
+
+def _formula(layer: Layer, e: Expr, key: str, tex: str, order: int) -> Formula:
     if order == 2:
-        return [(k, layer.second_order_formula(e, key, tex)) for k, e in kept], unread
-    return [(k, layer.formula_from_expr(e, key, tex, adjoints=True)) for k, e in kept], unread
+        return layer.second_order_formula(e, key, tex)
+    return layer.formula_from_expr(e, key, tex, adjoints=True)
 
 
 def _names(e: Expr, name: str) -> bool:
