@@ -138,7 +138,7 @@ class Prover:
                 return result(UNKNOWN, detail=self._no_value(wrt, sides))
             except Undecided as err:
                 reason = str(err)
-            found = self.refuter.refute(sides, THOROUGH)
+            found = self.refuter.refute(sides, THOROUGH) or self.refuter.refute_harder(sides)
             if found is not None:
                 return result(REFUTED, found)
             sizes = ", ".join(map(str, self.refuter.sizes_tried())) or "none"

@@ -35,6 +35,8 @@ from symbn.realise.protocol import NotSymbolic, Point
 BITS = 256  # working precision of the balls
 QUICK = (3, 2, 4)  # slice sizes tried before a proof, one point each
 THOROUGH = (3, 2, 4, 5, 1, 6, 3, 2, 4, 5)  # after a normal form that is not 0
+WIDER = (7, 9)  # then, for sides fast at a point: a term with a factor (N - 1)...(N - 6) vanishes below 7
+FINER = (1024, 8192)  # then every point again at more bits: a 1e-300·dy term is below 256 bits' reach
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,26 @@ class Refuter:
                 found = self._at(point, routes, sides)
                 if found is not None:
                     return found
+        return None
+
+    def refute_harder(self, sides: tuple[Side, Side]) -> Counterexample | None:
+        """After THOROUGH found nothing: larger N, then the same points in finer balls. Balls that
+        overlap say nothing, so two sides apart by less than 2^-256 of their size need more bits;
+        the verdict is as certain at any precision (the balls hold the exact values)."""
+        if self.n is None and not any(s.symbolic for s in sides):
+            found = self.refute(sides, WIDER)
+            if found is not None:
+                return found
+        for bits in FINER:
+            with precision(bits):
+                for point, _ in list(self.points):
+                    try:
+                        routes = Routes(self.layer, numbers(self.layer, point, BALLS))
+                    except (ZeroDivisionError, ValueError):
+                        continue
+                    found = self._at(point, routes, sides)
+                    if found is not None:
+                        return found
         return None
 
     def point(self, n: int) -> Point | None:
@@ -207,4 +229,4 @@ class Refuter:
         return Counterexample(point.n, point.j, values, shown[0], shown[1], note, point.sizes)
 
 
-__all__ = ["QUICK", "THOROUGH", "Refuter", "Side"]
+__all__ = ["FINER", "QUICK", "THOROUGH", "WIDER", "Refuter", "Side"]

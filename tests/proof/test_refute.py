@@ -121,3 +121,47 @@ def test_every_wrong_claim_in_the_files_is_refuted_inside_the_domain(path, claim
         if item.id == claim_id:
             assert item.result.verdict == REFUTED
             assert_holds(layer, claim.wrt, claim.formula.text, item.result.counterexample, claim.order)
+
+
+TRUE_DX = "gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat))"
+
+
+@pytest.mark.parametrize("formula", [f"{TRUE_DX} + 1e-300*dy", f"{TRUE_DX}*(1 + 1e-400*1e-400)"])
+def test_a_difference_below_the_balls_precision_is_refuted_in_finer_balls(formula):
+    """256-bit balls of the two sides overlap when they differ by 1e-300 of their size: the same
+    points in finer balls separate them (without FINER this is `unknown`). The counterexample is
+    re-checked exactly: its values are rational, so claim - truth is a rational that is not 0."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    (item,) = check_one(layer, "x", formula=formula).items
+    ce = item.result.counterexample
+    assert item.result.verdict == REFUTED, item.result.detail
+    assert inside(layer, ce.values, ce.n)
+    truth = true_gradient(layer, ce.values, "x", ce.n, ce.j)
+    claimed = formula_value(layer, parse(formula), ce.values, ce.n, ce.j)
+    assert truth.is_Rational and claimed.is_Rational and claimed != truth and sp.Rational(ce.rhs) == claimed
+
+
+def test_the_truth_is_proved_where_finer_balls_would_be_tried():
+    """The twin: the truth itself (and the truth written with a 1e-300 that cancels) stays proved."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    for formula in (TRUE_DX, f"{TRUE_DX} + 1e-300*dy - dy/1e300"):
+        (item,) = check_one(layer, "x", formula=formula).items
+        assert item.result.verdict == "proved", formula
+
+
+def test_a_term_that_vanishes_at_every_size_below_seven_is_refuted_at_a_larger_one():
+    """(N-1)...(N-6) is 0 at N = 1..6, the sizes THOROUGH tries; WIDER tries 7 and 9."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    formula = f"{TRUE_DX} + (N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)*dy"
+    (item,) = check_one(layer, "x", formula=formula).items
+    ce = item.result.counterexample
+    assert item.result.verdict == REFUTED and ce.n >= 7
+    assert_holds(layer, "x", formula, ce)
+
+
+def test_at_a_given_n_no_larger_size_is_tried():
+    """With --n 5 the question is N = 5, where that term is 0: the claim is proved there."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    formula = f"{TRUE_DX} + (N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)*dy"
+    (item,) = check_one(layer, "x", formula=formula, n=5).items
+    assert item.result.verdict == "proved"
