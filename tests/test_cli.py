@@ -49,6 +49,16 @@ def test_unknown_exits_3():
     assert code == 3 and "time limit" in out
 
 
+def test_an_unknown_says_why_in_json(capsys):
+    """The reason the text report prints is in the JSON too; proved and refuted results have no reason key."""
+    assert main(["prove", BN, "--json", "--time-limit", "0.000001"]) == 3
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert results and all(r["verdict"] == "unknown" and "time limit" in r["reason"] for r in results)
+    assert main(["check", BN, "--wrt", "gamma", "--formula", "sum(dy*xmu)", "--json"]) == 1
+    (r,) = json.loads(capsys.readouterr().out)["results"]
+    assert r["verdict"] == "refuted" and "reason" not in r
+
+
 def test_check_one_formula(capsys):
     assert main(["check", BN, "--wrt", "gamma", "--formula", "sum(dy*xhat)"]) == 0
     assert main(["check", BN, "--wrt", "gamma", "--formula", "sum(dy*xmu)"]) == 1

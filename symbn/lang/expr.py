@@ -241,12 +241,40 @@ def to_text(e: Expr) -> str:
     return _text(e, 0)
 
 
+def _scientific(v: Fraction) -> str:
+    """A long decimal (1/10^300, 10^50) as the literal that reads back to it exactly ('1e-300',
+    '2.5e+50'), or '' where the plain form is as short or the value has no such literal."""
+    p, q = v.numerator, v.denominator
+    if p == 0 or len(str(p)) + len(str(q)) < 24:
+        return ""
+    twos, fives = (q & -q).bit_length() - 1, 0
+    while q % 5 ** (fives + 1) == 0:
+        fives += 1
+    if q != 2**twos * 5**fives:
+        return ""  # 1/3: no decimal literal
+    k = max(twos, fives)
+    m = p * 10**k // q  # v = m / 10^k exactly
+    digits = str(m).rstrip("0")
+    exponent = len(str(m)) - 1 - k
+    if abs(exponent) > MAX_DECIMAL_EXPONENT:
+        return ""  # the reader would refuse it
+    head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    text = f"{head}e{exponent:+d}" if exponent > 0 else f"{head}e{exponent}"
+    return text if len(text) < len(str(v)) else ""
+
+
 def _text(e: Expr, outer: int) -> str:
     if isinstance(e, Num):
         v = e.value
-        if v.denominator == 1 and v >= 0:
-            return str(v.numerator)
-        s = str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        short = _scientific(abs(v))
+        if v > 0 and (short or v.denominator == 1):
+            return short or str(v.numerator)
+        if v == 0:
+            return "0"
+        if short:
+            s = "-" + short
+        else:
+            s = str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
         return f"({s})" if outer >= 1 else s
     if isinstance(e, Name):
         return e.id

@@ -29,6 +29,15 @@ from symbn.proof.report import PROVED, WHOLE, Change, Difference
 from symbn.proof.terms import Terms
 
 MAX_TERMS = 12  # a longer difference is shown as a count, not spelt out
+MAX_FACTOR_DIGITS = 60  # SymPy's factor tests primes as large as the coefficients: 1e-800 took 12 s
+
+
+def _factor(e: sp.Expr) -> sp.Expr:
+    """e factored, or as it is where a coefficient is too long to factor in time (a 1e-300 in a
+    claim): a factored form of such numbers shows a reader nothing more."""
+    if any(len(str(a.p)) + len(str(a.q)) > MAX_FACTOR_DIGITS for a in e.atoms(sp.Rational)):
+        return e
+    return sp.factor(e)
 
 
 def collect(T: Terms, value: sp.Expr) -> dict[sp.Expr, sp.Expr]:
@@ -42,7 +51,7 @@ def collect(T: Terms, value: sp.Expr) -> dict[sp.Expr, sp.Expr]:
     den_terms = list(den.terms())
     shapes = {tuple(e[k] for k in keys) for e, _ in den_terms}
     if len(shapes) != 1:  # the denominator is not a basis monomial times scalars: one term as it is
-        return {sp.factor(value): sp.Integer(1)}
+        return {_factor(value): sp.Integer(1)}
     (den_shape,) = shapes
     den_basis = sp.Mul(*(ring.atoms[k] ** e for k, e in zip(keys, den_shape)))
     den_scalar = ring.expr(den) / den_basis
@@ -113,7 +122,7 @@ class Writer:
         if c.could_extract_minus_sign():
             text, is_sum = self._coefficient(-c)
             return ("-" + (f"({text})" if is_sum else text)), False
-        forms = [(to_text(self.expr(f)), f.is_Add) for f in (sp.factor(c), sp.expand(c))]
+        forms = [(to_text(self.expr(f)), f.is_Add) for f in (_factor(c), sp.expand(c))]
         return min(forms, key=lambda t: len(t[0]))
 
     def expr(self, e: sp.Expr) -> Expr:
@@ -224,7 +233,7 @@ def difference(T: Terms, claim: sp.Expr, truth: sp.Expr) -> tuple[str, tuple[Cha
     changes, parts = [], []
     for b in sorted(set(C) | set(R), key=sp.default_sort_key):
         c, r = C.get(b, sp.Integer(0)), R.get(b, sp.Integer(0))
-        d = sp.factor(sp.cancel(c - r))
+        d = _factor(sp.cancel(c - r))
         if d == 0:
             continue
         like = r if r != 0 else c
@@ -241,7 +250,7 @@ def _common_factor(C: dict, R: dict, w: Writer) -> tuple[Change, ...]:
     is more than one term), that is the reading: the claim is r times the truth."""
     if len(R) < 2 or set(C) != set(R):
         return ()
-    ratios = {sp.factor(sp.cancel(C[b] / R[b])) for b in R}
+    ratios = {_factor(sp.cancel(C[b] / R[b])) for b in R}
     if len(ratios) != 1:
         return ()
     (r,) = ratios

@@ -125,6 +125,8 @@ class Result:
         }
         if self.verdict == REFUTED:
             out["difference"] = self.difference.to_json() if self.difference else None
+        if self.verdict == UNKNOWN:  # what the text report says: why it is not decided
+            out["reason"] = self.detail or None
         if self.lines:
             out["intermediates"] = [c.to_json() for c in self.lines]
         if self.notes:

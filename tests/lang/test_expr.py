@@ -80,3 +80,20 @@ def test_a_decimal_exponent_is_at_most_400_in_size():
     for text in ["1e401", "dy*1e100000000", "1E-401"]:
         with pytest.raises(ExprError, match="exponent larger than 400"):
             parse(text)
+
+
+@pytest.mark.parametrize("value, text", [
+    (Fraction(1, 10**300), "1e-300"), (Fraction(3, 2 * 10**299), "1.5e-299"), (Fraction(10**50), "1e+50"),
+    (Fraction(123456789, 10**30), "1.23456789e-22"), (Fraction(-7, 10**40), "-7e-40"),
+])
+def test_a_long_decimal_prints_as_the_literal_that_reads_back_to_it(value, text):
+    assert to_text(Num(value)) == text
+    back = parse(text)
+    assert (back.value if isinstance(back, Num) else -back.arg.value) == value
+
+
+@pytest.mark.parametrize("value", [Fraction(1, 2), Fraction(1, 3 * 10**30), Fraction(10**30 + 1), Fraction(1, 10**401)])
+def test_a_short_number_or_one_without_a_decimal_literal_prints_as_a_fraction(value):
+    """1/3e30 has no exact decimal; 1e-401 would be refused by the reader; short values stay as they were."""
+    text = to_text(Num(value))
+    assert "e" not in text and Fraction(text) == value

@@ -200,3 +200,18 @@ def test_a_wrong_difference_is_not_checked_on_second_order_or_on_a_split(bn):
     for text, verdict in [(right, PROVED), (right.replace("2*Nk", "Nk"), REFUTED),
                           (right.replace("allreduce(shard_sum(dy))", "shard_sum(dy)"), REFUTED)]:
         assert reproved(bn, claim.id, "x", claim.formula, text).verdict == verdict, text
+
+
+def test_a_difference_with_a_long_coefficient_is_written_without_factoring():
+    """SymPy's factor of gamma*ivar + 1e-800 took 12 s (its primes grow with the coefficients): such a
+    coefficient is written as it is, exactly, and a short one is still factored."""
+    import sympy as sp
+
+    from symbn.proof.difference import _factor
+
+    g, i = sp.symbols("gamma ivar")
+    huge = g * i + sp.Rational(1, 10**800)
+    assert _factor(huge) == huge and _factor(2 * g * i + 2 * g) == 2 * g * (i + 1)
+    layer = symbn.load("derivations/batchnorm.toml")
+    (item,) = check_one(layer, "x", formula="gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat)) + 1e-300*dy").items
+    assert item.result.difference.text == "1e-300*dy"
