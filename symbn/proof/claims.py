@@ -15,6 +15,7 @@ from symbn.ir.primitives import ROW
 from symbn.lang.derivation import Formula, Layer, SpecError, check_kind
 from symbn.lang.expr import Expr, ExprError, Name
 from symbn.lang.latex.reader import read_sides
+from symbn.lang.latex.symbols import normalise
 from symbn.proof.prover import check_formula, claim_side, run, truth_side
 from symbn.proof.report import Checked, Report
 from symbn.proof.second import second_order
@@ -36,6 +37,12 @@ def latex_slices(layer: Layer, rows: set[str]) -> list[str]:
 
 
 def _is_symbol(tex: str) -> bool:
+    if "\\lVert" in tex:  # a norm (l2norm's ss is \lVert x \rVert^2): one symbol, spaces and all
+        try:
+            normalise(tex)
+        except ExprError:
+            return False
+        return True
     return not any(ch in tex for ch in " +-()/")
 
 

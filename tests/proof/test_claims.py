@@ -288,3 +288,18 @@ def test_a_step_in_notation_not_read_is_said_to_be_unchecked(bn):
     chain = r"\frac{\partial f}{\partial \gamma} = \sum_{i=1}^N \frac{\partial f}{\partial y_i}\frac{\partial y_i}{\partial \gamma} = "
     assert _verdicts(bn, "gamma", chain + DY_XHAT) == [("formula (side 3; side 2 not read)", PROVED)]
     assert _verdicts(bn, "gamma", chain + DY) == [("formula (side 3; side 2 not read)", REFUTED)]
+
+
+L2_DX = r"\left(\frac{\partial f}{\partial y_j} - y_j\sum_i \frac{\partial f}{\partial y_i} y_i\right)"
+
+
+@pytest.mark.parametrize("tex, verdict", [
+    (r"\frac{1}{\sqrt{\lVert x \rVert^2 + \epsilon}}" + L2_DX, PROVED),  # l2norm.toml's own ‖x‖²
+    (r"\frac{1}{\sqrt{\left\| x \right\|^2 + \epsilon}}" + L2_DX, PROVED),
+    (r"\frac{1}{\lVert x \rVert}" + L2_DX, REFUTED),  # the norm without eps: the framework's max(‖x‖, eps) form
+    (r"\frac{1}{\lVert x \rVert^2 + \epsilon}" + L2_DX, REFUTED),
+])
+def test_l2norm_read_with_its_declared_norm(tex, verdict):
+    """l2norm.toml writes ss as \\lVert x \\rVert^2; a formula in that notation gets a verdict, not 'unknown symbol'."""
+    (item,) = check_one(symbn.load("derivations/l2norm.toml"), "x", tex=tex).items
+    assert item.result.verdict == verdict

@@ -59,4 +59,4 @@ def row_index(sup: Node | None) -> Token | None:
 
 
 def is_symbol(node: Node) -> bool:
-    return isinstance(node, Tree) and node.data in ("letter", "command", "accent", "scripted")
+    return isinstance(node, Tree) and node.data in ("letter", "command", "accent", "scripted", "norm")

@@ -25,6 +25,7 @@ _WRAPPERS = (("\\[", "\\]"), ("\\(", "\\)"))
 _ENVIRONMENT = re.compile(r"\\(begin|end)\s*\{\s*(aligned|align\*?|equation\*?|split|gathered|gather\*?)\s*\}")
 _EMPTY_TEXT = re.compile(r"\\(text|mbox)\s*\{\s*\}")
 _TEXT = re.compile(r"\\(text|mbox|textrm|textit|textbf)" + _END)
+_BAR = re.compile(r"\\(\||Vert" + _END + ")")
 _OPENING = {"{": "}", "(": ")", "[": "]", "\\{": "\\}"}
 _CLOSING = {close: open_ for open_, close in _OPENING.items()}
 
@@ -39,6 +40,10 @@ def prepare(tex: str) -> list[str]:
     prose = _TEXT.search(text)
     if prose:
         raise ExprError(f"{prose.group()}{{...}} is prose, not mathematics: remove it", prose.start() + 1)
+    for bar in _BAR.finditer(text):  # \| opens or closes a norm: only \left or \right says which
+        if not re.search(r"\\(left|right)\s*$", text[: bar.start()]):
+            raise ExprError(rf"a norm is read as \lVert x \rVert or \left{bar.group()} x \right{bar.group()}: a bare "
+                            rf"{bar.group()} does not say whether it opens or closes", bar.start() + 1)
     cuts = [-1, *equals, len(text)]
     sides = []
     for start, end in pairwise(cuts):

@@ -29,7 +29,7 @@ from symbn.lang.expr import MAX_EXPONENT, MAX_LITERAL_DIGITS, BinOp, Call, Expr,
 from symbn.lang.latex.grammar import Node, col, is_symbol, parser, scripts, single
 from symbn.lang.latex.indices import Indices, covers_the_slice, row_style
 from symbn.lang.latex.prepare import MAX_NESTING, prepare
-from symbn.lang.latex.symbols import LOSS, canon, hoist, normalise, resolve, symbol_table
+from symbn.lang.latex.symbols import LOSS, canon, hoist, key, normalise, resolve, symbol_table
 
 MAX_LENGTH = 20_000
 
@@ -37,7 +37,7 @@ _TERMINAL_WORDS = {
     "SIGN": "+ or -", "MULOP": r"\cdot", "POINT": "a decimal point", "DIGIT": "a digit",
     "LETTER": "a letter", "COMMAND": r"a symbol like \mu", "SUM": r"\sum", "FRAC": r"\frac",
     "SQRT": r"\sqrt", "FUNC": r"\exp or \log", "PARTIAL": r"\partial",
-    "ACCENT": r"an accent like \hat", "$END": "the end of the formula",
+    "ACCENT": r"an accent like \hat", "LVERT": r"\lVert", "RVERT": r"\rVert", "$END": "the end of the formula",
 }
 _LONE_PARTIAL = r"\partial must be part of a derivative \frac{\partial f}{\partial x}"
 
@@ -219,7 +219,7 @@ class _Reader:
     def _letter(self, node: Tree) -> Expr:
         return self.symbol(node, None, None)
 
-    _command = _accent = _letter
+    _command = _accent = _norm = _letter
 
     def _scripted(self, node: Tree) -> Expr:
         atom, sub, sup = scripts(node)
@@ -291,6 +291,8 @@ class _Reader:
         return resolve(self.table, self.row_style, atom, sub, sup)
 
     def symbol(self, atom: Tree, sub: Node | None, sup: Node | None) -> Expr:
+        if atom.data == "norm":
+            return self.norm(atom, sub, sup)
         if canon(atom) == "e" and "e" not in self.table and sub is None and sup is not None:
             return Call("exp", self.read(sup), col(atom))
         name, index, power = self.lookup(atom, sub, sup)
@@ -302,6 +304,27 @@ class _Reader:
             raise ExprError(f"{canon(atom)} is the loss: it only appears as " + r"\frac{\partial f}{\partial x}", col(atom))
         value = self.at(base, name, index, col(atom))
         return self.power(value, power) if power is not None else value
+
+    def norm(self, atom: Tree, sub: Node | None, sup: Node | None) -> Expr:
+        r"""\lVert x \rVert as the file names it: the norm itself, or its square (l2norm's ss), whose
+        square root it is; another power p of the norm is that square to the power p/2."""
+        if sub is not None and canon(sub) != "2":
+            raise ExprError(r"only the 2-norm is read: \lVert x \rVert or \lVert x \rVert_2", col(sub))
+        base, column = canon(atom), col(atom)
+        if base in self.table:
+            value = self.at(base, self.table[base], None, column)
+            return self.power(value, sup) if sup is not None else value
+        squared = key(base, None, "2")
+        if squared not in self.table:
+            raise ExprError(f"{base} is not in the symbol table: write it as \\sqrt{{\\sum_i ...}}, or give the stage "
+                            f"it stands for that LaTeX ([latex] or [notation] in the file)", column)
+        value = self.at(squared, self.table[squared], None, column)
+        if sup is None:
+            return Call("sqrt", value, column)
+        exponent = self.power(value, sup).right
+        if isinstance(exponent, Num) and exponent.value == 2:
+            return value
+        return BinOp("**", value, BinOp("/", exponent, Num(Fraction(2)), col(sup)), col(sup))
 
     def at(self, symbol: str, name: str, index: Token | None, column: int, adjoint: bool = False) -> Expr:
         """The name (or its adjoint) at the index the symbol carries."""

@@ -42,6 +42,8 @@ def canon(node: Node | None) -> str:
         return f"{canon(node.children[0])}{{{canon(node.children[1])}}}"
     if node.data == "paren":
         return f"({canon(node.children[0])})"
+    if node.data == "norm":
+        return rf"\lVert {canon(node.children[1])} \rVert"
     return " ".join(canon(child) for child in node.children)
 
 
@@ -51,7 +53,7 @@ def normalise(tex: str) -> str:
         symbol = single(parser().parse(tex))
     except (LarkError, RecursionError):
         symbol = None
-    if not isinstance(symbol, Tree) or symbol.data not in ("scripted", "letter", "command", "accent"):
+    if not isinstance(symbol, Tree) or symbol.data not in ("scripted", "letter", "command", "accent", "norm"):
         raise ExprError(f"the symbol table key {tex!r} is not one LaTeX symbol")
     return canon(symbol)
 

@@ -298,3 +298,37 @@ def test_a_braced_symbol_with_a_power_is_the_symbol_with_the_power():
     table = latex_symbols(symbn.load(Path(__file__).parents[3] / "derivations" / "batchnorm.toml"))
     assert read_latex(r"\sigma^2", table) == read_latex(r"{\sigma}^2", table) == read_latex(r"{\sigma}^{2}", table) == Name("var")
     assert read_latex(r"(\sigma)^2", table) == BinOp("**", Name("sqrtvar"), Num(2))
+
+
+# --- norms ----------------------------------------------------------------------------------------
+
+NORM = {"x": "x", "N": "N", "r": "r", r"\lVert x \rVert^2": "ss"}  # l2norm.toml names ss so
+
+
+@pytest.mark.parametrize("tex, text", [
+    (r"\lVert x \rVert^2", "ss"),
+    (r"\lVert x\rVert^{2}", "ss"),
+    (r"\left\| x \right\|^2", "ss"),
+    (r"\left\Vert x \right\Vert_2^2", "ss"),
+    (r"\lVert x \rVert", "sqrt(ss)"),
+    (r"\frac{x_j}{\lVert x \rVert}", "x/sqrt(ss)"),
+    (r"\lVert x \rVert^{3}", "ss**(3/2)"),
+    (r"\lVert x \rVert^{-2}", "ss**(-2/2)"),
+])
+def test_a_norm_reads_as_the_stage_its_square_names(tex, text):
+    """The file declares ‖x‖² (a stage's [latex]); ‖x‖ is its square root, ‖x‖^p its p/2-th power."""
+    from symbn.lang.expr import to_text
+
+    assert to_text(read_latex(tex, NORM)) == text
+
+
+@pytest.mark.parametrize("tex, words, column", [
+    (r"\frac{1}{\|x\|}", r"a bare \| does not say", 10),
+    (r"\Vert x \Vert", r"a bare \Vert", 1),
+    (r"\lVert r \rVert", r"\lVert r \rVert is not in the symbol table", 1),
+    (r"\lVert x \rVert_1", "only the 2-norm", 17),
+    (r"\frac{1}{\lVert x}", r"expected \rVert", 18),
+])
+def test_a_norm_the_reader_cannot_take_is_refused_in_words(tex, words, column):
+    err = error(tex, NORM)
+    assert words in str(err) and err.col == column, (str(err), err.col)
