@@ -130,8 +130,7 @@ class Prover:
                     unsigned = self._unsigned(sides)
                     if not unsigned:
                         return result(PROVED)
-                    reason = (f"the two sides are equal where {unsigned} is positive, but the layer's domain "
-                              f"does not say that it is (the formula takes its root or log)")
+                    reason = f"the two sides are equal, but {unsigned}"
                 else:
                     reason = "the normal forms of the two sides differ"
             except NoValue:
@@ -167,7 +166,8 @@ class Prover:
         return f"{who} divide{'s' if len(empty) < 2 else ''} by zero for every input{where} (0/0): there is no value to compare"
 
     def _unsigned(self, sides: tuple[Side, Side]) -> str:
-        """A radicand or log argument of a formula whose sign the domain does not give, or ''.
+        """Where a radicand, log argument or base of a fractional power of a formula is positive, when
+        the domain does not say that it is (as the rest of a sentence), or ''.
         (SymPy cancels sqrt(a)**2 to a, so the formula's own equations are read, not its value.)"""
         for side in sides:
             if side.formula is None:
@@ -179,7 +179,7 @@ class Prover:
                 value = env[arg] if isinstance(arg, str) else self.routes.B.const(arg)
                 at = self.routes.B.at_j(value) if getattr(arg, "kind", "") == ROW else value
                 if not self.canonical.positive(at):
-                    return f"{eqn.args[0]} = {at}" if getattr(eqn.args[0], "temp", True) is False else str(at)
+                    return _where_positive(eqn, at, self.canonical)
         return ""
 
     def _value(self, wrt: str, side: Side):
@@ -187,6 +187,26 @@ class Prover:
         if key not in self._values:
             self._values[key] = side.value(self.routes)
         return self._values[key]
+
+
+def _where_positive(eqn, at, canonical: Canonical) -> str:
+    """Why a claim equal to the truth is not proved: it takes sqrt(X), log(X) or X**p (p not an integer)
+    where the domain does not say that X > 0; said plainly when X is 0 or a negative number."""
+    arg = eqn.args[0]
+    shown = f"{arg} = {at}" if getattr(arg, "temp", True) is False else str(at)
+    taken, noun = {"sqrt": (f"the square root of {shown}", "radicand"), "log": (f"the log of {shown}", "argument")}.get(
+        eqn.prim.name, (f"a power of {shown} whose exponent is not an integer constant", "base"))
+    sign = sp.sympify(at) if getattr(at, "is_number", False) or isinstance(at, (int, float)) else None
+    try:
+        zero = sign is None and canonical.zero(at)
+    except (NoValue, Undecided):
+        zero = False
+    decides = f"symbn decides a claim only where each such {noun} is positive"
+    if zero or sign == 0:
+        return f"the formula takes {taken} for every input, and {decides}"
+    if sign is not None and sign.is_negative:
+        return f"the formula takes {taken}, and {decides}"
+    return f"the formula takes {taken}, and the layer's domain does not say that this {noun} is positive"
 
 
 def _canonical(layer: Layer, routes: Routes) -> Canonical:

@@ -347,3 +347,16 @@ def test_counterexamples_keep_declared_signs():
         ce = item.result.counterexample
         assert item.result.verdict == REFUTED and ce.values["g"] > 0
         assert sp.simplify(true_gradient(layer, ce.values, "x", ce.n, ce.j) - ce.lhs) == 0
+
+
+@pytest.mark.parametrize("formula, words", [
+    ("+ sqrt(var - mean(sq))", "the formula takes the square root of 0 for every input"),
+    ("*(-1)**(2*N)", "a power of -1 whose exponent is not an integer constant"),
+])
+def test_an_unknown_names_the_root_or_power_the_formula_takes(formula, words):
+    """Equal to the truth but not proved: the reason names the operation and its value (it said 'equal
+    where 0 is positive' and 'where -1 is positive', and 'root or log' for a power)."""
+    layer = symbn.load("derivations/batchnorm.toml")
+    (item,) = check_one(layer, "x", formula="gamma*ivar*(dy - mean(dy) - xhat*mean(dy*xhat)) " + formula).items
+    result = item.result
+    assert result.verdict == "unknown" and words in result.detail and "the two sides are equal, but" in result.detail
