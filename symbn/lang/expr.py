@@ -169,7 +169,7 @@ class _Converter:
                 raise ExprError(f"operator not allowed; {_HINT}", col)
             left, right = self.convert(node.left), self.convert(node.right)
             if op == "**":
-                _check_exponent(right, col)
+                _check_exponent(right, col, isinstance(left, Num))
             return BinOp(op, left, right, col)
         if isinstance(node, ast.Call):
             return self._call(node, col)
@@ -209,11 +209,13 @@ class _Converter:
             raise ExprError(f"cannot read the number {text!r}", col) from None
 
 
-def _check_exponent(right: Expr, col: int) -> None:
+def _check_exponent(right: Expr, col: int, number: bool = False) -> None:
+    """A power of a symbol expands (MAX_EXPONENT); a number's power is one exact number, as 1e-300 is."""
+    limit = MAX_DECIMAL_EXPONENT if number else MAX_EXPONENT
     if isinstance(right, Neg) and isinstance(right.arg, Num):
         right = Num(-right.arg.value)
-    if isinstance(right, Num) and abs(right.value) > MAX_EXPONENT:
-        raise ExprError(f"the exponent {right.value} is larger than {MAX_EXPONENT} in size", col)
+    if isinstance(right, Num) and abs(right.value) > limit:
+        raise ExprError(f"the exponent {right.value} is larger than {limit} in size", col)
 
 
 def names(e: Expr) -> set[str]:

@@ -13,7 +13,9 @@ from fractions import Fraction
 
 from symbn.ir.graph import Atom, Builder, Eqn, Graph, KindError, kind_of
 from symbn.ir.primitives import BY_INFIX, CONSTANT, FUNCTIONS, neg_p
-from symbn.lang.expr import MAX_EXPONENT, BinOp, Call, Expr, ExprError, Name, Neg, Num
+from symbn.lang.expr import MAX_DECIMAL_EXPONENT, MAX_EXPONENT, BinOp, Call, Expr, ExprError, Name, Neg, Num
+
+MAX_FOLDED_DIGITS = 2 * MAX_DECIMAL_EXPONENT  # a power of a number is folded to one exact number up to this size
 
 
 class Lowering(Builder):
@@ -71,8 +73,11 @@ def fold(e: Expr) -> Fraction | None:
                 raise ExprError("division by a constant that is zero", e.right.col or e.col)
             return a / b
         if b.denominator == 1:  # integer power of a number: exact
-            if abs(b) > MAX_EXPONENT and abs(a) != 1:  # 2**64**64 would be computed in full
-                raise ExprError(f"the exponent {b} is larger than {MAX_EXPONENT} in size", e.right.col or e.col)
+            digits = max(a.numerator.bit_length(), a.denominator.bit_length()) * abs(b) * 0.30103
+            if abs(b) > MAX_EXPONENT and abs(a) != 1 and digits > MAX_FOLDED_DIGITS:  # 2**64**64 would be computed in full
+                shown = f"{a}**{b}" if len(str(b)) <= 20 else f"{a} to a power of {len(str(b))} digits"
+                raise ExprError(f"the number {shown} would have about {digits:.3g} digits (at most {MAX_FOLDED_DIGITS}; "
+                                f"10**-300 is fine)", e.right.col or e.col)
             if a == 0 and b < 0:
                 raise ExprError("0 raised to a negative power", e.col)
             return a**b.numerator

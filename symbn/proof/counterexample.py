@@ -46,7 +46,7 @@ class Counterexample:
     def __str__(self) -> str:
         vals = ", ".join(f"{k}={_short(v, self.sizes)}" for k, v in self.values.items())
         size = f"N={self.n}" + (f" ({' + '.join(map(str, self.sizes))} on {len(self.sizes)} devices)" if self.sizes else "")
-        head = f"{size}, j={self.j}: {show(self.lhs)} != {show(self.rhs)} at {vals}"
+        head = f"{size}, j={self.j}: {show(self.lhs)} != {show(self.rhs)}{_gap(self.lhs, self.rhs)} at {vals}"
         return f"{head} ({self.note})" if self.note else head
 
 
@@ -62,6 +62,16 @@ def show(value) -> str:
     decimal = sp.N(value, 6)
     text = str(simplified(value))
     return f"{text} (≈ {decimal!s})" if len(text) <= 60 else f"≈ {decimal!s}"  # !s: format() goes through Decimal, which refuses huge exponents
+
+
+def _gap(lhs, rhs) -> str:
+    """' (rhs - lhs ≈ 1e-300)' where the two sides' six digits are the same, else ''."""
+    if isinstance(lhs, str) or isinstance(rhs, str):
+        return ""
+    lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
+    if str(sp.N(lhs, 6)) != str(sp.N(rhs, 6)):
+        return ""
+    return f" (rhs - lhs ≈ {(rhs - lhs).evalf(3, maxn=20000)!s})"  # maxn: through the cancellation
 
 
 def _digits(q: sp.Rational) -> int:

@@ -35,8 +35,8 @@ from symbn.realise.protocol import NotSymbolic, Point
 BITS = 256  # working precision of the balls
 QUICK = (3, 2, 4)  # slice sizes tried before a proof, one point each
 THOROUGH = (3, 2, 4, 5, 1, 6, 3, 2, 4, 5)  # after a normal form that is not 0
-WIDER = (7, 9)  # then, for sides fast at a point: a term with a factor (N - 1)...(N - 6) vanishes below 7
-FINER = (1024, 8192)  # then every point again at more bits: a 1e-300·dy term is below 256 bits' reach
+WIDER = (7, 8, 9, 10, 11, 12, 16)  # for sides fast at a point: a term with a factor (N - 1)...(N - 6) is 0 below 7
+FINER = (1024, 8192)  # the points again at more bits: a 1e-300·dy term is below 256 bits' reach
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,19 @@ class Refuter:
         return None
 
     def refute_harder(self, sides: tuple[Side, Side]) -> Counterexample | None:
-        """After THOROUGH found nothing: larger N, then the same points in finer balls. Balls that
-        overlap say nothing, so two sides apart by less than 2^-256 of their size need more bits;
-        the verdict is as certain at any precision (the balls hold the exact values)."""
-        if self.n is None and not any(s.symbolic for s in sides):
-            found = self.refute(sides, WIDER)
-            if found is not None:
-                return found
+        """After THOROUGH found nothing: its points in finer balls, then larger N (for sides fast at a
+        point), in 256 bits and finer. Balls that overlap say nothing, so two sides apart by less than
+        2^-256 of their size need more bits; the verdict is as certain at any precision."""
+        tried = list(self.points)
+        found = self._finer(sides, tried)
+        if found is None and self.n is None and not any(s.symbolic for s in sides):
+            found = self.refute(sides, WIDER) or self._finer(sides, [p for p in self.points if p not in tried])
+        return found
+
+    def _finer(self, sides: tuple[Side, Side], points: list[tuple[Point, Routes]]) -> Counterexample | None:
         for bits in FINER:
             with precision(bits):
-                for point, _ in list(self.points):
+                for point, _ in points:
                     try:
                         routes = Routes(self.layer, numbers(self.layer, point, BALLS))
                     except (ZeroDivisionError, ValueError):

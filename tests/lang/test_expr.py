@@ -97,3 +97,12 @@ def test_a_short_number_or_one_without_a_decimal_literal_prints_as_a_fraction(va
     """1/3e30 has no exact decimal; 1e-401 would be refused by the reader; short values stay as they were."""
     text = to_text(Num(value))
     assert "e" not in text and Fraction(text) == value
+
+
+def test_a_power_of_a_number_may_have_a_decimal_exponent_a_power_of_a_symbol_may_not():
+    """10**-300 is one exact number, as 1e-300 is; x**65 would expand. The limits differ by what is raised."""
+    assert isinstance(parse("10**-300*x"), BinOp)
+    with pytest.raises(ExprError, match="larger than 400"):
+        parse("10**-401")
+    with pytest.raises(ExprError, match="larger than 64"):
+        parse("x**65")

@@ -29,3 +29,13 @@ def test_a_value_too_large_for_a_decimal_is_still_shown():
     assert "e+105291994104484703201202159822130141903" in show(huge)
     assert "e-105291994104484703201202159822130141904" in show(1 / huge)
     assert show(sp.Rational(1, 3)) == "1/3"
+
+
+def test_sides_that_agree_to_six_digits_say_how_far_apart_they_are():
+    """621/2000 against 621/(200 sqrt(10000 + 1e-298)): both print 0.310500, so the line adds the gap;
+    sides whose six digits differ do not get it."""
+    lhs = sp.Rational(621, 2000)
+    rhs = sp.Rational(621, 200) / sp.sqrt(100 + sp.Rational(1, 10**300))
+    line = str(Counterexample(3, 0, {"x": [1, 2, 3]}, lhs, rhs))
+    assert "(rhs - lhs ≈ -1.55e-303)" in line
+    assert "rhs - lhs" not in str(Counterexample(3, 0, {"x": [1, 2, 3]}, lhs, lhs + sp.Rational(1, 1000)))

@@ -149,13 +149,15 @@ def test_the_truth_is_proved_where_finer_balls_would_be_tried():
         assert item.result.verdict == "proved", formula
 
 
-def test_a_term_that_vanishes_at_every_size_below_seven_is_refuted_at_a_larger_one():
-    """(N-1)...(N-6) is 0 at N = 1..6, the sizes THOROUGH tries; WIDER tries 7 and 9."""
+@pytest.mark.parametrize("factor, n", [("(N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)", 7),
+                                       ("(N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)*(N-7)*(N-9)", 8)])
+def test_a_term_that_vanishes_at_every_size_thorough_tries_is_refuted_at_a_larger_one(factor, n):
+    """The factor is 0 at N = 1..6, the sizes THOROUGH tries (and at 7 and 9, the second); WIDER tries 7..12 and 16."""
     layer = symbn.load("derivations/batchnorm.toml")
-    formula = f"{TRUE_DX} + (N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)*dy"
+    formula = f"{TRUE_DX} + {factor}*dy"
     (item,) = check_one(layer, "x", formula=formula).items
     ce = item.result.counterexample
-    assert item.result.verdict == REFUTED and ce.n >= 7
+    assert item.result.verdict == REFUTED and ce.n == n
     assert_holds(layer, "x", formula, ce)
 
 
@@ -165,3 +167,15 @@ def test_at_a_given_n_no_larger_size_is_tried():
     formula = f"{TRUE_DX} + (N-1)*(N-2)*(N-3)*(N-4)*(N-5)*(N-6)*dy"
     (item,) = check_one(layer, "x", formula=formula, n=5).items
     assert item.result.verdict == "proved"
+
+
+def test_a_power_of_ten_is_folded_exactly_and_a_huge_one_is_refused_in_words():
+    layer = symbn.load("derivations/batchnorm.toml")
+    (item,) = check_one(layer, "x", formula=f"{TRUE_DX} + 10**-300*dy - 1e-300*dy").items
+    assert item.result.verdict == "proved"
+    (item,) = check_one(layer, "x", formula=f"{TRUE_DX} + 10**-300*dy").items
+    assert item.result.verdict == REFUTED
+    from symbn.lang.derivation import SpecError
+
+    with pytest.raises(SpecError, match="would have about"):
+        check_one(layer, "x", formula=f"{TRUE_DX} + 1234567**300*dy")

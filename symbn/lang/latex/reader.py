@@ -25,7 +25,17 @@ from fractions import Fraction
 from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from symbn.lang.expr import MAX_EXPONENT, MAX_LITERAL_DIGITS, BinOp, Call, Expr, ExprError, Neg, Num
+from symbn.lang.expr import (
+    MAX_DECIMAL_EXPONENT,
+    MAX_EXPONENT,
+    MAX_LITERAL_DIGITS,
+    BinOp,
+    Call,
+    Expr,
+    ExprError,
+    Neg,
+    Num,
+)
 from symbn.lang.latex.grammar import Node, col, is_symbol, parser, scripts, single
 from symbn.lang.latex.indices import Indices, covers_the_slice, row_style
 from symbn.lang.latex.prepare import MAX_NESTING, prepare
@@ -342,8 +352,9 @@ class _Reader:
     def power(self, value: Expr, sup: Node) -> Expr:
         exponent = self.read(sup)
         literal = exponent.arg if isinstance(exponent, Neg) else exponent
-        if isinstance(literal, Num) and abs(literal.value) > MAX_EXPONENT:
-            raise ExprError(f"the exponent {literal.value} is larger than {MAX_EXPONENT} in size", col(sup))
+        limit = MAX_DECIMAL_EXPONENT if isinstance(value, Num) else MAX_EXPONENT  # 10^{-300} is one exact number
+        if isinstance(literal, Num) and abs(literal.value) > limit:
+            raise ExprError(f"the exponent {literal.value} is larger than {limit} in size", col(sup))
         return BinOp("**", value, exponent, col(sup))
 
     def adjoint(self, numerator: Node, denominator: Node) -> Expr:

@@ -332,3 +332,11 @@ def test_a_norm_reads_as_the_stage_its_square_names(tex, text):
 def test_a_norm_the_reader_cannot_take_is_refused_in_words(tex, words, column):
     err = error(tex, NORM)
     assert words in str(err) and err.col == column, (str(err), err.col)
+
+
+def test_a_power_of_ten_reads_as_its_exact_number():
+    """10^{-300} in LaTeX is 1e-300; x^{65} is still refused (it would expand)."""
+    from symbn.lang.expr import to_text
+
+    assert to_text(read_latex(r"10^{-300} x_j", NORM)) == "10**(-300)*x"
+    assert "larger than 64" in str(error(r"x_j^{65}", NORM))
