@@ -166,8 +166,8 @@ class Prover:
         return f"{who} divide{'s' if len(empty) < 2 else ''} by zero for every input{where} (0/0): there is no value to compare"
 
     def _unsigned(self, sides: tuple[Side, Side]) -> str:
-        """Where a radicand, log argument or base of a fractional power of a formula is positive, when
-        the domain does not say that it is (as the rest of a sentence), or ''.
+        """Why a formula equal to the truth is not proved (the rest of a sentence): it takes a root, log or
+        fractional power of something the domain does not say is positive; or '' when it takes none.
         (SymPy cancels sqrt(a)**2 to a, so the formula's own equations are read, not its value.)"""
         for side in sides:
             if side.formula is None:
