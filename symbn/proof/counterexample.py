@@ -55,10 +55,10 @@ def show(value) -> str:
     if isinstance(value, str):
         return value
     value = sp.sympify(value)
-    if value.is_Rational and _digits(value) <= 60:
+    if value.is_Rational and digits(value) <= 60:
         return str(value)
     if value.is_Rational:
-        return f"≈ {sp.N(value, 6)!s} (a rational of {_digits(value)} digits)"
+        return f"≈ {sp.N(value, 6)!s} (a rational of {digits(value)} digits)"
     decimal = sp.N(value, 6)
     text = str(simplified(value))
     return f"{text} (≈ {decimal!s})" if len(text) <= 60 else f"≈ {decimal!s}"  # !s: format() goes through Decimal, which refuses huge exponents
@@ -74,7 +74,7 @@ def _gap(lhs, rhs) -> str:
     return f" (rhs - lhs ≈ {(rhs - lhs).evalf(3, maxn=20000)!s})"  # maxn: through the cancellation
 
 
-def _digits(q: sp.Rational) -> int:
+def digits(q: sp.Rational) -> int:
     """Digits of a rational's numerator and denominator, without writing them (Python refuses
     to write an int of more than 4300 digits)."""
     return int(max(abs(int(q.p)).bit_length(), int(q.q).bit_length()) * 0.30103) + 1
@@ -113,4 +113,4 @@ def _short(v, sizes: tuple[int, ...] = ()) -> str:
     return "[" + " | ".join(parts) + "]"
 
 
-__all__ = ["NOT_REAL", "Counterexample", "exact", "show", "simplified"]
+__all__ = ["NOT_REAL", "Counterexample", "digits", "exact", "show", "simplified"]

@@ -24,18 +24,19 @@ from symbn.ir.primitives import ROW
 from symbn.lang.expr import BinOp, Call, Expr, Name, Neg, Num, parse, to_text
 from symbn.lang.formula import Formula
 from symbn.lang.lower import Lowering
+from symbn.proof.counterexample import digits
 from symbn.proof.polys import ring_for
 from symbn.proof.report import PROVED, WHOLE, Change, Difference
 from symbn.proof.terms import Terms
 
 MAX_TERMS = 12  # a longer difference is shown as a count, not spelt out
-MAX_FACTOR_DIGITS = 60  # SymPy's factor tests primes as large as the coefficients: 1e-800 took 12 s
+MAX_FACTOR_DIGITS = 30  # of a numerator or denominator: SymPy's factor tests primes as large as the coefficients (1e-800 took 12 s)
 
 
 def _factor(e: sp.Expr) -> sp.Expr:
     """e factored, or as it is where a coefficient is too long to factor in time (a 1e-300 in a
     claim): a factored form of such numbers shows a reader nothing more."""
-    if any(len(str(a.p)) + len(str(a.q)) > MAX_FACTOR_DIGITS for a in e.atoms(sp.Rational)):
+    if any(digits(a) > MAX_FACTOR_DIGITS for a in e.atoms(sp.Rational)):  # digits: str() refuses 4300 of them
         return e
     return sp.factor(e)
 
