@@ -38,7 +38,8 @@ DECORATOR = '@numba.njit(parallel=True, cache=True, error_model="numpy", fastmat
 # (four rows from memory at 640 values or more, two on sweeps of three sums, two in the small kernel): NOTES 48-49.
 REDUCE_GROUPS = ((4, 640, 1), (2, 0, 3))
 SMALL_GROUPS = ((2, 0, 1),)
-# The element-wise pass: (rows at a time, from a row of this many values); 8% slower at 65536 x 64 (NOTES 49).
+# The element-wise pass: (rows at a time, from a row of this many values); 8% slower at 65536 x 64 (NOTES 49).  The
+# parallel kernel takes the width as its argument _pairs_from: the module's _PAIRS_FROM, by the host (NOTES 59).
 ROWS_GROUPS = ((2, 640),)
 SERIAL = '@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})'  # the small kernel: no threads to wake
 _N, _n_symbol = sp.Symbol("N"), sp.Symbol("_n")  # N in a row op's shift term is the slice size
@@ -354,16 +355,17 @@ class Kernels:
 
     def rows(self) -> str:
         params = [f"_in_{r}" for r in self.rows_in] + self.constants + ["_C"]
-        params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk"]
+        params += [f"_out_{o}" for o in self.full] + [f"_grad_{g}" for g in self.grads] + ["_ablock", "_kchunk", "_pairs_from"]
         lines = self.head("rows", params)
         lines += [f"    _s_{g} = 1 if _grad_{g}.shape[2] > 1 else 0" for g in self.grads]
-        lines += ["    for _t in numba.prange(_nab * _nkc):", *indent(self._rows_task(), 2)]
+        lines += ["    for _t in numba.prange(_nab * _nkc):", *indent(self._rows_task("_pairs_from"), 2)]
         return "\n".join(lines)
 
-    def _rows_task(self) -> list[str]:
+    def _rows_task(self, wide: str | None = None) -> list[str]:
         """One element-wise task: a block of rows of a chunk of slices, from ``_C``.  A
-        cols task takes several rows at a time as ROWS_GROUPS says, each slice's values
-        loaded once for them (each element computed as alone)."""
+        cols task takes several rows at a time as ROWS_GROUPS says (from the row width
+        ``wide`` names, if given), each slice's values loaded once for them (each element
+        computed as alone)."""
         s = self.s
         reads = {a for op in s.rows for a in op.reads} | set(self.full) | set(self.grads)
         slices = [(i, v) for i, v in enumerate(s.per_slice) if v in reads]
@@ -392,7 +394,7 @@ class Kernels:
             views = [f"_r_{r}_{i} = _in_{r}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for r in rows]
             views += [f"_w_{o}_{i} = _out_{o}[_a + {i}, _k0:_k0 + _w]" for i in range(u) for o in self.full]
             grouped = per_slice + [line for i in range(u) for line in element(f"_{i}", f"_a + {i}")]
-            branches.append((width, _grouped("_a2", u, views, grouped)))
+            branches.append((wide or width, _grouped("_a2", u, views, grouped)))
         return task + ["_a2 = _a0", *_branches(branches), "for _a in range(_a2, _a1):",
                        *indent(self.views(rows) + outputs, 1), "    for _j in range(_w):",
                        *indent(per_slice + element("", "_a"), 2)]
