@@ -283,6 +283,23 @@ def test_a_left_hand_side_is_the_label_only_when_it_names_the_derivative_checked
         check_one(bn, "gamma", tex=r"\frac{\partial f}{\partial \gamma}")
 
 
+BN_DX_J = (r"\frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}\left(N\frac{\partial f}{\partial y_j} - \sum_i \frac{\partial f}{\partial y_i}"
+           r" - \hat{x}_j\sum_i \frac{\partial f}{\partial y_i}\hat{x}_i\right)")
+
+
+@pytest.mark.parametrize("lhs, ok", [(r"\frac{\partial f}{\partial x_j}", True), (r"\frac{\partial f}{\partial x}", True),
+                                     (r"\frac{\partial f}{\partial x_i}", False), (r"\frac{\partial f}{\partial x_k}", False)])
+def test_an_equations_sides_are_at_one_index(bn, lhs, ok):
+    r"""∂f/∂x_i = (a formula whose free index is j) relates two elements: refused in words, where it was proved
+    (each side read alone, its own free index); ∂f/∂x_j or an unindexed ∂f/∂x with the same right-hand side is
+    proved."""
+    if ok:
+        assert _verdicts(bn, "x", f"{lhs} = {BN_DX_J}") == [("formula", PROVED)]
+    else:
+        with pytest.raises(SpecError, match=r"side 1's x_\w \(column 30\) is at \w and side 2's y_j at j.*same free index"):
+            check_one(bn, "x", tex=f"{lhs} = {BN_DX_J}")
+
+
 def test_a_step_in_notation_not_read_is_said_to_be_unchecked(bn):
     r"""The chain rule's ∂y_i/∂γ is not read: the verdict is the other sides', and the id says which was not."""
     chain = r"\frac{\partial f}{\partial \gamma} = \sum_{i=1}^N \frac{\partial f}{\partial y_i}\frac{\partial y_i}{\partial \gamma} = "

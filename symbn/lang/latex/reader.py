@@ -77,17 +77,33 @@ def read_sides(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), s
         raise ExprError(f"a symbol for a whole slice must be a key of the symbol table: {list(slices)!r}")
     texts = prepare(tex)
     sides: list[Expr | ExprError] = []
-    for k, text in enumerate(texts):
+    free = None  # (side, free index) of the first side read that has one
+    for k, text in enumerate(texts, 1):
         try:
             tree = _parse(text)
-            sides.append(_Reader(table, row_style(tree, table), text, frozenset(rows), whole).read(tree))
+            reader = _Reader(table, row_style(tree, table), text, frozenset(rows), whole)
+            sides.append(reader.read(tree))
         except RecursionError:
             raise ExprError("the formula is nested too deeply or is too long") from None
         except ExprError as err:  # an earlier step in notation symbn does not read (the chain rule's dy/dx): said so
-            if k == len(texts) - 1:
+            if k == len(texts):
                 raise
             sides.append(err)
+            continue
+        free = _one_free_index(free, k, reader.indices.free)
     return sides
+
+
+def _one_free_index(first, k: int, free):
+    """An equation's sides are at one index: ∂f/∂x_i = ... y_j ... relates two elements, not one; the
+    first (side, free index) read, or an error naming both."""
+    if free is None or first is None:
+        return first or (free and (k, free))
+    if first[1][0] != free[0]:
+        (side, (letter, at, shown, _)), (_, _, here, _) = first, free
+        raise ExprError(f"side {side}'s {shown} (column {at}) is at {letter} and side {k}'s {here} at {free[0]}, but "
+                        "an equation's sides speak of one element: write the same free index on every side", free[1])
+    return first
 
 
 def _parse(text: str) -> Tree:
