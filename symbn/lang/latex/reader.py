@@ -94,11 +94,14 @@ def read_sides(tex: str, symbols: Mapping[str, str], rows: Iterable[str] = (), s
     return sides
 
 
-def _one_free_index(first, k: int, free):
-    """An equation's sides are at one index: ∂f/∂x_i = ... y_j ... relates two elements, not one; the
-    first (side, free index) read, or an error naming both."""
-    if free is None or first is None:
-        return first or (free and (k, free))
+def _one_free_index(first: tuple | None, k: int, free: tuple | None) -> tuple | None:
+    """An equation's sides are at one index: ∂f/∂x_i = ... y_j ... relates two elements, not one.  ``first``:
+    (side, free index) of the first side that has one; ``free``: side k's (Indices.free).  Returns the new first,
+    or raises naming both."""
+    if free is None:
+        return first
+    if first is None:
+        return k, free
     if first[1][0] != free[0]:
         (side, (letter, at, shown, _)), (_, _, here, _) = first, free
         raise ExprError(f"side {side}'s {shown} (column {at}) is at {letter} and side {k}'s {here} at {free[0]}, but "
